@@ -1,0 +1,81 @@
+"""Honest numbers: accuracy per source, strict and look-alike tolerant, per class, and confusions."""
+
+import numpy as np
+import torch
+
+from .labels import CLASS_NAMES, EMNIST, LOOKALIKE_KEY, MNIST, NUM_CLASSES, NUM_DIGITS
+
+_KEY = torch.tensor(LOOKALIKE_KEY)
+
+
+def _pct(mask):
+    return round(100.0 * mask.float().mean().item(), 3) if mask.numel() else float("nan")
+
+
+def summarise(logits, labels, sources):
+    """Accuracy in percent, as a flat dict.
+
+    - `digits_acc`, `letters_acc`, `overall_acc`: strict, the model choosing among all 36 classes.
+    - `*_tolerant_acc`: counting look-alikes (0/O, 1/I/L, 2/Z, 5/S) as right.
+    - `digits_10way_acc`, `letters_26way_acc`: the model restricted to the classes of the source,
+      as a digits-only or letters-only model is measured (and as published EMNIST Letters
+      results are), to see what merging costs.
+    """
+    logits = torch.as_tensor(logits)
+    labels = torch.as_tensor(labels)
+    sources = torch.as_tensor(sources)
+    pred = logits.argmax(1)
+    right = pred == labels
+    tolerant = _KEY[pred] == _KEY[labels]
+    digit_mask, letter_mask = sources == MNIST, sources == EMNIST
+    out = {
+        "digits_acc": _pct(right[digit_mask]),
+        "letters_acc": _pct(right[letter_mask]),
+        "overall_acc": _pct(right),
+        "digits_tolerant_acc": _pct(tolerant[digit_mask]),
+        "letters_tolerant_acc": _pct(tolerant[letter_mask]),
+        "overall_tolerant_acc": _pct(tolerant),
+    }
+    if digit_mask.any():
+        out["digits_10way_acc"] = _pct(logits[digit_mask, :NUM_DIGITS].argmax(1) == labels[digit_mask])
+    if letter_mask.any():
+        out["letters_26way_acc"] = _pct(
+            logits[letter_mask, NUM_DIGITS:].argmax(1) + NUM_DIGITS == labels[letter_mask]
+        )
+    out["test_images"] = {"digits": int(digit_mask.sum()), "letters": int(letter_mask.sum())}
+    return out
+
+
+def per_class_report(labels, pred, as_dict=False):
+    """scikit-learn's precision / recall / F1 table for the 36 classes."""
+    from sklearn.metrics import classification_report
+
+    return classification_report(
+        np.asarray(labels), np.asarray(pred), labels=list(range(NUM_CLASSES)),
+        target_names=list(CLASS_NAMES), digits=3, zero_division=0, output_dict=as_dict,
+    )
+
+
+def confusion_counts(labels, pred):
+    """36x36 counts, rows = true class, columns = predicted class."""
+    labels = np.asarray(labels)
+    pred = np.asarray(pred)
+    return np.bincount(labels * NUM_CLASSES + pred, minlength=NUM_CLASSES**2).reshape(NUM_CLASSES, NUM_CLASSES)
+
+
+def normalise_rows(counts):
+    """Each row as a fraction of that true class, so rare classes are as readable as common ones."""
+    totals = counts.sum(axis=1, keepdims=True)
+    return np.divide(counts, totals, out=np.zeros_like(counts, dtype=float), where=totals > 0)
+
+
+def most_confused(counts, k=8):
+    """The k pairs (a, b) with the most mistakes in either direction, as dicts, worst first."""
+    pairs = []
+    for a in range(NUM_CLASSES):
+        for b in range(a + 1, NUM_CLASSES):
+            n = int(counts[a, b] + counts[b, a])
+            if n:
+                pairs.append({"a": CLASS_NAMES[a], "b": CLASS_NAMES[b], "a_as_b": int(counts[a, b]),
+                              "b_as_a": int(counts[b, a]), "total": n})
+    return sorted(pairs, key=lambda p: -p["total"])[:k]

@@ -1,0 +1,41 @@
+"""The project's single label scheme: 0-9 are digits, 10-35 are the letters A-Z.
+
+EMNIST Letters merges upper and lower case into one class per letter, so "A" stands for
+both "A" and "a". Kept free of torch so that light tools can import it.
+"""
+
+CLASS_NAMES = tuple("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+NUM_CLASSES = len(CLASS_NAMES)
+NUM_DIGITS = 10
+
+# Which dataset an example came from; stored next to every label so results split by source.
+SOURCES = ("MNIST", "EMNIST")
+MNIST, EMNIST = 0, 1
+
+# Shapes that even a careful human cannot always tell apart once the context is gone.
+LOOKALIKE_GROUPS = (("0", "O"), ("1", "I", "L"), ("2", "Z"), ("5", "S"))
+
+
+def class_index(name):
+    """Index of a class name such as "7" or "Q" (lower case accepted, as EMNIST merges cases)."""
+    try:
+        return CLASS_NAMES.index(str(name).upper())
+    except ValueError:
+        raise ValueError(f"{name!r} is not one of the 36 classes 0-9, A-Z") from None
+
+
+def lookalike_key(index):
+    """Index of the first member of the look-alike group of a class (itself if none)."""
+    name = CLASS_NAMES[index]
+    for group in LOOKALIKE_GROUPS:
+        if name in group:
+            return CLASS_NAMES.index(group[0])
+    return index
+
+
+LOOKALIKE_KEY = tuple(lookalike_key(i) for i in range(NUM_CLASSES))
+
+
+def same_or_lookalike(a, b):
+    """True when two class indices are equal or belong to the same look-alike group."""
+    return LOOKALIKE_KEY[a] == LOOKALIKE_KEY[b]

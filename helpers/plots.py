@@ -1,0 +1,212 @@
+"""Every figure of the tutorial, each a function that takes data and returns a Figure.
+
+Figures are made without pyplot, so a notebook shows each once (as the cell's value) and
+scripts never need a display. `save` writes the PNG that lands in assets/.
+"""
+
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from .labels import CLASS_NAMES, EMNIST, MNIST, NUM_CLASSES, SOURCES
+
+SOURCE_COLOURS = {MNIST: "#1f77b4", EMNIST: "#ff7f0e"}
+RIGHT, WRONG = "#2a7d2a", "#c62828"
+
+
+def save(fig, path, dpi=110):
+    """Write a figure as PNG (creating the folder) and hand it back, so a cell can show it too."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi, metadata={"Software": None})
+    return fig
+
+
+def _image_grid(rows, cols, figsize):
+    fig = Figure(figsize=figsize, layout="constrained")
+    axes = np.atleast_2d(fig.subplots(rows, cols))
+    for ax in axes.flat:
+        ax.set_axis_off()
+    return fig, axes
+
+
+def sample_grid(images, labels, sources, rows=4, cols=12, title=None):
+    """Training images with their labels; blue titles for MNIST, orange for EMNIST."""
+    fig, axes = _image_grid(rows, cols, (cols * 0.9, rows * 1.05 + 0.4))
+    for ax, img, label, source in zip(axes.flat, images, labels, sources):
+        ax.imshow(np.asarray(img).squeeze(), cmap="gray", vmin=0, vmax=255 if np.asarray(img).max() > 1 else 1)
+        ax.set_title(CLASS_NAMES[int(label)], color=SOURCE_COLOURS[int(source)], fontsize=12)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def class_balance(labels, sources):
+    """How many training images each of the 36 classes has, coloured by source."""
+    labels = np.asarray(labels)
+    sources = np.asarray(sources)
+    fig = Figure(figsize=(11, 3.8), layout="constrained")
+    ax = fig.subplots()
+    counts = np.bincount(labels, minlength=NUM_CLASSES)
+    colours = [SOURCE_COLOURS[MNIST if c < 10 else EMNIST] for c in range(NUM_CLASSES)]
+    ax.bar(range(NUM_CLASSES), counts, color=colours)
+    ax.set_xticks(range(NUM_CLASSES), CLASS_NAMES)
+    ax.set_ylabel("training images")
+    ax.axhline(counts.mean(), color="grey", lw=1, ls="--")
+    ax.text(NUM_CLASSES - 0.5, counts.mean(), f" mean {counts.mean():,.0f}", va="bottom", ha="right", color="grey")
+    for s, name in enumerate(SOURCES):
+        ax.bar([], [], color=SOURCE_COLOURS[s], label=f"{name}: {int((sources == s).sum()):,} images")
+    ax.legend(loc="upper right", bbox_to_anchor=(1, 0.9))
+    ax.set_title("Class balance of the merged training set")
+    return fig
+
+
+def training_curves(histories):
+    """Loss and accuracy per epoch, train and test, for one or more named runs."""
+    fig = Figure(figsize=(11, 4), layout="constrained")
+    ax_loss, ax_acc = fig.subplots(1, 2)
+    for i, (name, history) in enumerate(histories.items()):
+        rows = history.epochs if hasattr(history, "epochs") else history["epochs"]
+        epochs = [r["epoch"] for r in rows]
+        colour = f"C{i}"
+        ax_loss.plot(epochs, [r["train_loss"] for r in rows], "--", color=colour, label=f"{name} train")
+        ax_acc.plot(epochs, [r["train_acc"] for r in rows], "--", color=colour, label=f"{name} train")
+        if rows and "test_loss" in rows[0]:
+            ax_loss.plot(epochs, [r["test_loss"] for r in rows], "-o", color=colour, label=f"{name} test")
+            ax_acc.plot(epochs, [r["test_acc"] for r in rows], "-o", color=colour, label=f"{name} test")
+    ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="Loss")
+    ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy (36 classes)")
+    for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    return fig
+
+
+def confusion_matrix(normalised, title="Confusion matrix (rows: true class, normalised)"):
+    """The 36x36 matrix as a heatmap; off-diagonal cells of 2% or more carry their number."""
+    import seaborn as sns
+
+    fig = Figure(figsize=(12, 10.5), layout="constrained")
+    ax = fig.subplots()
+    percent = 100 * np.asarray(normalised)
+    annot = np.where((percent >= 2) & ~np.eye(NUM_CLASSES, dtype=bool), np.round(percent).astype(int).astype(str), "")
+    sns.heatmap(
+        percent, ax=ax, cmap="Blues", vmin=0, vmax=100, square=True, annot=annot, fmt="",
+        annot_kws={"fontsize": 7, "color": "#c62828"}, xticklabels=CLASS_NAMES, yticklabels=CLASS_NAMES,
+        cbar_kws={"label": "% of the true class", "shrink": 0.8}, linewidths=0.2, linecolor="#eeeeee",
+    )
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.tick_params(axis="y", rotation=0)
+    ax.set_title(title + "\nred numbers: mistakes of 2% or more")
+    return fig
+
+
+def prediction_grid(images, labels, pred, confidence, rows=4, cols=10, title="Sample test predictions"):
+    """Predictions with their confidence; mistakes in red with the true label."""
+    fig, axes = _image_grid(rows, cols, (cols * 1.05, rows * 1.2 + 0.5))
+    for ax, img, y, p, c in zip(axes.flat, images, labels, pred, confidence):
+        ax.imshow(np.asarray(img).squeeze(), cmap="gray")
+        ok = int(y) == int(p)
+        text = f"{CLASS_NAMES[int(p)]} {100 * float(c):.0f}%" + ("" if ok else f"\n(true {CLASS_NAMES[int(y)]})")
+        ax.set_title(text, color=RIGHT if ok else WRONG, fontsize=9)
+        if not ok:
+            for spine in ax.spines.values():
+                spine.set_visible(True)
+                spine.set_color(WRONG)
+                spine.set_linewidth(2)
+            ax.set_axis_on()
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.suptitle(title + " (green: right, red: wrong)")
+    return fig
+
+
+def confused_pairs(pairs, images, labels, pred, per_side=4):
+    """For each confused pair (a, b): examples of a read as b, and of b read as a."""
+    rows = len(pairs)
+    fig, axes = _image_grid(rows, 2 * per_side + 1, ((2 * per_side + 1) * 0.95, rows * 1.1 + 0.5))
+    labels = np.asarray(labels)
+    pred = np.asarray(pred)
+    for r, pair in enumerate(pairs):
+        a, b = CLASS_NAMES.index(pair["a"]), CLASS_NAMES.index(pair["b"])
+        axes[r, per_side].text(0.5, 0.5, f"{pair['a']} / {pair['b']}\n{pair['total']} errors",
+                               ha="center", va="center", fontsize=11, transform=axes[r, per_side].transAxes)
+        for side, (t, p) in enumerate(((a, b), (b, a))):
+            idx = np.flatnonzero((labels == t) & (pred == p))[:per_side]
+            for k, i in enumerate(idx):
+                ax = axes[r, k if side == 0 else per_side + 1 + k]
+                ax.imshow(np.asarray(images[i]).squeeze(), cmap="gray")
+                ax.set_title(f"{CLASS_NAMES[t]}→{CLASS_NAMES[p]}", fontsize=9, color=WRONG)
+    fig.suptitle("Most confused pairs: true→predicted (left: first read as second, right: the reverse)")
+    return fig
+
+
+def accuracy_vs_time(curves, target=None):
+    """Test accuracy against training seconds for each recipe; `curves` maps name -> evaluations."""
+    fig = Figure(figsize=(9, 5), layout="constrained")
+    ax = fig.subplots()
+    for i, (name, points) in enumerate(curves.items()):
+        ax.plot([p["train_seconds"] for p in points], [p["overall_acc"] for p in points], "-o", ms=3,
+                color=f"C{i}", label=name)
+    if target is not None:
+        ax.axhline(target, color="grey", ls="--", lw=1)
+        ax.text(ax.get_xlim()[1], target, f"seed recipe's final accuracy {target:.2f}% ", ha="right",
+                va="bottom", color="grey", fontsize=9)
+    ax.set(xlabel="training time (s, evaluation excluded)", ylabel="test accuracy, 36 classes (%)",
+           title="Test accuracy against wall-clock training time")
+    lows = [p["overall_acc"] for pts in curves.values() for p in pts]
+    ax.set_ylim(max(min(lows) - 1, 80) if lows else 80, 100)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    return fig
+
+
+def preprocessing_steps(examples):
+    """One row per example: the picture, its grey levels, the cleaned ink, what the model sees."""
+    steps = ("input", "grey", "ink found", "28x28 for the model")
+    fig, axes = _image_grid(len(examples), len(steps), (len(steps) * 2.2, len(examples) * 2.2 + 0.3))
+    for r, (name, original, prepared) in enumerate(examples):
+        pictures = (original, prepared.grey, prepared.ink, prepared.image)
+        for c, picture in enumerate(pictures):
+            ax = axes[r, c]
+            picture = np.asarray(picture)
+            ax.imshow(picture, cmap=None if picture.ndim == 3 else ("gray_r" if c == 1 else "gray"))
+            if r == 0:
+                ax.set_title(steps[c], fontsize=10)
+        axes[r, 0].text(-0.08, 0.5, name, transform=axes[r, 0].transAxes, ha="right", va="center", fontsize=9)
+    return fig
+
+
+def grouped_bars(groups, series, title, ylabel="accuracy (%)", ylim=(80, 100)):
+    """Bars for several series (dict name -> values) over the same groups, values printed on top."""
+    fig = Figure(figsize=(9, 4.5), layout="constrained")
+    ax = fig.subplots()
+    width = 0.8 / max(1, len(series))
+    x = np.arange(len(groups))
+    for i, (name, values) in enumerate(series.items()):
+        bars = ax.bar(x + (i - (len(series) - 1) / 2) * width, values, width, label=name, color=f"C{i}")
+        ax.bar_label(bars, labels=[f"{v:.1f}" if v == v else "n/a" for v in values], fontsize=8, padding=2)
+    ax.set_xticks(x, groups)
+    ax.set_ylim(*ylim)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(loc="lower right", fontsize=9)
+    ax.grid(axis="y", alpha=0.3)
+    return fig
+
+
+def probability_bars(top, ax=None, figsize=(4, 2)):
+    """Horizontal bars of the top predictions (list of (label, probability))."""
+    fig = None
+    if ax is None:
+        fig = Figure(figsize=figsize, layout="constrained")
+        ax = fig.subplots()
+    labels = [label for label, _ in top][::-1]
+    probs = [100 * p for _, p in top][::-1]
+    ax.barh(labels, probs, color=["#90a4ae"] * (len(top) - 1) + ["#1565c0"])
+    ax.set_xlim(0, 100)
+    ax.bar_label(ax.containers[0], labels=[f"{p:.1f}%" for p in probs], padding=2, fontsize=9)
+    ax.set_xlabel("probability (%)")
+    return fig

@@ -1,0 +1,109 @@
+"""Predict the character in images, from Python or the command line.
+
+    python -m helpers.predict IMAGE [IMAGE ...] [--json] [--checkpoint PATH]
+
+Each image goes through `preprocess.prepare`, the same framing the model was trained on.
+A bad file gets one line on stderr and a non-zero exit status; the others are still answered.
+"""
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .checkpoint import default_checkpoint, load_checkpoint
+from .errors import HCRError
+from .labels import CLASS_NAMES
+from .preprocess import prepare
+
+
+@dataclass
+class Prediction:
+    label: str
+    confidence: float
+    top3: list  # [(label, probability), ...], most likely first
+    image: np.ndarray = field(repr=False)  # the 28x28 input the model saw
+
+    def to_dict(self, path=None):
+        out = {"path": path} if path is not None else {}
+        out.update(label=self.label, confidence=round(self.confidence, 6),
+                   top3=[[label, round(p, 6)] for label, p in self.top3])
+        return out
+
+
+class Predictor:
+    """A trained model plus the preprocessing it expects; load once, predict many times."""
+
+    def __init__(self, checkpoint=None, device="cpu"):
+        self.path = checkpoint if checkpoint is not None else default_checkpoint()
+        self.model, self.info = load_checkpoint(self.path, device=device)
+        self.device = torch.device(device)
+
+    @torch.no_grad()
+    def probabilities(self, images):
+        """Class probabilities for prepared 28x28 float images, shape (N, 36)."""
+        x = torch.as_tensor(np.asarray(images, dtype=np.float32)).reshape(-1, 1, 28, 28)
+        return torch.softmax(self.model(x.to(self.device)).float(), dim=1).cpu().numpy()
+
+    def _prediction(self, image, probs, k=3):
+        order = np.argsort(-probs)[:k]
+        top = [(CLASS_NAMES[i], float(probs[i])) for i in order]
+        return Prediction(label=top[0][0], confidence=top[0][1], top3=top, image=image)
+
+    def predict(self, source, name=None):
+        """One image (path, bytes, PIL image or array) -> Prediction; HCRError if unusable."""
+        image = prepare(source, name=name).image
+        return self._prediction(image, self.probabilities(image[None])[0])
+
+    def predict_many(self, sources, batch_size=256):
+        """[(source, Prediction or HCRError)], with one batched forward pass per batch."""
+        results = []
+        for start in range(0, len(sources), batch_size):
+            chunk = sources[start : start + batch_size]
+            prepared = []
+            for source in chunk:
+                try:
+                    prepared.append((source, prepare(source).image))
+                except HCRError as error:
+                    prepared.append((source, error))
+            good = [image for _, image in prepared if not isinstance(image, HCRError)]
+            probs = iter(self.probabilities(np.stack(good)) if good else [])
+            for source, image in prepared:
+                results.append((source, image if isinstance(image, HCRError) else self._prediction(image, next(probs))))
+        return results
+
+
+def format_line(path, prediction):
+    top = " | ".join(f"{label} {100 * p:5.1f}%" for label, p in prediction.top3)
+    return f"{path}: {top}"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m helpers.predict", description=__doc__.split("\n\n")[0])
+    parser.add_argument("images", nargs="+", metavar="IMAGE", help="PNG or JPEG files, one character each")
+    parser.add_argument("--json", action="store_true", help="one JSON object per line: path, label, confidence, top3")
+    parser.add_argument("--checkpoint", default=None, help=f"model to use (default: {default_checkpoint()})")
+    args = parser.parse_args(argv)
+    try:
+        predictor = Predictor(args.checkpoint)
+    except HCRError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    failed = 0
+    for path, result in predictor.predict_many(args.images):
+        if isinstance(result, HCRError):
+            failed += 1
+            print(f"error: {result}", file=sys.stderr)
+        elif args.json:
+            print(json.dumps(result.to_dict(path)))
+        else:
+            print(format_line(path, result))
+        sys.stdout.flush()
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
