@@ -4,6 +4,7 @@ A checkpoint records the model's name, the class names, how inputs must be prepa
 accuracy it reached, so a wrong file fails with a clear sentence instead of silent nonsense.
 """
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -34,6 +35,11 @@ def default_checkpoint():
     return TRAINED if TRAINED.is_file() else SHIPPED
 
 
+def _plain(values):
+    """JSON-like values only, so the file loads with torch.load(weights_only=True)."""
+    return json.loads(json.dumps(dict(values or {}), default=str))
+
+
 def save_checkpoint(path, model, model_name, metrics=None, recipe=None, preprocessing=None, extra=None):
     """Write atomically: an interrupted save never destroys the previous file."""
     path = Path(path)
@@ -43,11 +49,11 @@ def save_checkpoint(path, model, model_name, metrics=None, recipe=None, preproce
         "model": model_name,
         "class_names": list(CLASS_NAMES),
         "num_classes": len(CLASS_NAMES),
-        "preprocessing": dict(preprocessing or PREPROCESSING),
-        "metrics": dict(metrics or {}),
-        "recipe": dict(recipe or {}),
-        "torch_version": torch.__version__,
-        "extra": dict(extra or {}),
+        "preprocessing": _plain(preprocessing or PREPROCESSING),
+        "metrics": _plain(metrics),
+        "recipe": _plain(recipe),
+        "torch_version": str(torch.__version__),
+        "extra": _plain(extra),
         "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
     }
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)

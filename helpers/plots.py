@@ -42,6 +42,19 @@ def sample_grid(images, labels, sources, rows=4, cols=12, title=None):
     return fig
 
 
+def before_after(before, after, labels, titles=("as stored", "as the model sees it")):
+    """Two rows of the same characters: e.g. EMNIST as stored vs upright, or before/after framing."""
+    cols = len(labels)
+    fig, axes = _image_grid(2, cols, (cols * 0.95, 2.6))
+    for c in range(cols):
+        for r, images in enumerate((before, after)):
+            axes[r, c].imshow(np.asarray(images[c]).squeeze(), cmap="gray")
+        axes[0, c].set_title(CLASS_NAMES[int(labels[c])], fontsize=11)
+    for r, title in enumerate(titles):
+        axes[r, 0].text(-0.15, 0.5, title, transform=axes[r, 0].transAxes, ha="right", va="center", fontsize=10)
+    return fig
+
+
 def class_balance(labels, sources):
     """How many training images each of the 36 classes has, coloured by source."""
     labels = np.asarray(labels)

@@ -16,6 +16,7 @@ import torch
 
 from .checkpoint import default_checkpoint, load_checkpoint
 from .errors import HCRError
+from .evaluation import with_digit_prior
 from .labels import CLASS_NAMES
 from .preprocess import prepare
 
@@ -41,12 +42,24 @@ class Predictor:
         self.path = checkpoint if checkpoint is not None else default_checkpoint()
         self.model, self.info = load_checkpoint(self.path, device=device)
         self.device = torch.device(device)
+        self.digit_prior = float(self.info.get("extra", {}).get("digit_prior", 0.0))
+
+    @classmethod
+    def from_model(cls, model, digit_prior=0.0, device="cpu"):
+        """Wrap a model trained in this session (the notebook's), no file needed."""
+        predictor = cls.__new__(cls)
+        predictor.path, predictor.info = "(in memory)", {}
+        predictor.device = torch.device(device)
+        predictor.model = model.to(predictor.device).eval()
+        predictor.digit_prior = float(digit_prior)
+        return predictor
 
     @torch.no_grad()
     def probabilities(self, images):
         """Class probabilities for prepared 28x28 float images, shape (N, 36)."""
         x = torch.as_tensor(np.asarray(images, dtype=np.float32)).reshape(-1, 1, 28, 28)
-        return torch.softmax(self.model(x.to(self.device)).float(), dim=1).cpu().numpy()
+        logits = with_digit_prior(self.model(x.to(self.device)).float().cpu(), self.digit_prior)
+        return torch.softmax(logits, dim=1).numpy()
 
     def _prediction(self, image, probs, k=3):
         order = np.argsort(-probs)[:k]
@@ -74,6 +87,41 @@ class Predictor:
             for source, image in prepared:
                 results.append((source, image if isinstance(image, HCRError) else self._prediction(image, next(probs))))
         return results
+
+
+def preview_data_url(image):
+    """The 28x28 model input as a PNG data URL, for the drawing pad and the web page."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.rint(np.clip(image, 0, 1) * 255).astype(np.uint8)).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def decode_data_url(url):
+    """Bytes of a `data:image/...;base64,` URL as sent by a browser canvas."""
+    import base64
+    import binascii
+
+    header, _, payload = url.partition(",")
+    if not header.startswith("data:") or ";base64" not in header:
+        raise HCRError("The drawing did not arrive as an image: reload the page and draw again.")
+    try:
+        return base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        raise HCRError("The drawing arrived damaged: clear the pad and draw again.") from None
+
+
+def answer(predictor, source, name=None):
+    """What the pad and the web page show: top-3 and the 28x28 input, or one error sentence."""
+    try:
+        prediction = predictor.predict(source, name=name)
+    except HCRError as error:
+        return {"error": str(error)}
+    return {**prediction.to_dict(), "preview": preview_data_url(prediction.image)}
 
 
 def format_line(path, prediction):

@@ -31,6 +31,8 @@ class Recipe:
     schedule: str = "constant"  # "constant" or "onecycle"
     label_smoothing: float = 0.0
     augment: bool = False  # small random affine jitter and stroke-width changes
+    style_augment: bool = True  # with augment: random blur and gamma too
+    recalibrate_bn: bool = True  # with augment: BatchNorm statistics from clean images
     precision: str = "fp32"  # "fp32", "bf16" (CPU autocast) or "auto" (bf16 where the CPU has it)
     channels_last: bool = False
 
@@ -94,7 +96,16 @@ def use_bf16(recipe, device):
 # --- Augmentation ----------------------------------------------------------------------------
 
 
-def augment_batch(x, generator):
+def _gaussian(sigma=1.0, size=5):
+    t = torch.arange(size) - size // 2
+    k = torch.exp(-(t[:, None] ** 2 + t[None, :] ** 2) / (2 * sigma**2))
+    return (k / k.sum()).view(1, 1, size, size)
+
+
+_BLUR = _gaussian()
+
+
+def augment_batch(x, generator, style=True):
     """Random small rotation, scale, shear, shift and stroke width, for a whole batch at once.
 
     Drawn on the CPU generator so that a seed fixes the result on every device.
@@ -124,7 +135,16 @@ def augment_batch(x, generator):
     amount = uniform(-0.6, 1.0).view(n, 1, 1, 1)
     thick = F.max_pool2d(x, 3, stride=1, padding=1)
     thin = -F.max_pool2d(-x, 3, stride=1, padding=1)
-    return torch.where(amount > 0, x + amount * (thick - x), x + amount * (x - thin))
+    x = torch.where(amount > 0, x + amount * (thick - x), x + amount * (x - thin))
+    if not style:
+        return x
+    # Pen and scanner style: EMNIST's strokes are blurrier than MNIST's, and a model that sees
+    # that will read a blurry 1 as an L. Random blur and gamma on both make style uninformative.
+    blurred = F.conv2d(x, _BLUR.to(x.device), padding=2)
+    x = x + uniform(-0.5, 1.0).clamp(min=0).view(n, 1, 1, 1) * (blurred - x)
+    x = x / x.amax(dim=(1, 2, 3), keepdim=True).clamp(min=1e-3)
+    gamma = torch.exp(uniform(-0.7, 0.7)).view(n, 1, 1, 1)  # <1 bolder and softer, >1 thinner and crisper
+    return x.clamp(min=0).pow(gamma)
 
 
 @torch.no_grad()
@@ -272,7 +292,7 @@ def train(
             x = images[idx].to(device)
             y = labels[idx].to(device)
             if recipe.augment:
-                x = augment_batch(x, generator)
+                x = augment_batch(x, generator, style=recipe.style_augment)
             x = x.contiguous(memory_format=memory_format)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 logits = model(x)
@@ -291,7 +311,7 @@ def train(
                 if step % 20 == 0 or step == steps_per_epoch:
                     bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{100 * right / seen:.1f}%")
             if test_set is not None and step in eval_steps:
-                if recipe.augment:
+                if recipe.augment and recipe.recalibrate_bn:
                     recalibrate_batchnorm(model, calibration, device)
                 clock += time.perf_counter() - started
                 record = {"epoch": epoch - 1 + step / steps_per_epoch, "train_seconds": clock,
@@ -304,7 +324,7 @@ def train(
                         bar.close()
                     return history
                 started = time.perf_counter()
-        if recipe.augment and not (test_set is not None and steps_per_epoch in eval_steps):
+        if recipe.augment and recipe.recalibrate_bn and not (test_set is not None and steps_per_epoch in eval_steps):
             recalibrate_batchnorm(model, calibration, device)
         clock += time.perf_counter() - started
         if bar is not None:

@@ -1,0 +1,55 @@
+"""What each change of the default recipe is worth: remove one at a time.
+
+    python benchmarks/ablation.py     # about 50 min on a 2-core CPU; writes assets/ablation.json
+
+Every variant trains on the notebook's training images with seed 0 and is measured on the
+test files (strict, 10-/26-way) and on characters from elsewhere. Speed is images per second.
+"""
+
+import sys
+from dataclasses import replace
+
+from common import generalisation_images, logits_of, score_generalisation, train_and_measure, write
+
+from helpers import data, training
+
+D = training.DEFAULT_RECIPE
+VARIANTS = [
+    ("default recipe", "compact", {}, D),
+    ("baseline CNN instead of compact", "baseline", {}, D),
+    ("no BatchNorm", "compact", {"batchnorm": False}, D),
+    ("no dropout", "compact", {"dropout": 0.0}, D),
+    ("constant learning rate 1e-3 (no one-cycle)", "compact", {}, replace(D, schedule="constant", lr=1e-3)),
+    ("no label smoothing", "compact", {}, replace(D, label_smoothing=0.0)),
+    ("no augmentation", "compact", {}, replace(D, augment=False)),
+    ("no blur/gamma augmentation", "compact", {}, replace(D, style_augment=False)),
+    ("no BatchNorm recalibration", "compact", {}, replace(D, recalibrate_bn=False)),
+    ("batch 64", "compact", {}, replace(D, batch_size=64)),
+    ("fp32 instead of bf16", "compact", {}, replace(D, precision="fp32")),
+    ("no channels-last", "compact", {}, replace(D, channels_last=False)),
+]
+
+
+def main(only=None):
+    train, _ = data.split_off(data.load_characters(train=True), 5000, seed=0)
+    test = data.load_characters(train=False)
+    images, labels, names, groups = generalisation_images()
+    rows = []
+    for name, model_name, options, recipe in VARIANTS:
+        if only and name not in only:
+            continue
+        print(f"--- {name}", flush=True)
+        net, _, m = train_and_measure(model_name, recipe, train, test, model_options=options)
+        elsewhere = score_generalisation(logits_of(net, images), labels, names, groups)
+        rows.append({"variant": name, "train_seconds": m["train_seconds"],
+                     "images_per_second": len(train) * recipe.epochs / m["train_seconds"],
+                     "test strict (%)": m["overall_acc"], "digits 10-way (%)": m["digits_10way_acc"],
+                     "letters 26-way (%)": m["letters_26way_acc"],
+                     "elsewhere, digits (%)": elsewhere["ALL digits from other sources"]["strict_acc"],
+                     "elsewhere, characters (%)": elsewhere["ALL handwriting-style characters"]["strict_acc"]})
+        print("    " + ", ".join(f"{k} {v:.2f}" for k, v in rows[-1].items() if k != "variant"), flush=True)
+    write("ablation.json", {"command": "python benchmarks/ablation.py", "seed": 0, "rows": rows})
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

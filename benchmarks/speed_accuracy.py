@@ -1,0 +1,216 @@
+"""The seed recipe and the default recipe, side by side, on the same data and machine.
+
+    python benchmarks/speed_accuracy.py              # 3 seeds, about 30 min on a 2-core CPU
+    python benchmarks/speed_accuracy.py --seeds 0    # one seed, about 10 min
+
+For each seed it trains
+- the seed recipe as the seeds ran it: torchvision datasets with per-item `ToTensor`, a
+  DataLoader of batch 64, the baseline CNN, Adam 1e-3, 5 epochs, each dataset in its own framing;
+- the default recipe of `helpers.training` on in-memory tensors, every image framed alike;
+and prints wall time, images per second, test accuracy (digits, letters, overall), the ratio of
+the two times, the time the default recipe needs to pass the seed recipe's final accuracy, and
+inference speed. Test accuracy is measured on the full MNIST (10,000) and EMNIST Letters
+(20,800) test files every half epoch (quarter epoch for the default) with the clock paused.
+Writes assets/benchmark.json and assets/accuracy_vs_time.png.
+"""
+
+import argparse
+import io
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from helpers import data, evaluation, model, plots, training  # noqa: E402
+from helpers.labels import NUM_DIGITS  # noqa: E402
+from helpers.predict import Predictor  # noqa: E402
+from helpers.strokes import render, wobbly_strokes  # noqa: E402
+
+
+def seed_recipe(seed, test_original, evals_per_epoch=2, epochs=5):
+    """The seeds' loop: per-item PIL -> ToTensor through a DataLoader, baseline CNN, Adam 1e-3."""
+    from PIL import Image
+    from torch.utils.data import ConcatDataset, DataLoader
+    from torchvision import datasets, transforms
+
+    root = str(data.data_root())
+    upright = transforms.Compose([transforms.Lambda(lambda img: img.transpose(Image.Transpose.TRANSPOSE)),
+                                  transforms.ToTensor()])
+    train_set = ConcatDataset([
+        datasets.MNIST(root, train=True, download=True, transform=transforms.ToTensor()),
+        datasets.EMNIST(root, split="letters", train=True, download=True, transform=upright,
+                        target_transform=lambda y: y + NUM_DIGITS - 1),
+    ])
+    torch.manual_seed(seed)
+    net = model.build_model("baseline")
+    loader = DataLoader(train_set, batch_size=64, shuffle=True, generator=torch.Generator().manual_seed(seed))
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    test_images = test_original.to_float()
+    steps = len(loader)
+    marks = {round(steps * k / evals_per_epoch) for k in range(1, evals_per_epoch + 1)}
+    points, clock, seen = [], 0.0, 0
+    for epoch in range(epochs):
+        net.train()
+        started = time.perf_counter()
+        for step, (x, y) in enumerate(loader, 1):
+            optimizer.zero_grad()
+            loss = loss_fn(net(x), y)
+            loss.backward()
+            optimizer.step()
+            seen += len(y)
+            if step in marks:
+                clock += time.perf_counter() - started
+                points.append({"epoch": epoch + step / steps, "train_seconds": clock, "images_seen": seen,
+                               **training.evaluate(net, test_original, torch.device("cpu"), test_images)})
+                net.train()
+                started = time.perf_counter()
+        clock += time.perf_counter() - started
+    logits = training.predict_logits(net, test_images, torch.device("cpu"))
+    final = evaluation.summarise(logits, test_original.labels, test_original.sources)
+    return net, {"train_seconds": clock, "images_seen": seen, "images_per_second": seen / clock,
+                 "curve": points, **final}
+
+
+def default_recipe(seed, train_set, test_set, evals_per_epoch=4, prep_seconds=0.0):
+    net = model.build_model("compact", seed=seed)
+    history = training.train(net, train_set, test_set, training.DEFAULT_RECIPE, seed=seed, progress=False,
+                             evals_per_epoch=evals_per_epoch, log=None)
+    logits = training.predict_logits(net, test_set.to_float())
+    final = evaluation.summarise(logits, test_set.labels, test_set.sources)
+    return net, {"train_seconds": history.train_seconds, "data_seconds": prep_seconds,
+                 "images_seen": history.images_seen, "images_per_second": history.images_seen / history.train_seconds,
+                 "curve": history.evaluations, **final}
+
+
+def time_to(curve, target):
+    """Training seconds at the first evaluation that reaches `target` overall accuracy."""
+    for point in curve:
+        if point["overall_acc"] >= target:
+            return point["train_seconds"]
+    return None
+
+
+def inference_speed(net, test_images, repeats=200):
+    """Images per second in batches of 1024, and milliseconds for one image (model and full path)."""
+    net = net.cpu().eval()
+    with torch.no_grad():
+        net(test_images[:1024])
+        started = time.perf_counter()
+        for start in range(0, len(test_images), 1024):
+            net(test_images[start : start + 1024])
+        batch_rate = len(test_images) / (time.perf_counter() - started)
+        one = test_images[:1]
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            net(one)
+            times.append(time.perf_counter() - t)
+    predictor = Predictor.from_model(net)
+    buffer = io.BytesIO()
+    render(wobbly_strokes("A", np.random.default_rng(0)), canvas=280, width=18).save(buffer, "PNG")
+    png = buffer.getvalue()
+    full = []
+    for _ in range(repeats // 4):
+        t = time.perf_counter()
+        predictor.predict(png)
+        full.append(time.perf_counter() - t)
+    return {"batch_images_per_second": batch_rate, "one_image_model_ms": 1000 * statistics.median(times),
+            "one_image_png_to_top3_ms": 1000 * statistics.median(full)}
+
+
+def mean_spread(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    return {"mean": statistics.mean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+            "min": min(values), "max": max(values), "n": len(values)}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--out", type=Path, default=ROOT / "assets")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(torch.get_num_threads())
+
+    started = time.perf_counter()
+    test_original = data.load_characters(train=False, framing="original")
+    train_set = data.load_characters(train=True)
+    test_set = data.reframe(test_original)
+    prep_seconds = time.perf_counter() - started
+
+    runs = []
+    for seed in args.seeds:
+        print(f"--- seed {seed}: seed recipe (5 epochs, batch 64, per-item loading) ...", flush=True)
+        seed_net, seed_run = seed_recipe(seed, test_original)
+        print(f"    {seed_run['train_seconds']:.0f} s, overall {seed_run['overall_acc']:.2f}%", flush=True)
+        print(f"--- seed {seed}: default recipe ...", flush=True)
+        default_net, default_run = default_recipe(seed, train_set, test_set, prep_seconds=prep_seconds)
+        target = seed_run["overall_acc"]
+        reached = time_to(default_run["curve"], target)
+        runs.append({"seed": seed, "seed_recipe": seed_run, "default_recipe": default_run,
+                     "time_ratio": seed_run["train_seconds"] / default_run["train_seconds"],
+                     "time_to_seed_accuracy": reached,
+                     "time_to_accuracy_ratio": seed_run["train_seconds"] / reached if reached else None})
+        print(f"    {default_run['train_seconds']:.0f} s, overall {default_run['overall_acc']:.2f}%, "
+              f"passes {target:.2f}% after {reached if reached is None else round(reached, 1)} s", flush=True)
+
+    inference = {"seed recipe (baseline)": inference_speed(seed_net, test_original.to_float()),
+                 "default recipe (compact)": inference_speed(default_net, test_set.to_float())}
+
+    keys = ("train_seconds", "images_per_second", "digits_acc", "letters_acc", "overall_acc",
+            "digits_tolerant_acc", "letters_tolerant_acc", "letters_26way_acc", "digits_10way_acc")
+    summary = {name: {k: mean_spread([r[name][k] for r in runs]) for k in keys}
+               for name in ("seed_recipe", "default_recipe")}
+    summary["time_ratio"] = mean_spread([r["time_ratio"] for r in runs])
+    summary["time_to_seed_accuracy"] = mean_spread([r["time_to_seed_accuracy"] for r in runs])
+    summary["time_to_accuracy_ratio"] = mean_spread([r["time_to_accuracy_ratio"] for r in runs])
+
+    def fmt(stat, digits=2):
+        if stat is None:
+            return "n/a"
+        return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
+
+    print()
+    print(f"Machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
+          f"torch {torch.__version__}; seeds {args.seeds}; mean ± standard deviation")
+    print(f"{'':28s}{'seed recipe':>22s}{'default recipe':>22s}")
+    rows = [("training time (s)", "train_seconds", 0), ("images / second", "images_per_second", 0),
+            ("digits test accuracy (%)", "digits_acc", 2), ("letters test accuracy (%)", "letters_acc", 2),
+            ("overall test accuracy (%)", "overall_acc", 2), ("letters, 26-way (%)", "letters_26way_acc", 2),
+            ("digits, look-alikes ok (%)", "digits_tolerant_acc", 2), ("letters, look-alikes ok (%)", "letters_tolerant_acc", 2)]
+    for label, key, digits in rows:
+        print(f"{label:28s}{fmt(summary['seed_recipe'][key], digits):>22s}{fmt(summary['default_recipe'][key], digits):>22s}")
+    print(f"time ratio (seed / default): {fmt(summary['time_ratio'])}x")
+    print(f"default passes the seed recipe's final accuracy after {fmt(summary['time_to_seed_accuracy'], 1)} s "
+          f"of training: {fmt(summary['time_to_accuracy_ratio'], 1)}x sooner than the seed recipe finishes")
+    print(f"data preparation for the default recipe (load + frame, once): {prep_seconds:.1f} s")
+    for name, speed in inference.items():
+        print(f"inference, {name}: {speed['batch_images_per_second']:.0f} images/s in batches of 1024; "
+              f"one image {speed['one_image_model_ms']:.2f} ms (model), {speed['one_image_png_to_top3_ms']:.1f} ms (PNG -> top-3)")
+
+    payload = {"command": "python benchmarks/speed_accuracy.py" + ("" if args.seeds == [0, 1, 2] else
+                                                                    " --seeds " + " ".join(map(str, args.seeds))),
+               "machine": {"processor": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+                           "torch": str(torch.__version__), "bf16": training.cpu_has_native_bf16()},
+               "seeds": args.seeds, "data_seconds": prep_seconds, "summary": summary, "inference": inference,
+               "runs": runs, "default_recipe": training.DEFAULT_RECIPE.to_dict()}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "benchmark.json").write_text(json.dumps(payload, indent=1) + "\n")
+    curves = {"seed recipe": runs[0]["seed_recipe"]["curve"], "default recipe": runs[0]["default_recipe"]["curve"]}
+    plots.save(plots.accuracy_vs_time(curves, target=runs[0]["seed_recipe"]["overall_acc"]),
+               args.out / "accuracy_vs_time.png")
+    return payload
+
+
+if __name__ == "__main__":
+    main()
