@@ -1,10 +1,8 @@
 """What the benchmark scripts share: train a recipe, measure it on the test files and on
 characters from elsewhere, and write the record the notebook and README quote."""
 
-import json
 import platform
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +11,8 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from helpers import data, evaluation, model, training  # noqa: E402
+from helpers import data, evaluation, model, records, training  # noqa: E402
 
-ASSETS = ROOT / "assets"
 
 
 def machine():
@@ -88,7 +85,4 @@ def logits_of(net, images):
 
 
 def write(name, payload):
-    ASSETS.mkdir(exist_ok=True)
-    payload = {"machine": machine(), "written": time.strftime("%Y-%m-%d"), **payload}
-    (ASSETS / name).write_text(json.dumps(payload, indent=1) + "\n")
-    print(f"wrote {ASSETS / name}")
+    print(f"wrote {records.write(name, {'machine': machine(), **payload})}")

@@ -44,7 +44,7 @@ def main():
             variants[f"framed alike + digit prior {prior}"] = {
                 "test": shifted, "digit_prior": prior,
                 "elsewhere": score_generalisation(evaluation.with_digit_prior(outside, prior), labels, names, groups)}
-    write("framing.json", {"command": "python benchmarks/framing.py", "variants": variants})
+    write("framing.json", {"variants": variants})
 
 
 if __name__ == "__main__":

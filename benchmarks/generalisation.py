@@ -29,7 +29,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from helpers import data, strokes  # noqa: E402
+from helpers import data, records, strokes  # noqa: E402
 from helpers.labels import CLASS_NAMES, LOOKALIKE_KEY  # noqa: E402
 
 FONTS = [
@@ -212,10 +212,9 @@ def main(argv=None):
         print(f"{name:48s} {r['images']:6d} images  strict {r['strict_acc']:6.2f}%  look-alikes ok {r['tolerant_acc']:6.2f}%")
     print(f"{len(paths)} images through the predict command in {seconds:.1f} s")
     if args.json:
-        payload = {"command": "python benchmarks/generalisation.py", "seed": args.seed, "fonts": FONTS,
-                   "checkpoint": args.checkpoint or "default", "results": results}
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(payload, indent=2) + "\n")
+        payload = {"seed": args.seed, "fonts": FONTS, "checkpoint": args.checkpoint or "default",
+                   "predict_seconds": round(seconds, 1), "results": results}
+        records.write(args.json.name, payload, folder=args.json.parent)
     return results
 
 

@@ -37,7 +37,7 @@ def main():
         print(f"    merged: digits {merged['digits_acc']:.2f}%, letters {merged['letters_acc']:.2f}%", flush=True)
         out[name] = {"digits_specialist": digits, "letters_specialist": letters, "merged": merged,
                      "recipe": recipe.to_dict(), "model": model_name, "framing": framing}
-    write("specialists.json", {"command": "python benchmarks/specialists.py", "settings": out})
+    write("specialists.json", {"settings": out})
 
 
 if __name__ == "__main__":

@@ -106,3 +106,15 @@ def most_confused(counts, k=8):
                 pairs.append({"a": CLASS_NAMES[a], "b": CLASS_NAMES[b], "a_as_b": int(counts[a, b]),
                               "b_as_a": int(counts[b, a]), "total": n})
     return sorted(pairs, key=lambda p: -p["total"])[:k]
+
+
+def summary_table(summaries):
+    """A pandas table comparing `summarise` results: {name: summary} -> rows digits/letters/overall."""
+    import pandas as pd
+
+    kinds = {"strict": ("digits_acc", "letters_acc", "overall_acc"),
+             "look-alikes OK": ("digits_tolerant_acc", "letters_tolerant_acc", "overall_tolerant_acc"),
+             "10-way / 26-way": ("digits_10way_acc", "letters_26way_acc", None)}
+    columns = {(name, kind): [s.get(k, float("nan")) if k else float("nan") for k in keys]
+               for name, s in summaries.items() for kind, keys in kinds.items()}
+    return pd.DataFrame(columns, index=["digits (MNIST test)", "letters (EMNIST test)", "overall"]).round(2)

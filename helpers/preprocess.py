@@ -1,9 +1,10 @@
 """Turn any picture of one character into the 28x28 input the model was trained on.
 
 MNIST digits were fitted into a 20x20 box and centred by their centre of mass; EMNIST letters
-were cropped, padded and scaled to fill the frame. A model trained on both can learn "which
-dataset" instead of "which character", and neither framing matches a photo or a drawing. So
-every image, from the training files or from a user, goes through the same `frame_ink`.
+were blurred, cropped, padded and scaled to fill the frame. A model trained on both can learn
+"which dataset" instead of "which character", and neither pipeline matches a photo or a
+drawing. So every image, from the training files or from a user, goes through the same
+`frame_ink`, which redraws the character as a pen shape framed the MNIST way.
 """
 
 import io
@@ -89,7 +90,7 @@ def _thicken(shape, scale):
     yy, xx = np.mgrid[-radius : radius + 1, -radius : radius + 1]
     disk = xx**2 + yy**2 <= radius**2
     padded = np.pad(shape, radius)
-    return ndimage.binary_dilation(padded, structure=disk)[radius:-radius, radius:-radius] if radius else shape
+    return ndimage.binary_dilation(padded, structure=disk)[radius:-radius, radius:-radius]
 
 
 def frame_batch(images):
@@ -105,14 +106,17 @@ def frame_batch(images):
 # --- From a user's file to an ink map -------------------------------------------------------
 
 
-def open_image(source):
-    """Open a path, bytes or PIL image, refusing what is not a usable picture in one sentence."""
+def open_image(source, name=None):
+    """Open a path, bytes or PIL image, refusing what is not a usable picture in one sentence.
+
+    `name` is how messages call the image (a file name for uploads); paths speak for themselves.
+    """
     if isinstance(source, Image.Image):
         return source
-    name = "the image" if isinstance(source, (bytes, bytearray)) else str(source)
+    name = name or ("The image" if isinstance(source, (bytes, bytearray)) else str(source))
     if isinstance(source, (bytes, bytearray)):
         if len(source) == 0:
-            raise HCRError("The image is empty (0 bytes): send a PNG or JPEG file.")
+            raise HCRError(f"{name} is empty (0 bytes): send a PNG or JPEG file.")
         data = io.BytesIO(source)
     else:
         path = Path(source)
@@ -137,9 +141,9 @@ def open_image(source):
     except HCRError:
         raise
     except (UnidentifiedImageError, Image.DecompressionBombError):
-        raise HCRError(f"{name} is not an image that can be read: give a PNG or JPEG file.")
+        raise HCRError(f"{name} is not an image that can be read: give a PNG or JPEG file.") from None
     except (OSError, SyntaxError, ValueError) as exc:
-        raise HCRError(f"{name} could not be read ({exc}): the file may be cut short; save it again.")
+        raise HCRError(f"{name} could not be read ({exc}): the file may be cut short; save it again.") from None
     return image
 
 
@@ -269,10 +273,10 @@ def prepare(source, name=None):
         if grey.max() > 1.0:
             grey = grey / 255.0
     else:
-        grey = _to_grey(open_image(source))
+        grey = _to_grey(open_image(source, name))
     grey = _shrink(grey)
     ink, found = grey_to_ink(grey)
     if not found:
-        label = name or ("the image" if not isinstance(source, (str, Path)) else str(source))
+        label = name or ("The image" if not isinstance(source, (str, Path)) else str(source))
         raise HCRError(f"{label} shows no character (it looks blank): draw or photograph one and try again.")
     return Prepared(image=frame_ink(ink), grey=grey, ink=ink)

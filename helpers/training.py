@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .labels import EMNIST, MNIST, NUM_CLASSES, NUM_DIGITS
+from .labels import EMNIST, MNIST, NUM_CLASSES
 
 DEVICE_ENV = "HCR_DEVICE"
 
@@ -31,8 +31,9 @@ class Recipe:
     schedule: str = "constant"  # "constant" or "onecycle"
     label_smoothing: float = 0.0
     augment: bool = False  # small random affine jitter and stroke-width changes
-    style_augment: bool = True  # with augment: random blur and gamma too
-    recalibrate_bn: bool = True  # with augment: BatchNorm statistics from clean images
+    style_augment: bool = False  # with augment: random blur and gamma too
+    recalibrate_bn: bool = True  # with augment or ema: BatchNorm statistics from clean images
+    ema: float = 0.0  # if > 0: evaluate and keep an exponential moving average of the weights
     precision: str = "fp32"  # "fp32", "bf16" (CPU autocast) or "auto" (bf16 where the CPU has it)
     channels_last: bool = False
 
@@ -42,7 +43,7 @@ class Recipe:
 
 SEED_RECIPE = Recipe()
 DEFAULT_RECIPE = Recipe(
-    epochs=8,
+    epochs=6,
     batch_size=256,
     optimizer="adamw",
     lr=3e-3,
@@ -50,6 +51,8 @@ DEFAULT_RECIPE = Recipe(
     schedule="onecycle",
     label_smoothing=0.1,
     augment=True,
+    style_augment=False,
+    ema=0.999,
     precision="auto",
     channels_last=True,
 )
@@ -148,7 +151,7 @@ def augment_batch(x, generator, style=True):
 
 
 @torch.no_grad()
-def recalibrate_batchnorm(model, images, device, count=8192, batch_size=512):
+def recalibrate_batchnorm(model, images, device, count=4096, batch_size=512):
     """Re-estimate BatchNorm statistics on clean (un-augmented) training images.
 
     Augmented images are blurrier and thicker than real ones; BatchNorm's running averages,
@@ -169,6 +172,35 @@ def recalibrate_batchnorm(model, images, device, count=8192, batch_size=512):
     for m, momentum in zip(norms, saved):
         m.momentum = momentum
     model.train(was_training)
+
+
+class WeightAverage:
+    """An exponential moving average of a model's weights (Polyak averaging).
+
+    Mid-run, at a high learning rate, the weights jump around; their running average is a
+    much better model at any moment, so accuracy arrives sooner and the final model is
+    smoother. The decay warms up (short memory at first) so early averages are not stale.
+    """
+
+    def __init__(self, model, decay):
+        self.decay = decay
+        self.params = [p for p in model.parameters()]
+        self.average = [p.detach().clone() for p in self.params]
+        self.steps = 0
+
+    @torch.no_grad()
+    def update(self):
+        self.steps += 1
+        decay = min(self.decay, (1 + self.steps) / (10 + self.steps))
+        torch._foreach_lerp_(self.average, [p.detach() for p in self.params], 1.0 - decay)
+
+    @torch.no_grad()
+    def swap(self):
+        """Exchange the live weights and the averaged ones (call twice to swap back)."""
+        for live, avg in zip(self.params, self.average):
+            tmp = live.detach().clone()
+            live.copy_(avg)
+            avg.copy_(tmp)
 
 
 # --- Evaluation ------------------------------------------------------------------------------
@@ -278,9 +310,11 @@ def train(
     elif recipe.schedule != "constant":
         raise ValueError(f"unknown schedule {recipe.schedule!r}")
 
+    average = WeightAverage(model, recipe.ema) if recipe.ema > 0 else None
     eval_steps = {round(steps_per_epoch * k / evals_per_epoch) for k in range(1, evals_per_epoch + 1)}
     history = History()
     clock = 0.0
+    stopped = False
     for epoch in range(1, recipe.epochs + 1):
         model.train()
         order = torch.randperm(len(images), generator=generator)
@@ -302,6 +336,8 @@ def train(
             optimizer.step()
             if scheduler is not None:
                 scheduler.step()
+            if average is not None:
+                average.update()
             loss_sum += loss.item() * len(y)
             right += (logits.argmax(1) == y).sum().item()
             seen += len(y)
@@ -311,24 +347,29 @@ def train(
                 if step % 20 == 0 or step == steps_per_epoch:
                     bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{100 * right / seen:.1f}%")
             if test_set is not None and step in eval_steps:
-                if recipe.augment and recipe.recalibrate_bn:
+                if average is not None:
+                    average.swap()
+                if recipe.recalibrate_bn and (recipe.augment or average is not None):
                     recalibrate_batchnorm(model, calibration, device)
                 clock += time.perf_counter() - started
                 record = {"epoch": epoch - 1 + step / steps_per_epoch, "train_seconds": clock,
                           "images_seen": history.images_seen, **evaluate(model, test_set, device, test_images)}
                 history.evaluations.append(record)
+                if average is not None:
+                    average.swap()
                 model.train()
                 if stop_when is not None and stop_when(record):
-                    history.train_seconds = clock
-                    if bar is not None:
-                        bar.close()
-                    return history
+                    stopped = True
+                    break
                 started = time.perf_counter()
-        if recipe.augment and recipe.recalibrate_bn and not (test_set is not None and steps_per_epoch in eval_steps):
-            recalibrate_batchnorm(model, calibration, device)
-        clock += time.perf_counter() - started
         if bar is not None:
             bar.close()
+        if stopped:
+            break
+        if recipe.augment and recipe.recalibrate_bn and average is None and not (
+                test_set is not None and steps_per_epoch in eval_steps):
+            recalibrate_batchnorm(model, calibration, device)
+        clock += time.perf_counter() - started
         row = {"epoch": epoch, "train_loss": loss_sum / seen, "train_acc": 100 * right / seen, "seconds": clock}
         if history.evaluations and history.evaluations[-1]["epoch"] == epoch:
             last = history.evaluations[-1]
@@ -337,6 +378,12 @@ def train(
         history.epochs.append(row)
         if log is not None:
             log(_epoch_line(row, recipe.epochs))
+    if average is not None:  # keep the averaged weights, with BatchNorm statistics to match
+        started = time.perf_counter()
+        average.swap()
+        if recipe.recalibrate_bn:
+            recalibrate_batchnorm(model, calibration, device)
+        clock += time.perf_counter() - started
     history.train_seconds = clock
     model.eval()
     return history

@@ -65,7 +65,7 @@ def web_demo():
     """`python app.py` exactly as a user starts it, on a free port."""
     port = free_port()
     proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for(f"http://127.0.0.1:{port}/health")
         yield f"http://127.0.0.1:{port}"
@@ -149,16 +149,31 @@ def jupyter(tmp_path_factory):
     (folder / "pad.ipynb").write_text(json.dumps(NOTEBOOK))
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    log = open(folder / "server.log", "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ServerApp.token=hcr",
-         f"--ServerApp.root_dir={folder}", "--LabApp.news_url=", "--ServerApp.ip=127.0.0.1"],
-        cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root", f"--port={port}",
+         "--IdentityProvider.token=hcr", f"--ServerApp.root_dir={folder}", "--LabApp.news_url=",
+         "--ServerApp.ip=127.0.0.1"],
+        cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_for(f"http://127.0.0.1:{port}/api/status?token=hcr", seconds=90)
         yield f"http://127.0.0.1:{port}"
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+        log.close()
+
+
+def kernel_idle(server, seconds=90):
+    """Wait until the page's kernel has started and is idle (asked from the server, not the UI)."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        with urllib.request.urlopen(f"{server}/api/kernels?token=hcr", timeout=5) as response:
+            kernels = json.loads(response.read())
+        if kernels and all(k["execution_state"] == "idle" for k in kernels):
+            return
+        time.sleep(0.5)
+    raise TimeoutError("the notebook's kernel did not start")
 
 
 @pytest.mark.parametrize("front_end, path", [("JupyterLab", "/lab/tree/pad.ipynb"), ("Notebook 7", "/notebooks/pad.ipynb")])
@@ -167,7 +182,7 @@ def test_drawing_pad_in_jupyter(browser, jupyter, front_end, path):
     page.goto(f"{jupyter}{path}?token=hcr")
     cell = page.locator(".jp-CodeCell .jp-InputArea-editor").first
     cell.wait_for(timeout=90_000)
-    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle'], .jp-Toolbar-kernelStatus", timeout=90_000)
+    kernel_idle(jupyter)
     cell.click()
     page.keyboard.press("Shift+Enter")
     canvas = page.locator(".hcr-pad canvas")

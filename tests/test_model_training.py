@@ -162,3 +162,40 @@ def test_evaluate_matches_summarise(data_dir):
     full = evaluation.summarise(training.predict_logits(net, ds.to_float()), ds.labels, ds.sources)
     for key in ("overall_acc", "digits_acc", "letters_acc"):
         assert quick[key] == pytest.approx(full[key], abs=1e-3)
+
+
+def test_summary_table_lays_out_strict_tolerant_and_restricted():
+    s = {"digits_acc": 90.0, "letters_acc": 80.0, "overall_acc": 83.0, "digits_tolerant_acc": 95.0,
+         "letters_tolerant_acc": 90.0, "overall_tolerant_acc": 91.0, "digits_10way_acc": 99.0, "letters_26way_acc": 94.0}
+    table = evaluation.summary_table({"a": s, "b": {**s, "digits_acc": 91.0}})
+    assert table.shape == (3, 6)
+    assert table[("a", "strict")].tolist() == [90.0, 80.0, 83.0]
+    assert table[("b", "strict")].iloc[0] == 91.0
+    assert table[("a", "10-way / 26-way")].iloc[:2].tolist() == [99.0, 94.0]
+
+
+def test_weight_average_is_what_training_returns(data_dir):
+    """With ema > 0 the model handed back holds the averaged weights, not the last ones."""
+    train_set = small_set(data_dir)
+    recipe = training.Recipe(epochs=2, batch_size=16, optimizer="adamw", lr=3e-3, schedule="onecycle", ema=0.9)
+    plain = training.Recipe(**{**recipe.to_dict(), "ema": 0.0})
+    averaged = model.build_model("compact", seed=1)
+    last = model.build_model("compact", seed=1)
+    training.train(averaged, train_set, None, recipe, seed=1, progress=False, log=None)
+    training.train(last, train_set, None, plain, seed=1, progress=False, log=None)
+    w_avg, w_last = averaged[0].weight, last[0].weight
+    assert not torch.equal(w_avg, w_last)
+    assert torch.isfinite(w_avg).all()
+
+
+def test_weight_average_follows_the_weights():
+    net = torch.nn.Linear(2, 1)
+    avg = training.WeightAverage(net, decay=0.5)
+    with torch.no_grad():
+        net.weight.fill_(1.0)
+    for _ in range(50):
+        avg.update()
+    avg.swap()
+    assert torch.allclose(net.weight, torch.ones_like(net.weight), atol=1e-6)
+    avg.swap()
+    assert torch.allclose(net.weight, torch.ones_like(net.weight))
