@@ -29,6 +29,7 @@ class Recipe:
     lr: float = 1e-3  # the peak rate when schedule is "onecycle"
     weight_decay: float = 0.0
     schedule: str = "constant"  # "constant" or "onecycle"
+    warmup: float = 0.25  # onecycle: share of the steps spent warming up to the peak rate
     label_smoothing: float = 0.0
     augment: bool = False  # small random affine jitter and stroke-width changes
     style_augment: bool = False  # with augment: random blur and gamma too
@@ -49,6 +50,7 @@ DEFAULT_RECIPE = Recipe(
     lr=3e-3,
     weight_decay=5e-4,
     schedule="onecycle",
+    warmup=0.1,
     label_smoothing=0.1,
     augment=True,
     style_augment=False,
@@ -305,7 +307,7 @@ def train(
     scheduler = None
     if recipe.schedule == "onecycle":
         scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=recipe.lr, total_steps=recipe.epochs * steps_per_epoch, pct_start=0.25
+            optimizer, max_lr=recipe.lr, total_steps=recipe.epochs * steps_per_epoch, pct_start=recipe.warmup
         )
     elif recipe.schedule != "constant":
         raise ValueError(f"unknown schedule {recipe.schedule!r}")
