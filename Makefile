@@ -25,13 +25,13 @@ browser:  ## Debian's chromium for the browser tests, when this machine lets us 
 		apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || \
 		echo "chromium is not installed: the browser tests will be skipped"
 
-benchmark: $(VENV)/installed  ## seed recipe vs default recipe, 3 seeds (about 30 min)
+benchmark: $(VENV)/installed  ## seed recipe vs default recipe, 3 seeds (about 47 min)
 	$(PY) benchmarks/speed_accuracy.py
 
 generalisation: $(VENV)/installed  ## characters from elsewhere through the predict command (needs npm)
 	$(PY) benchmarks/generalisation.py
 
-experiments: $(VENV)/installed  ## the recorded runs the notebook quotes (about 90 min)
+experiments: $(VENV)/installed  ## the recorded runs the notebook quotes (about 65 min)
 	$(PY) benchmarks/specialists.py
 	$(PY) benchmarks/framing.py
 	$(PY) benchmarks/ablation.py

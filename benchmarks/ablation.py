@@ -1,6 +1,6 @@
 """What each change of the default recipe is worth: remove one at a time (or add one that was dropped).
 
-    python benchmarks/ablation.py     # about 50 min on a 2-core CPU; writes assets/ablation.json
+    python benchmarks/ablation.py     # about 40 min on a 2-core CPU; writes assets/ablation.json
 
 Every variant trains on the notebook's training images with seed 0 and is measured on the
 test files (strict, 10-/26-way) and on characters from elsewhere. Speed is images per second.

@@ -1,6 +1,6 @@
 """What the dataset shortcut is worth on the test files, and what it costs on real input.
 
-    python benchmarks/framing.py     # about 12 min on a 2-core CPU; writes assets/framing.json
+    python benchmarks/framing.py     # about 8 min on a 2-core CPU; writes assets/framing.json
 
 Trains the default recipe on each dataset's original framing (the model can tell MNIST from
 EMNIST by size and softness) and on images framed alike, then measures both on the test

@@ -1,6 +1,6 @@
 """Two specialists or one merged model: what merging digits and letters costs.
 
-    python benchmarks/specialists.py     # about 25 min on a 2-core CPU; writes assets/specialists.json
+    python benchmarks/specialists.py     # about 15 min on a 2-core CPU; writes assets/specialists.json
 
 With the same CNN and recipe, trains a digits-only model (10 classes, MNIST), a letters-only
 model (26 classes, EMNIST Letters) and a merged model (36 classes), and measures all three on

@@ -1,7 +1,7 @@
 """The seed recipe and the default recipe, side by side, on the same data and machine.
 
-    python benchmarks/speed_accuracy.py              # 3 seeds, about 30 min on a 2-core CPU
-    python benchmarks/speed_accuracy.py --seeds 0    # one seed, about 10 min
+    python benchmarks/speed_accuracy.py              # 3 seeds, about 47 min on a 2-core CPU
+    python benchmarks/speed_accuracy.py --seeds 0    # one seed, about 16 min
 
 For each seed it trains
 - the seed recipe as the seeds ran it: torchvision datasets with per-item `ToTensor`, a

@@ -76,7 +76,7 @@ def class_balance(labels, sources):
 
 
 def training_curves(histories):
-    """Loss and accuracy per epoch, train and test, for one or more named runs."""
+    """Loss and accuracy per epoch, on training and held-out images (validation or test), per run."""
     fig = Figure(figsize=(11, 4), layout="constrained")
     ax_loss, ax_acc = fig.subplots(1, 2)
     for i, (name, history) in enumerate(histories.items()):
@@ -86,8 +86,8 @@ def training_curves(histories):
         ax_loss.plot(epochs, [r["train_loss"] for r in rows], "--", color=colour, label=f"{name} train")
         ax_acc.plot(epochs, [r["train_acc"] for r in rows], "--", color=colour, label=f"{name} train")
         if rows and "test_loss" in rows[0]:
-            ax_loss.plot(epochs, [r["test_loss"] for r in rows], "-o", color=colour, label=f"{name} test")
-            ax_acc.plot(epochs, [r["test_acc"] for r in rows], "-o", color=colour, label=f"{name} test")
+            ax_loss.plot(epochs, [r["test_loss"] for r in rows], "-o", color=colour, label=f"{name} held-out")
+            ax_acc.plot(epochs, [r["test_acc"] for r in rows], "-o", color=colour, label=f"{name} held-out")
     ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="Loss")
     ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy (36 classes)")
     for ax in (ax_loss, ax_acc):
@@ -202,7 +202,7 @@ def grouped_bars(groups, series, title, ylabel="accuracy (%)", ylim=(80, 100)):
         bars = ax.bar(x + (i - (len(series) - 1) / 2) * width, values, width, label=name, color=f"C{i}")
         ax.bar_label(bars, labels=[f"{v:.1f}" if v == v else "n/a" for v in values], fontsize=8, padding=2)
     ax.set_xticks(x, groups)
-    ax.set_ylim(*ylim)
+    ax.set_ylim(ylim[0], ylim[1] + 0.06 * (ylim[1] - ylim[0]))  # room for the labels of full-height bars
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.legend(loc="lower right", fontsize=9)

@@ -394,6 +394,6 @@ def train(
 def _epoch_line(row, epochs):
     line = f"epoch {row['epoch']}/{epochs}: train loss {row['train_loss']:.3f}, train acc {row['train_acc']:.2f}%"
     if "test_acc" in row:
-        line += (f" | test acc {row['test_acc']:.2f}% (digits {row['test_digits_acc']:.2f}%, "
+        line += (f" | held-out acc {row['test_acc']:.2f}% (digits {row['test_digits_acc']:.2f}%, "
                  f"letters {row['test_letters_acc']:.2f}%)")
     return line + f" | {row['seconds']:.0f} s"
