@@ -13,20 +13,14 @@ def pytest_collectstart(collector):
         collector.skip_compare += ("stderr",)
 
 
-def _all_data_files_present():
-    from helpers import data
-
-    root = data.data_root()
-    return all((root / "MNIST/raw" / f).is_file() for train in (True, False) for f in data.MNIST_FILES[train]) and all(
-        (root / "EMNIST/raw" / f).is_file() for train in (True, False) for f in data.EMNIST_FILES[train])
-
-
 def pytest_collection_modifyitems(config, items):
     # Without the data files the notebook cannot run (and should not download 560 MB inside a
     # test): skip it with the fix, unless CI demands it (HCR_REQUIRE_DATA=1).
     import pytest
 
-    if os.environ.get("HCR_REQUIRE_DATA") == "1" or _all_data_files_present():
+    from helpers import data
+
+    if os.environ.get("HCR_REQUIRE_DATA") == "1" or not data.missing_files():
         return
     skip = pytest.mark.skip(reason="the notebook needs MNIST and EMNIST Letters: set HCR_DATA_DIR to their folder, "
                                    "or run `make run` once online to download them into data/")

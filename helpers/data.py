@@ -129,6 +129,15 @@ def _download(dataset, raw_dir, names, **kwargs):
             shutil.rmtree(scratch, ignore_errors=True)
 
 
+def missing_files(root=None, train=(True, False), kinds=("MNIST", "EMNIST")):
+    """The raw files not yet in the data folder (what a download, or a person, must put there)."""
+    root = data_root(root)
+    table = {"MNIST": MNIST_FILES, "EMNIST": EMNIST_FILES}
+    splits = train if isinstance(train, tuple) else (train,)
+    return [root / kind / "raw" / name for kind in kinds for t in splits for name in table[kind][t]
+            if not (root / kind / "raw" / name).is_file()]
+
+
 def _load(kind, train, root):
     """Raw images (N, 28, 28) uint8 and labels from torchvision, after checking the files."""
     import torchvision  # imported here: `helpers.predict` should not pay for it
@@ -139,8 +148,8 @@ def _load(kind, train, root):
     else:
         dataset, names, kwargs = torchvision.datasets.EMNIST, EMNIST_FILES[train], {"split": "letters"}
     raw_dir = root / kind / "raw"
-    all_names = [n for pair in (MNIST_FILES if kind == "MNIST" else EMNIST_FILES).values() for n in pair]
-    if not all((raw_dir / n).is_file() for n in all_names):
+    if missing_files(root, kinds=(kind,)):
+        all_names = [n for pair in (MNIST_FILES if kind == "MNIST" else EMNIST_FILES).values() for n in pair]
         _download(dataset, raw_dir, all_names, **kwargs)
     images_dims = check_idx(raw_dir / names[0], 3)
     labels_dims = check_idx(raw_dir / names[1], 1)

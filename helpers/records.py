@@ -1,7 +1,7 @@
 """The recorded runs: JSON files in assets/ that the benchmarks write and the notebook reads.
 
 Some experiments take too long to repeat inside the notebook (three seeds of two recipes,
-an ablation of twelve variants); they are run once by a script and their numbers recorded.
+an ablation of thirteen variants); they are run once by a script and their numbers recorded.
 """
 
 import json

@@ -278,7 +278,7 @@ def train(
 
     The clock (`train_seconds`) stops while the test set is evaluated, so evaluations made only
     to draw curves do not slow the recipe down on paper. `stop_when(evaluation)` may end training
-    early (the benchmark uses it to measure time-to-accuracy; normal runs leave it None).
+    early (for example once a target accuracy is reached; normal runs leave it None).
     """
     seed_everything(seed)
     device = pick_device(device) if not isinstance(device, torch.device) else device

@@ -161,3 +161,12 @@ def test_download_completes_into_place(tmp_path, monkeypatch):
     assert len(train) == 40
     assert mine.read_bytes() == before
     assert not list(root.glob(".download-*"))
+
+
+def test_missing_files_lists_exactly_what_is_absent(data_dir):
+    assert data.missing_files(data_dir) == []
+    gone = data_dir / "EMNIST" / "raw" / data.EMNIST_FILES[False][0]
+    gone.unlink()
+    assert data.missing_files(data_dir) == [gone]
+    assert data.missing_files(data_dir, train=True) == []
+    assert data.missing_files(data_dir, kinds=("MNIST",)) == []

@@ -142,9 +142,7 @@ def test_one_image_is_fast_enough_for_a_live_pad(shipped, drawings):
 
 
 def full_test_data():
-    root = data.data_root()
-    return all((root / "MNIST/raw" / f).is_file() for f in data.MNIST_FILES[False]) and all(
-        (root / "EMNIST/raw" / f).is_file() for f in data.EMNIST_FILES[False])
+    return not data.missing_files(train=False)
 
 
 @pytest.mark.skipif(not full_test_data(), reason="needs the MNIST and EMNIST test files (set HCR_DATA_DIR)")
