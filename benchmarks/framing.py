@@ -14,13 +14,13 @@ import torch
 
 from common import generalisation_images, logits_of, score_generalisation, train_and_measure, write
 
-from helpers import data, evaluation, training
+from helpers import data, evaluation, framing, training
 from helpers.labels import MNIST
 
 
 def choose_prior(net, val):
     digits = val.from_source(MNIST)
-    elsewhere = data.reframe(data.CharacterSet(torch.from_numpy(data.emnist_framing(digits.images.numpy())),
+    elsewhere = data.reframe(data.CharacterSet(torch.from_numpy(framing.emnist_framing(digits.images.numpy())),
                                                digits.labels, digits.sources))
     prior, _ = evaluation.choose_digit_prior(training.predict_logits(net, elsewhere.to_float()), elsewhere.labels)
     return prior

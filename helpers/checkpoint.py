@@ -14,12 +14,12 @@ import torch
 from .errors import HCRError
 from .labels import CLASS_NAMES
 from .model import MODELS, build_model
-from .preprocess import BOX, CENTRE, SIZE
+from .framing import BOX, CENTRE, SIZE
+from .paths import CHECKPOINTS, RUNS
 
 FORMAT = "hcr-checkpoint/1"
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-SHIPPED = PROJECT_DIR / "checkpoints" / "default.pt"  # trained by a full run, kept in git
-TRAINED = PROJECT_DIR / "runs" / "default.pt"  # what the notebook trains on your machine
+SHIPPED = CHECKPOINTS / "default.pt"  # trained by a full run, kept in git
+TRAINED = RUNS / "default.pt"  # what the notebook trains on your machine
 
 PREPROCESSING = {
     "size": SIZE,

@@ -17,11 +17,10 @@ import numpy as np
 import torch
 
 from .errors import HCRError
+from .framing import frame_batch
 from .labels import EMNIST, MNIST, NUM_CLASSES, NUM_DIGITS
-from .preprocess import frame_batch
+from .paths import DATA_ENV, data_root  # noqa: F401  (data.data_root is public)
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-DATA_ENV = "HCR_DATA_DIR"
 
 MNIST_FILES = {
     True: ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -35,13 +34,6 @@ WHERE_TO_GET = {
     "MNIST": "https://ossci-datasets.s3.amazonaws.com/mnist/ (gunzip each file)",
     "EMNIST": "https://biometrics.nist.gov/cs_links/EMNIST/gzip.zip (unzip, then gunzip the emnist-letters-* files)",
 }
-
-
-def data_root(root=None):
-    """The folder holding `MNIST/` and `EMNIST/`: the argument, else $HCR_DATA_DIR, else data/."""
-    if root is None:
-        root = os.environ.get(DATA_ENV) or PROJECT_DIR / "data"
-    return Path(root).expanduser().resolve()
 
 
 @dataclass
@@ -180,25 +172,6 @@ def load_emnist_letters(train=True, root=None):
     return CharacterSet(upright, labels + NUM_DIGITS - 1, torch.full_like(labels, EMNIST, dtype=torch.uint8))
 
 
-def framing_stats(images):
-    """How a dataset frames its characters: mean longer side of the ink box (px), ink pixels,
-    and the share of ink pixels that are grey (soft edges), for uint8 (N, 28, 28) images."""
-    images = torch.as_tensor(images)
-    ink = images > 25
-    rows, cols = ink.any(dim=2), ink.any(dim=1)
-
-    def extent(mask):
-        idx = torch.arange(28)
-        first = torch.where(mask, idx, 28).min(dim=1).values
-        last = torch.where(mask, idx, -1).max(dim=1).values
-        return (last - first + 1).clamp(min=0)
-
-    side = torch.maximum(extent(rows), extent(cols)).float()
-    grey = (ink & (images < 230)).sum(dim=(1, 2)).float() / ink.sum(dim=(1, 2)).clamp(min=1)
-    return {"box_px": round(side.mean().item(), 1), "ink_px": round(ink.sum(dim=(1, 2)).float().mean().item(), 1),
-            "grey_share": round(grey.mean().item(), 3)}
-
-
 def reframe(dataset):
     """The same characters, each cropped, scaled to 20 px and centred by mass like MNIST."""
     framed = torch.from_numpy(frame_batch(dataset.images.numpy()))
@@ -234,29 +207,3 @@ def sample_per_class(dataset, per_class, seed=0):
         idx = torch.nonzero(dataset.labels == c).flatten()
         picks.append(idx[torch.randperm(len(idx), generator=generator)[:per_class]])
     return dataset.subset(torch.sort(torch.cat(picks)).values)
-
-
-def emnist_framing(images):
-    """Frame characters the way EMNIST was made from NIST scans: blur (sigma 1 at 4x scale),
-    crop, pad 2 px, square, downsample to 28x28. Dataset-style images in, uint8 (N, 28, 28) out.
-
-    MNIST digits framed like this are "digits framed another way": the test of whether a
-    model reads the digit or recognises the dataset.
-    """
-    from PIL import Image, ImageFilter
-
-    out = np.zeros((len(images), 28, 28), np.uint8)
-    for i, img in enumerate(np.asarray(images)):
-        big = Image.fromarray(img).resize((112, 112), Image.Resampling.BILINEAR).filter(ImageFilter.GaussianBlur(1))
-        arr = np.asarray(big)
-        ys, xs = np.nonzero(arr > 25)
-        if ys.size == 0:
-            continue
-        crop = np.pad(arr[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1], 2)
-        side = max(crop.shape)
-        square = np.zeros((side, side), np.uint8)
-        top, left = (side - crop.shape[0]) // 2, (side - crop.shape[1]) // 2
-        square[top : top + crop.shape[0], left : left + crop.shape[1]] = crop
-        out[i] = np.asarray(Image.fromarray(square).resize((28, 28), Image.Resampling.BICUBIC))
-    return out
-

@@ -16,14 +16,6 @@ MNIST, EMNIST = 0, 1
 LOOKALIKE_GROUPS = (("0", "O"), ("1", "I", "L"), ("2", "Z"), ("5", "S"))
 
 
-def class_index(name):
-    """Index of a class name such as "7" or "Q" (lower case accepted, as EMNIST merges cases)."""
-    try:
-        return CLASS_NAMES.index(str(name).upper())
-    except ValueError:
-        raise ValueError(f"{name!r} is not one of the 36 classes 0-9, A-Z") from None
-
-
 def lookalike_key(index):
     """Index of the first member of the look-alike group of a class (itself if none)."""
     name = CLASS_NAMES[index]
@@ -34,8 +26,3 @@ def lookalike_key(index):
 
 
 LOOKALIKE_KEY = tuple(lookalike_key(i) for i in range(NUM_CLASSES))
-
-
-def same_or_lookalike(a, b):
-    """True when two class indices are equal or belong to the same look-alike group."""
-    return LOOKALIKE_KEY[a] == LOOKALIKE_KEY[b]

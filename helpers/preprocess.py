@@ -1,10 +1,7 @@
 """Turn any picture of one character into the 28x28 input the model was trained on.
 
-MNIST digits were fitted into a 20x20 box and centred by their centre of mass; EMNIST letters
-were blurred, cropped, padded and scaled to fill the frame. A model trained on both can learn
-"which dataset" instead of "which character", and neither pipeline matches a photo or a
-drawing. So every image, from the training files or from a user, goes through the same
-`frame_ink`, which redraws the character as a pen shape framed the MNIST way.
+A photo, a scan or a drawing becomes an ink map (bright ink on black, whatever the paper,
+light and polarity), which `framing.frame_ink` then frames exactly like the training images.
 """
 
 import io
@@ -16,91 +13,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage
 
 from .errors import HCRError
+from .framing import frame_ink
 
-SIZE = 28  # side of the model's input
-BOX = 20  # the longer side of the character after framing, as in MNIST
-CENTRE = 14.0  # where MNIST puts the centre of mass (measured: 13.99, 14.00)
-INK_THRESHOLD = 0.1  # ink below this (0..1) does not count when finding the character's box
-MIN_SHAPE = 80  # characters are binarised at this size or larger, for smooth edges
-MIN_STROKE = 1.6  # thinnest stroke (px, at 28x28) before it is thickened
 MAX_PIXELS = 60_000_000  # a 60-megapixel photo is fine; beyond that, refuse instead of stalling
 WORKING_SIDE = 512  # big photos are shrunk to this before looking for ink, for speed
-
-
-def frame_ink(ink):
-    """Crop to the ink, scale the longer side to 20 px, pad to 28x28, centre by mass.
-
-    `ink` is a 2-D float array in [0, 1] with bright ink on a dark (0) background. The character
-    is redrawn the way MNIST was made: as a binary pen shape (upsampled, cut at half intensity)
-    scaled down with antialiasing. So a blurry EMNIST letter, a crisp font and a phone photo
-    all reach the model with the same edge profile, and style cannot tell digits from letters.
-    Returns float32 28x28; an image without ink comes back all zero.
-    """
-    ink = np.asarray(ink, dtype=np.float32)
-    out = np.zeros((SIZE, SIZE), np.float32)
-    rows = np.flatnonzero((ink >= INK_THRESHOLD).any(axis=1))
-    cols = np.flatnonzero((ink >= INK_THRESHOLD).any(axis=0))
-    if rows.size == 0:
-        return out
-    ink = ink[max(rows[0] - 1, 0) : rows[-1] + 2, max(cols[0] - 1, 0) : cols[-1] + 2]
-    h, w = ink.shape
-    up = max(1, int(np.ceil(MIN_SHAPE / max(h, w))))  # small images: binarise on a finer grid
-    if up > 1:
-        ink = np.asarray(Image.fromarray(ink, mode="F").resize((w * up, h * up), Image.Resampling.BILINEAR))
-    shape = ink >= 0.5
-    if not shape.any():
-        return out
-    rows, cols = np.flatnonzero(shape.any(axis=1)), np.flatnonzero(shape.any(axis=0))
-    shape = shape[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-    h, w = shape.shape
-    scale = BOX / max(h, w)
-    shape = _thicken(shape, scale)
-    new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
-    crop = np.asarray(
-        Image.fromarray(shape.astype(np.uint8) * 255).resize((new_w, new_h), Image.Resampling.BILINEAR),
-        dtype=np.float32,
-    ) / 255.0
-    mass = crop.sum()
-    if mass <= 0:
-        return out
-    cy = (crop.sum(axis=1) @ np.arange(new_h)) / mass
-    cx = (crop.sum(axis=0) @ np.arange(new_w)) / mass
-    top = int(np.clip(np.floor(CENTRE - cy + 0.5), 0, SIZE - new_h))  # halves round up, always
-    left = int(np.clip(np.floor(CENTRE - cx + 0.5), 0, SIZE - new_w))
-    out[top : top + new_h, left : left + new_w] = crop
-    return out
-
-
-def stroke_width(shape):
-    """Mean stroke width of a binary shape in pixels: twice its area over its outline."""
-    area = shape.sum()
-    inner = ndimage.binary_erosion(shape, border_value=0)
-    outline = area - inner.sum()
-    return 2.0 * area / max(outline, 1)
-
-
-def _thicken(shape, scale):
-    """Widen strokes that would be thinner than MIN_STROKE px after scaling (a thin pen on a
-    big canvas would otherwise fade to grey); strokes of normal width are left alone."""
-    width = stroke_width(shape)
-    missing = MIN_STROKE / scale - width
-    if missing <= 1:
-        return shape
-    radius = int(np.ceil(missing / 2))
-    yy, xx = np.mgrid[-radius : radius + 1, -radius : radius + 1]
-    disk = xx**2 + yy**2 <= radius**2
-    padded = np.pad(shape, radius)
-    return ndimage.binary_dilation(padded, structure=disk)[radius:-radius, radius:-radius]
-
-
-def frame_batch(images):
-    """`frame_ink` over a uint8 array (N, 28, 28) of dataset images; returns uint8 again."""
-    images = np.asarray(images)
-    out = np.empty_like(images, dtype=np.uint8)
-    scale = 1.0 / 255.0
-    for i, img in enumerate(images):
-        out[i] = np.rint(frame_ink(img.astype(np.float32) * scale) * 255.0).astype(np.uint8)
-    return out
 
 
 # --- From a user's file to an ink map -------------------------------------------------------

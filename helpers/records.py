@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 from .errors import HCRError
+from .paths import ASSETS
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
 MADE_BY = {
     "benchmark.json": "python benchmarks/speed_accuracy.py",
     "specialists.json": "python benchmarks/specialists.py",

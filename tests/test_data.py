@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import data
+from helpers import data, paths
 from helpers.errors import HCRError
 from helpers.labels import CLASS_NAMES, EMNIST, MNIST, NUM_CLASSES
 from tests.conftest import write_idx
@@ -12,7 +12,7 @@ from tests.conftest import write_idx
 
 def test_data_root_argument_env_and_default(monkeypatch, tmp_path):
     monkeypatch.delenv(data.DATA_ENV, raising=False)
-    assert data.data_root() == data.PROJECT_DIR / "data"
+    assert data.data_root() == paths.PROJECT_DIR / "data"
     monkeypatch.setenv(data.DATA_ENV, str(tmp_path))
     assert data.data_root() == tmp_path.resolve()
     assert data.data_root(tmp_path / "x") == (tmp_path / "x").resolve()

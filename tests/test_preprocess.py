@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import preprocess
+from helpers import framing, preprocess
 from helpers.errors import HCRError
 from helpers.strokes import render, wobbly_strokes
 
@@ -36,7 +36,7 @@ def png_bytes(image, **kwargs):
 def test_frame_ink_box_and_centre_of_mass():
     ink = np.zeros((100, 60), np.float32)
     ink[10:90, 20:30] = 1.0  # a tall bar
-    out = preprocess.frame_ink(ink)
+    out = framing.frame_ink(ink)
     assert out.shape == (28, 28) and out.dtype == np.float32
     ys, xs = np.nonzero(out >= preprocess.INK_THRESHOLD)
     assert ys.max() - ys.min() + 1 == 20  # longer side scaled to 20 px
@@ -49,19 +49,19 @@ def test_frame_ink_box_and_centre_of_mass():
 def test_frame_ink_leaves_an_mnist_style_image_nearly_unchanged():
     img = np.zeros((28, 28), np.float32)
     img[4:24, 11:17] = 1.0  # 20 px tall, centred at (13.5, 13.5)
-    out = preprocess.frame_ink(img)
+    out = framing.frame_ink(img)
     # the half pixel rounded up; edges may gain a faint antialiasing fringe
     assert np.abs(out - np.roll(img, (1, 1), axis=(0, 1))).max() < 0.05
 
 
 def test_frame_ink_of_nothing_is_blank():
-    assert not preprocess.frame_ink(np.zeros((28, 28))).any()
+    assert not framing.frame_ink(np.zeros((28, 28))).any()
 
 
 def test_frame_batch_keeps_uint8():
     batch = np.zeros((3, 28, 28), np.uint8)
     batch[:, 2:26, 3:25] = 200
-    out = preprocess.frame_batch(batch)
+    out = framing.frame_batch(batch)
     assert out.dtype == np.uint8 and out.shape == (3, 28, 28)
     assert out.max() == 255  # redrawn as a pen shape: grey 200 of 255 becomes full ink
 
