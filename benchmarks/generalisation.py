@@ -12,7 +12,8 @@ line, `python -m helpers.predict --json`, exactly as a user's files would be:
 
 None of these fonts or images is used for training or tuning. Run:
 
-    python benchmarks/generalisation.py            # writes assets/generalisation.json
+    python -m benchmarks.fonts             # once: the fonts, with npm
+    python -m benchmarks.generalisation    # writes assets/generalisation.json
 """
 
 import argparse
@@ -26,41 +27,17 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from helpers import data, records, strokes
+from helpers.framing import emnist_framing
+from helpers.labels import CLASS_NAMES
+from helpers.paths import ASSETS, BUILD, PROJECT_DIR
+from helpers.preprocess import prepare
 
-from helpers import data, records, strokes  # noqa: E402
-from helpers.labels import CLASS_NAMES, LOOKALIKE_KEY  # noqa: E402
+from .common import run, score_sets
+from .fonts import FONTS, font_paths
 
-FONTS = [
-    "caveat", "indie-flower", "patrick-hand", "kalam", "shadows-into-light", "gloria-hallelujah",
-    "architects-daughter", "handlee", "schoolbell", "gochi-hand", "coming-soon", "just-another-hand",
-    "covered-by-your-grace", "nanum-pen-script", "reenie-beanie", "neucha", "short-stack", "itim", "mali",
-    "pangolin", "gaegu", "delius", "annie-use-your-telescope", "nothing-you-could-do", "the-girl-next-door",
-    "walter-turncoat", "just-me-again-down-here", "crafty-girls", "fuzzy-bubbles", "edu-sa-beginner",
-    "playpen-sans", "shantell-sans", "comic-neue", "mynerve", "sue-ellen-francisco", "permanent-marker",
-    "rock-salt", "caveat-brush", "swanky-and-moo-moo", "loved-by-the-king", "over-the-rainbow",
-    "waiting-for-the-sunrise",
-]
-FONT_VERSION = "5.3.0"
 GLYPHS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-
-
-def install_fonts(folder):
-    """npm-install the font packages once into `folder` (needs the npm registry)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    missing = [f for f in FONTS if not (folder / "node_modules" / "@fontsource" / f).is_dir()]
-    if missing:
-        if not (folder / "package.json").exists():
-            (folder / "package.json").write_text('{"name": "hcr-fonts", "private": true}\n')
-        cmd = ["npm", "install", "--no-audit", "--no-fund", "--prefix", str(folder)]
-        subprocess.run(cmd + [f"@fontsource/{f}@{FONT_VERSION}" for f in missing], check=True)
-    paths = {}
-    for f in FONTS:
-        files = sorted((folder / "node_modules" / "@fontsource" / f / "files").glob(f"{f}-latin-*-normal.woff2"))
-        regular = [p for p in files if "-400-" in p.name] or files
-        paths[f] = regular[0]
-    return paths
+IMAGES_DIR = BUILD / "generalisation"
 
 
 def glyph_exists(font, char):
@@ -117,21 +94,14 @@ def build_sets(out, fonts, seed=0, strokes_per_char=12, mnist_digits=2000, root=
     sets = {"digits: MNIST test, EMNIST framing": [], "digits: handwriting fonts": [], "digits: script strokes": [],
             "characters: handwriting fonts, clean": [], "characters: handwriting fonts, photographed": [],
             "characters: script strokes": []}
-    # Digits by writers outside the training set, framed the EMNIST way (crop, pad 2, fill the frame).
+    # Digits by writers outside the training set, framed the EMNIST way, dark on light and enlarged.
     test = data.load_mnist(train=False, root=root)
     pick = rng.choice(len(test), size=min(mnist_digits, len(test)), replace=False)
-    for n, i in enumerate(pick):
-        img = test.images[i].numpy()
-        ys, xs = np.nonzero(img > 0)
-        crop = np.pad(img[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1], 2)
-        side = max(crop.shape)
-        square = np.zeros((side, side), np.uint8)
-        top, left = (side - crop.shape[0]) // 2, (side - crop.shape[1]) // 2
-        square[top : top + crop.shape[0], left : left + crop.shape[1]] = crop
-        big = Image.fromarray(255 - square).resize((28, 28), Image.Resampling.LANCZOS)
-        big = big.resize((112, 112), Image.Resampling.BICUBIC)
-        label = CLASS_NAMES[int(test.labels[i])]
-        sets["digits: MNIST test, EMNIST framing"].append((save(big, out / "mnist-emnist" / f"{n:05d}_{label}", rng), label))
+    for n, (img, y) in enumerate(zip(emnist_framing(test.images[pick].numpy()), test.labels[pick].tolist())):
+        big = Image.fromarray(255 - img).resize((112, 112), Image.Resampling.BICUBIC)
+        label = CLASS_NAMES[y]
+        path = save(big, out / "mnist-emnist" / f"{n:05d}_{label}", rng)
+        sets["digits: MNIST test, EMNIST framing"].append((path, label))
     for name, path in fonts.items():
         font = ImageFont.truetype(str(path), 100)
         for char in GLYPHS:
@@ -139,14 +109,12 @@ def build_sets(out, fonts, seed=0, strokes_per_char=12, mnist_digits=2000, root=
                 continue
             label = char.upper()
             tag = f"{name}_{'lower' if char.islower() else ''}{char}"
-            clean = render_glyph(path, char, rng)
-            photo = photograph(render_glyph(path, char, rng), rng)
+            clean = save(render_glyph(path, char, rng), out / "fonts" / f"{tag}_clean", rng)
+            photo = save(photograph(render_glyph(path, char, rng), rng), out / "fonts" / f"{tag}_photo", rng, jpeg=True)
             if char.isdigit():
-                sets["digits: handwriting fonts"].append((save(clean, out / "fonts" / f"{tag}_clean", rng), label))
-                sets["digits: handwriting fonts"].append((save(photo, out / "fonts" / f"{tag}_photo", rng, jpeg=True), label))
-            sets["characters: handwriting fonts, clean"].append((save(clean, out / "fonts" / f"{tag}_clean", rng), label))
-            sets["characters: handwriting fonts, photographed"].append(
-                (save(photo, out / "fonts" / f"{tag}_photo", rng, jpeg=True), label))
+                sets["digits: handwriting fonts"] += [(clean, label), (photo, label)]
+            sets["characters: handwriting fonts, clean"].append((clean, label))
+            sets["characters: handwriting fonts, photographed"].append((photo, label))
     for char in CLASS_NAMES:
         for k in range(strokes_per_char):
             canvas = int(rng.integers(64, 400))
@@ -160,6 +128,22 @@ def build_sets(out, fonts, seed=0, strokes_per_char=12, mnist_digits=2000, root=
     return sets
 
 
+def prepared_images(seed=0):
+    """Every set's images prepared as a user's files are, for scoring models in memory.
+
+    Returns (images float (N, 28, 28), labels, set names, set index of each image); cached in build/.
+    """
+    cache = BUILD / f"generalisation-prepared-{seed}.npz"  # delete it after changing `build_sets`
+    if not cache.exists():
+        sets = build_sets(IMAGES_DIR, font_paths(), seed=seed)
+        items = [(path, label, g) for g, paths in enumerate(sets.values()) for path, label in paths]
+        np.savez(cache, images=np.stack([prepare(path).image for path, _, _ in items]),
+                 labels=np.array([CLASS_NAMES.index(label) for _, label, _ in items]),
+                 names=np.array(list(sets)), groups=np.array([g for _, _, g in items]))
+    z = np.load(cache, allow_pickle=False)
+    return z["images"], z["labels"], [str(n) for n in z["names"]], z["groups"]
+
+
 def predict_json(paths, checkpoint=None):
     """Run the real command line in batches; returns {path: prediction dict}."""
     out = {}
@@ -167,50 +151,37 @@ def predict_json(paths, checkpoint=None):
         cmd = [sys.executable, "-m", "helpers.predict", "--json", *map(str, paths[start : start + 500])]
         if checkpoint:
             cmd += ["--checkpoint", str(checkpoint)]
-        run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-        for line in run.stdout.splitlines():
+        result = subprocess.run(cmd, cwd=PROJECT_DIR, capture_output=True, text=True)
+        for line in result.stdout.splitlines():
             record = json.loads(line)
             out[record["path"]] = record
     return out
 
 
-def score(items, predictions):
-    strict = tolerant = answered = 0
-    for path, label in items:
-        record = predictions.get(str(path))
-        if record is None:
-            continue
-        answered += 1
-        strict += record["label"] == label
-        tolerant += LOOKALIKE_KEY[CLASS_NAMES.index(record["label"])] == LOOKALIKE_KEY[CLASS_NAMES.index(label)]
-    n = len(items)
-    return {"images": n, "answered": answered, "strict_acc": round(100 * strict / n, 2),
-            "tolerant_acc": round(100 * tolerant / n, 2)}
-
-
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=ROOT / "build" / "generalisation")
-    parser.add_argument("--fonts", type=Path, default=ROOT / "build" / "fonts")
+    parser = argparse.ArgumentParser(prog=f"python -m {__spec__.name}", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=IMAGES_DIR)
     parser.add_argument("--checkpoint", default=None)
-    parser.add_argument("--json", type=Path, default=ROOT / "assets" / "generalisation.json")
+    parser.add_argument("--json", type=Path, default=ASSETS / "generalisation.json")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    fonts = font_paths()
     if args.out.exists():
         shutil.rmtree(args.out)
-    sets = build_sets(args.out, install_fonts(args.fonts), seed=args.seed)
-    paths = sorted({str(p) for items in sets.values() for p, _ in items})
+    sets = build_sets(args.out, fonts, seed=args.seed)
+    items = [(str(path), label, g) for g, paths in enumerate(sets.values()) for path, label in paths]
     started = time.perf_counter()
-    predictions = predict_json(paths, args.checkpoint)
+    predictions = predict_json(sorted({path for path, _, _ in items}), args.checkpoint)
     seconds = time.perf_counter() - started
-    results = {name: score(items, predictions) for name, items in sets.items()}
-    digits = [x for name, items in sets.items() if name.startswith("digits") for x in items]
-    chars = [x for name, items in sets.items() if name.startswith("characters") for x in items]
-    results["ALL digits from other sources"] = score(digits, predictions)
-    results["ALL handwriting-style characters"] = score(chars, predictions)
+    # The command's answers as class indices (-1 where it gave none), scored like any model.
+    pred = [CLASS_NAMES.index(predictions[path]["label"]) if path in predictions else -1 for path, _, _ in items]
+    labels = [CLASS_NAMES.index(label) for _, label, _ in items]
+    results = score_sets(pred, labels, list(sets), [g for _, _, g in items])
     for name, r in results.items():
-        print(f"{name:48s} {r['images']:6d} images  strict {r['strict_acc']:6.2f}%  look-alikes ok {r['tolerant_acc']:6.2f}%")
-    print(f"{len(paths)} images through the predict command in {seconds:.1f} s")
+        print(f"{name:48s} {r['images']:6d} images  strict {r['strict_acc']:6.2f}%  "
+              f"look-alikes ok {r['tolerant_acc']:6.2f}%")
+    print(f"{len(predictions)} of {len({p for p, _, _ in items})} images answered by the predict command "
+          f"in {seconds:.1f} s")
     if args.json:
         payload = {"seed": args.seed, "fonts": FONTS, "checkpoint": args.checkpoint or "default",
                    "predict_seconds": round(seconds, 1), "results": results}
@@ -219,4 +190,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -1,6 +1,6 @@
 """Two specialists or one merged model: what merging digits and letters costs.
 
-    python benchmarks/specialists.py     # about 15 min on a 2-core CPU; writes assets/specialists.json
+    python -m benchmarks.specialists     # about 15 min on a 2-core CPU; writes assets/specialists.json
 
 With the same CNN and recipe, trains a digits-only model (10 classes, MNIST), a letters-only
 model (26 classes, EMNIST Letters) and a merged model (36 classes), and measures all three on
@@ -8,12 +8,10 @@ the same test files. Done twice: the seeds' setting (baseline CNN, 5 epochs of A
 dataset in its own framing) and this project's (default recipe, every image framed alike).
 """
 
-import sys
-
-from common import train_and_measure, write
-
 from helpers import data, training
 from helpers.labels import EMNIST, MNIST, NUM_DIGITS
+
+from .common import run, train_and_measure, write
 
 SETTINGS = {
     "seeds' setting: baseline CNN, seed recipe, original framing": ("baseline", training.SEED_RECIPE, "original"),
@@ -41,4 +39,4 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)

@@ -1,7 +1,8 @@
 """The seed recipe and the default recipe, side by side, on the same data and machine.
 
-    python benchmarks/speed_accuracy.py              # 3 seeds, about 47 min on a 2-core CPU
-    python benchmarks/speed_accuracy.py --seeds 0    # one seed, about 16 min
+    python -m benchmarks.speed_accuracy                  # 3 seeds, about 47 min on a 2-core CPU
+    python -m benchmarks.speed_accuracy --seeds 0        # one seed, about 16 min
+    python -m benchmarks.speed_accuracy --seeds 0 --ema 0.999 --out build/ema    # the default recipe with EMA
 
 For each seed it trains
 - the seed recipe as the seeds ran it: torchvision datasets with per-item `ToTensor`, a
@@ -15,23 +16,21 @@ Writes assets/benchmark.json and assets/accuracy_vs_time.png.
 """
 
 import argparse
-import io
 import platform
 import statistics
-import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from helpers import data, evaluation, model, plots, records, training
+from helpers.evaluation import fmt_mean_std
+from helpers.labels import NUM_DIGITS
+from helpers.paths import ASSETS, data_root
 
-from helpers import data, evaluation, model, plots, records, training  # noqa: E402
-from helpers.labels import NUM_DIGITS  # noqa: E402
-from helpers.predict import Predictor  # noqa: E402
-from helpers.strokes import render, wobbly_strokes  # noqa: E402
+from .common import machine, run
+from .inference import describe, inference_speed
 
 
 def seed_recipe(seed, test_original, evals_per_epoch=2, epochs=5):
@@ -40,7 +39,7 @@ def seed_recipe(seed, test_original, evals_per_epoch=2, epochs=5):
     from torch.utils.data import ConcatDataset, DataLoader
     from torchvision import datasets, transforms
 
-    root = str(data.data_root())
+    root = str(data_root())
     upright = transforms.Compose([transforms.Lambda(lambda img: img.transpose(Image.Transpose.TRANSPOSE)),
                                   transforms.ToTensor()])
     train_set = ConcatDataset([
@@ -69,22 +68,22 @@ def seed_recipe(seed, test_original, evals_per_epoch=2, epochs=5):
             if step in marks:
                 clock += time.perf_counter() - started
                 points.append({"epoch": epoch + step / steps, "train_seconds": clock, "images_seen": seen,
-                               **training.evaluate(net, test_original, torch.device("cpu"), test_images)})
+                               **evaluation.evaluate(net, test_original, torch.device("cpu"), test_images)})
                 net.train()
                 started = time.perf_counter()
         clock += time.perf_counter() - started
-    logits = training.predict_logits(net, test_images, torch.device("cpu"))
+    logits = evaluation.predict_logits(net, test_images, torch.device("cpu"))
     final = evaluation.summarise(logits, test_original.labels, test_original.sources)
     return net, {"train_seconds": clock, "images_seen": seen, "images_per_second": seen / clock,
                  "curve": points, **final}
 
 
-def default_recipe(seed, train_set, test_set, evals_per_epoch=4, prep_seconds=0.0):
+def default_recipe(seed, train_set, test_set, recipe, evals_per_epoch=4, prep_seconds=0.0):
     """The default recipe (compact CNN, in-memory tensors) on the given images."""
     net = model.build_model("compact", seed=seed)
-    history = training.train(net, train_set, test_set, training.DEFAULT_RECIPE, seed=seed, progress=False,
+    history = training.train(net, train_set, test_set, recipe, seed=seed, progress=False,
                              evals_per_epoch=evals_per_epoch, log=None)
-    logits = training.predict_logits(net, test_set.to_float())
+    logits = evaluation.predict_logits(net, test_set.to_float())
     final = evaluation.summarise(logits, test_set.labels, test_set.sources)
     return net, {"train_seconds": history.train_seconds, "data_seconds": prep_seconds,
                  "images_seen": history.images_seen, "images_per_second": history.images_seen / history.train_seconds,
@@ -99,34 +98,6 @@ def time_to(curve, target):
     return None
 
 
-def inference_speed(net, test_images, repeats=200):
-    """Images per second in batches of 1024, and milliseconds for one image (model and full path)."""
-    net = net.cpu().eval()
-    with torch.no_grad():
-        net(test_images[:1024])
-        started = time.perf_counter()
-        for start in range(0, len(test_images), 1024):
-            net(test_images[start : start + 1024])
-        batch_rate = len(test_images) / (time.perf_counter() - started)
-        one = test_images[:1]
-        times = []
-        for _ in range(repeats):
-            t = time.perf_counter()
-            net(one)
-            times.append(time.perf_counter() - t)
-    predictor = Predictor.from_model(net)
-    buffer = io.BytesIO()
-    render(wobbly_strokes("A", np.random.default_rng(0)), canvas=280, width=18).save(buffer, "PNG")
-    png = buffer.getvalue()
-    full = []
-    for _ in range(repeats // 4):
-        t = time.perf_counter()
-        predictor.predict(png)
-        full.append(time.perf_counter() - t)
-    return {"batch_images_per_second": batch_rate, "one_image_model_ms": 1000 * statistics.median(times),
-            "one_image_png_to_top3_ms": 1000 * statistics.median(full)}
-
-
 def mean_spread(values):
     values = [v for v in values if v is not None]
     if not values:
@@ -136,11 +107,12 @@ def mean_spread(values):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog=f"python -m {__spec__.name}", description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--out", type=Path, default=ROOT / "assets")
+    parser.add_argument("--out", type=Path, default=ASSETS, help="folder for benchmark.json and the figure")
+    parser.add_argument("--ema", type=float, default=None, help="run the default recipe with this EMA decay")
     args = parser.parse_args(argv)
-    torch.set_num_threads(torch.get_num_threads())
+    recipe = training.DEFAULT_RECIPE if args.ema is None else replace(training.DEFAULT_RECIPE, ema=args.ema)
 
     started = time.perf_counter()
     test_original = data.load_characters(train=False, framing="original")
@@ -157,9 +129,9 @@ def main(argv=None):
         seed_net, seed_run = seed_recipe(seed, test_original)
         print(f"    {seed_run['train_seconds']:.0f} s, overall {seed_run['overall_acc']:.2f}%", flush=True)
         print(f"--- seed {seed}: default recipe on the seeds' framing (same task as the seed recipe) ...", flush=True)
-        _, same_task = default_recipe(seed, train_original, test_original, prep_seconds=original_seconds)
+        _, same_task = default_recipe(seed, train_original, test_original, recipe, prep_seconds=original_seconds)
         print(f"--- seed {seed}: default recipe, every image framed alike (what the project ships) ...", flush=True)
-        default_net, default_run = default_recipe(seed, train_set, test_set, prep_seconds=prep_seconds)
+        default_net, default_run = default_recipe(seed, train_set, test_set, recipe, prep_seconds=prep_seconds)
         target = seed_run["overall_acc"]
         reached = time_to(same_task["curve"], target)
         runs.append({"seed": seed, "seed_recipe": seed_run, "default_recipe_seed_framing": same_task,
@@ -167,9 +139,9 @@ def main(argv=None):
                      "time_ratio": seed_run["train_seconds"] / same_task["train_seconds"],
                      "time_to_seed_accuracy": reached,
                      "time_to_accuracy_ratio": seed_run["train_seconds"] / reached if reached else None})
-        for name, run in (("same task", same_task), ("framed alike", default_run)):
-            print(f"    {name}: {run['train_seconds']:.0f} s, digits {run['digits_acc']:.2f}%, letters "
-                  f"{run['letters_acc']:.2f}%, overall {run['overall_acc']:.2f}%", flush=True)
+        for name, arm in (("same task", same_task), ("framed alike", default_run)):
+            print(f"    {name}: {arm['train_seconds']:.0f} s, digits {arm['digits_acc']:.2f}%, letters "
+                  f"{arm['letters_acc']:.2f}%, overall {arm['overall_acc']:.2f}%", flush=True)
         print(f"    same task passes the seed recipe's {target:.2f}% after "
               f"{reached if reached is None else round(reached, 1)} s of training", flush=True)
 
@@ -184,11 +156,6 @@ def main(argv=None):
     summary["time_to_seed_accuracy"] = mean_spread([r["time_to_seed_accuracy"] for r in runs])
     summary["time_to_accuracy_ratio"] = mean_spread([r["time_to_accuracy_ratio"] for r in runs])
 
-    def fmt(stat, digits=2):
-        if stat is None:
-            return "n/a"
-        return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
-
     print()
     print(f"Machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
           f"torch {torch.__version__}; seeds {args.seeds}; mean ± standard deviation")
@@ -196,23 +163,22 @@ def main(argv=None):
     rows = [("training time (s)", "train_seconds", 0), ("images / second", "images_per_second", 0),
             ("digits test accuracy (%)", "digits_acc", 2), ("letters test accuracy (%)", "letters_acc", 2),
             ("overall test accuracy (%)", "overall_acc", 2), ("letters, 26-way (%)", "letters_26way_acc", 2),
-            ("digits, look-alikes ok (%)", "digits_tolerant_acc", 2), ("letters, look-alikes ok (%)", "letters_tolerant_acc", 2)]
+            ("digits, look-alikes ok (%)", "digits_tolerant_acc", 2),
+            ("letters, look-alikes ok (%)", "letters_tolerant_acc", 2)]
     for label, key, digits in rows:
-        print(f"{label:28s}{fmt(summary['seed_recipe'][key], digits):>22s}"
-              f"{fmt(summary['default_recipe_seed_framing'][key], digits):>24s}{fmt(summary['default_recipe'][key], digits):>24s}")
-    print(f"time ratio on the same task (seed recipe / default recipe): {fmt(summary['time_ratio'])}x")
-    print(f"the default recipe passes the seed recipe's final accuracy after {fmt(summary['time_to_seed_accuracy'], 1)} s "
-          f"of training: {fmt(summary['time_to_accuracy_ratio'], 1)}x sooner than the seed recipe finishes")
+        cells = [fmt_mean_std(summary[arm][key], digits) for arm in arms]
+        print(f"{label:28s}{cells[0]:>22s}{cells[1]:>24s}{cells[2]:>24s}")
+    print(f"time ratio on the same task (seed recipe / default recipe): {fmt_mean_std(summary['time_ratio'], 2)}x")
+    print(f"the default recipe passes the seed recipe's final accuracy after "
+          f"{fmt_mean_std(summary['time_to_seed_accuracy'])} s of training: "
+          f"{fmt_mean_std(summary['time_to_accuracy_ratio'])}x sooner than the seed recipe finishes")
     print(f"data preparation, once: {original_seconds:.1f} s to load; {prep_seconds:.1f} s to load and frame alike")
     for name, speed in inference.items():
-        print(f"inference, {name}: {speed['batch_images_per_second']:.0f} images/s in batches of 1024; "
-              f"one image {speed['one_image_model_ms']:.2f} ms (model), {speed['one_image_png_to_top3_ms']:.1f} ms (PNG -> top-3)")
+        print(describe(name, speed))
 
-    payload = {"seeds_option": " ".join(map(str, args.seeds)),
-               "machine": {"processor": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-                           "torch": str(torch.__version__), "bf16": training.cpu_has_native_bf16()},
-               "seeds": args.seeds, "data_seconds": prep_seconds, "summary": summary, "inference": inference,
-               "runs": runs, "default_recipe": training.DEFAULT_RECIPE.to_dict()}
+    payload = {"seeds_option": " ".join(map(str, args.seeds)), "machine": machine(), "seeds": args.seeds,
+               "data_seconds": prep_seconds, "summary": summary, "inference": inference, "runs": runs,
+               "default_recipe": recipe.to_dict()}
     records.write("benchmark.json", payload, folder=args.out)
     curves = {"seed recipe": runs[0]["seed_recipe"]["curve"],
               "default recipe, seeds' framing": runs[0]["default_recipe_seed_framing"]["curve"],
@@ -223,4 +189,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

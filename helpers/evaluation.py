@@ -1,7 +1,14 @@
-"""Honest numbers: accuracy per source, strict and look-alike tolerant, per class, and confusions."""
+"""Honest numbers: accuracy per source, strict and look-alike tolerant, per class, and confusions.
+
+`summarise` is the one scorer: the notebook, the training loop, the tests and the benchmarks
+all measure through it, so a number means the same thing wherever it is quoted.
+"""
+
+from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from .labels import CLASS_NAMES, EMNIST, LOOKALIKE_KEY, MNIST, NUM_CLASSES, NUM_DIGITS
 
@@ -10,6 +17,151 @@ _KEY = torch.tensor(LOOKALIKE_KEY)
 
 def _pct(mask):
     return round(100.0 * mask.float().mean().item(), 3) if mask.numel() else float("nan")
+
+
+# --- Running a model ---------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def predict_logits(model, images, device=None, batch_size=1024):
+    """Logits for float images (N, 1, 28, 28), computed in batches, returned on the CPU."""
+    device = device or next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    out = [model(images[start : start + batch_size].to(device)).float().cpu()
+           for start in range(0, len(images), batch_size)]
+    model.train(was_training)
+    return torch.cat(out) if out else torch.empty(0, NUM_CLASSES)
+
+
+def evaluate(model, dataset, device=None, images=None, loss_fn=None):
+    """Mean loss and accuracy in percent of a model on a CharacterSet, as a flat dict.
+
+    A 36-class model gets everything `summarise` measures. A model with another number of
+    classes gets `overall_acc` (prediction == label), and `digits_acc` / `letters_acc` for the
+    sources its set holds. `images` may hold `dataset.to_float()` already (saves converting
+    the same test set at every evaluation); `loss_fn(logits, labels)` defaults to cross-entropy.
+    """
+    images = dataset.to_float() if images is None else images
+    logits = predict_logits(model, images, device)
+    loss = (loss_fn or F.cross_entropy)(logits, dataset.labels).item()
+    if logits.shape[1] == NUM_CLASSES:
+        scores = summarise(logits, dataset.labels, dataset.sources)
+        scores.pop("test_images")
+        return {"loss": loss, **scores}
+    right = hits(logits, dataset.labels, loss_fn)
+    out = {"loss": loss, "overall_acc": _pct(right)}
+    for key, source in (("digits_acc", MNIST), ("letters_acc", EMNIST)):
+        mask = dataset.sources == source
+        if mask.any():
+            out[key] = _pct(right[mask])
+    return out
+
+
+def hits(logits, labels, loss_fn=None):
+    """Which predictions are right: the label's class, or any class of its set when `loss_fn`
+    was made by `training.target_set_loss` (a label that stands for several classes)."""
+    pred = logits.argmax(1)
+    table = getattr(loss_fn, "target_sets", None)
+    return pred == labels if table is None else table.to(pred.device)[labels, pred]
+
+
+# --- Scoring -----------------------------------------------------------------------------------
+
+
+def summarise(scores, labels, sources):
+    """Accuracy in percent, as a flat dict, for the 36 classes.
+
+    `scores` are logits (N, 36), or predicted class indices (N,) when only the answers are
+    known (for example from the command line's JSON output; -1 for no answer, counted wrong).
+    - `digits_acc`, `letters_acc`, `overall_acc`: strict, the model choosing among all 36 classes.
+    - `*_tolerant_acc`: counting look-alikes (0/O, 1/I/L, 2/Z, 5/S) as right.
+    - `digits_10way_acc`, `letters_26way_acc` (logits only): the model restricted to the classes
+      of the source, as a digits-only or letters-only model is measured (and as published
+      EMNIST Letters results are), to see what merging costs.
+    """
+    scores = torch.as_tensor(scores)
+    labels = torch.as_tensor(labels)
+    sources = torch.as_tensor(sources)
+    pred = scores if scores.ndim == 1 else scores.argmax(1)
+    right = pred == labels
+    tolerant = (pred >= 0) & (_KEY[pred.clamp(min=0)] == _KEY[labels])
+    digit_mask, letter_mask = sources == MNIST, sources == EMNIST
+    out = {
+        "digits_acc": _pct(right[digit_mask]),
+        "letters_acc": _pct(right[letter_mask]),
+        "overall_acc": _pct(right),
+        "digits_tolerant_acc": _pct(tolerant[digit_mask]),
+        "letters_tolerant_acc": _pct(tolerant[letter_mask]),
+        "overall_tolerant_acc": _pct(tolerant),
+    }
+    if scores.ndim == 2 and digit_mask.any():
+        out["digits_10way_acc"] = _pct(scores[digit_mask, :NUM_DIGITS].argmax(1) == labels[digit_mask])
+    if scores.ndim == 2 and letter_mask.any():
+        restricted = scores[letter_mask, NUM_DIGITS:].argmax(1) + NUM_DIGITS
+        out["letters_26way_acc"] = _pct(restricted == labels[letter_mask])
+    out["test_images"] = {"digits": int(digit_mask.sum()), "letters": int(letter_mask.sum())}
+    return out
+
+
+def summary_table(summaries):
+    """A pandas table comparing `summarise` results: {name: summary} -> rows digits/letters/overall."""
+    import pandas as pd
+
+    kinds = {"strict": ("digits_acc", "letters_acc", "overall_acc"),
+             "look-alikes OK": ("digits_tolerant_acc", "letters_tolerant_acc", "overall_tolerant_acc"),
+             "10-way / 26-way": ("digits_10way_acc", "letters_26way_acc", None)}
+    columns = {(name, kind): [s.get(k, float("nan")) if k else float("nan") for k in keys]
+               for name, s in summaries.items() for kind, keys in kinds.items()}
+    return pd.DataFrame(columns, index=["digits (MNIST test)", "letters (EMNIST test)", "overall"]).round(2)
+
+
+def fmt_mean_std(stat, digits=1):
+    """'mean ± std' of a recorded statistic ({"mean": .., "std": ..}), or 'n/a' when there is none."""
+    if not stat:
+        return "n/a"
+    return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
+
+
+# --- Per class and confusions ------------------------------------------------------------------
+
+
+def per_class_report(labels, pred, as_dict=False, class_names=CLASS_NAMES):
+    """scikit-learn's precision / recall / F1 table, one row per class."""
+    from sklearn.metrics import classification_report
+
+    return classification_report(
+        np.asarray(labels), np.asarray(pred), labels=list(range(len(class_names))),
+        target_names=list(class_names), digits=3, zero_division=0, output_dict=as_dict,
+    )
+
+
+def confusion_counts(labels, pred, class_names=CLASS_NAMES):
+    """Counts of (true class, predicted class): rows are the true class, columns the prediction."""
+    from sklearn.metrics import confusion_matrix
+
+    return confusion_matrix(np.asarray(labels), np.asarray(pred), labels=list(range(len(class_names))))
+
+
+def normalise_rows(counts):
+    """Each row as a fraction of that true class, so rare classes are as readable as common ones."""
+    totals = counts.sum(axis=1, keepdims=True)
+    return np.divide(counts, totals, out=np.zeros_like(counts, dtype=float), where=totals > 0)
+
+
+def most_confused(counts, k=8, class_names=CLASS_NAMES):
+    """The k pairs (a, b) with the most mistakes in either direction, as dicts, worst first."""
+    pairs = []
+    for a in range(len(class_names)):
+        for b in range(a + 1, len(class_names)):
+            n = int(counts[a, b] + counts[b, a])
+            if n:
+                pairs.append({"a": class_names[a], "b": class_names[b], "a_as_b": int(counts[a, b]),
+                              "b_as_a": int(counts[b, a]), "total": n})
+    return sorted(pairs, key=lambda p: -p["total"])[:k]
+
+
+# --- The digit prior ---------------------------------------------------------------------------
 
 
 def with_digit_prior(logits, prior):
@@ -24,97 +176,49 @@ def with_digit_prior(logits, prior):
     return logits
 
 
-def choose_digit_prior(digit_logits, digit_labels, target=98.0, grid=np.arange(0, 2.01, 0.1)):
-    """The smallest digit prior at which `target` percent of digits are read as the right digit.
+@dataclass(frozen=True)
+class DigitPrior:
+    """The chosen prior, the digit accuracy it was chosen to reach, and what each prior tried gives.
 
-    Chosen on held-out digits framed another way (never on test files). Returns (prior, curve)
-    with curve = [(prior, strict accuracy %), ...].
+    `curve` holds one row per prior tried: (prior, % of validation digits framed another way
+    read as the right digit, % of validation letters read as the right letter), both strict.
     """
-    labels = torch.as_tensor(digit_labels)
+
+    value: float
+    target: float
+    curve: tuple
+
+    CURVE_COLUMNS = ("digit prior", "digits framed another way, strict (%)", "validation letters, strict (%)")
+
+
+def digits_framed_another_way(dataset):
+    """The set's MNIST digits framed the EMNIST way, then prepared as a user's picture would be."""
+    from . import data
+    from .framing import emnist_framing
+
+    digits = dataset.from_source(MNIST)
+    other = torch.from_numpy(emnist_framing(digits.images.numpy()))
+    return data.reframe(data.CharacterSet(other, digits.labels, digits.sources))
+
+
+PRIOR_GRID = tuple(round(0.1 * k, 1) for k in range(21))  # 0.0, 0.1, ..., 2.0
+
+
+def choose_digit_prior(model, val_set, target=98.0, grid=PRIOR_GRID):
+    """The smallest digit prior at which `target` percent of digits framed another way are read right.
+
+    Chosen on validation digits (never on test files) framed the EMNIST way, since a model that
+    reads only its own framing well would otherwise look fine. The letters of `val_set` show
+    what each prior costs. If no prior on the grid reaches the target, the largest is chosen.
+    """
+    digits = digits_framed_another_way(val_set)
+    letters = val_set.from_source(EMNIST)
+    digit_logits = predict_logits(model, digits.to_float())
+    letter_logits = predict_logits(model, letters.to_float())
     curve = []
     for prior in grid:
-        pred = with_digit_prior(digit_logits, float(prior)).argmax(1)
-        curve.append((round(float(prior), 2), 100.0 * (pred == labels).float().mean().item()))
-    chosen = next((p for p, acc in curve if acc >= target), curve[-1][0])
-    return chosen, curve
-
-
-def summarise(logits, labels, sources):
-    """Accuracy in percent, as a flat dict.
-
-    - `digits_acc`, `letters_acc`, `overall_acc`: strict, the model choosing among all 36 classes.
-    - `*_tolerant_acc`: counting look-alikes (0/O, 1/I/L, 2/Z, 5/S) as right.
-    - `digits_10way_acc`, `letters_26way_acc`: the model restricted to the classes of the source,
-      as a digits-only or letters-only model is measured (and as published EMNIST Letters
-      results are), to see what merging costs.
-    """
-    logits = torch.as_tensor(logits)
-    labels = torch.as_tensor(labels)
-    sources = torch.as_tensor(sources)
-    pred = logits.argmax(1)
-    right = pred == labels
-    tolerant = _KEY[pred] == _KEY[labels]
-    digit_mask, letter_mask = sources == MNIST, sources == EMNIST
-    out = {
-        "digits_acc": _pct(right[digit_mask]),
-        "letters_acc": _pct(right[letter_mask]),
-        "overall_acc": _pct(right),
-        "digits_tolerant_acc": _pct(tolerant[digit_mask]),
-        "letters_tolerant_acc": _pct(tolerant[letter_mask]),
-        "overall_tolerant_acc": _pct(tolerant),
-    }
-    if digit_mask.any():
-        out["digits_10way_acc"] = _pct(logits[digit_mask, :NUM_DIGITS].argmax(1) == labels[digit_mask])
-    if letter_mask.any():
-        out["letters_26way_acc"] = _pct(
-            logits[letter_mask, NUM_DIGITS:].argmax(1) + NUM_DIGITS == labels[letter_mask]
-        )
-    out["test_images"] = {"digits": int(digit_mask.sum()), "letters": int(letter_mask.sum())}
-    return out
-
-
-def per_class_report(labels, pred, as_dict=False):
-    """scikit-learn's precision / recall / F1 table for the 36 classes."""
-    from sklearn.metrics import classification_report
-
-    return classification_report(
-        np.asarray(labels), np.asarray(pred), labels=list(range(NUM_CLASSES)),
-        target_names=list(CLASS_NAMES), digits=3, zero_division=0, output_dict=as_dict,
-    )
-
-
-def confusion_counts(labels, pred):
-    """36x36 counts, rows = true class, columns = predicted class."""
-    labels = np.asarray(labels)
-    pred = np.asarray(pred)
-    return np.bincount(labels * NUM_CLASSES + pred, minlength=NUM_CLASSES**2).reshape(NUM_CLASSES, NUM_CLASSES)
-
-
-def normalise_rows(counts):
-    """Each row as a fraction of that true class, so rare classes are as readable as common ones."""
-    totals = counts.sum(axis=1, keepdims=True)
-    return np.divide(counts, totals, out=np.zeros_like(counts, dtype=float), where=totals > 0)
-
-
-def most_confused(counts, k=8):
-    """The k pairs (a, b) with the most mistakes in either direction, as dicts, worst first."""
-    pairs = []
-    for a in range(NUM_CLASSES):
-        for b in range(a + 1, NUM_CLASSES):
-            n = int(counts[a, b] + counts[b, a])
-            if n:
-                pairs.append({"a": CLASS_NAMES[a], "b": CLASS_NAMES[b], "a_as_b": int(counts[a, b]),
-                              "b_as_a": int(counts[b, a]), "total": n})
-    return sorted(pairs, key=lambda p: -p["total"])[:k]
-
-
-def summary_table(summaries):
-    """A pandas table comparing `summarise` results: {name: summary} -> rows digits/letters/overall."""
-    import pandas as pd
-
-    kinds = {"strict": ("digits_acc", "letters_acc", "overall_acc"),
-             "look-alikes OK": ("digits_tolerant_acc", "letters_tolerant_acc", "overall_tolerant_acc"),
-             "10-way / 26-way": ("digits_10way_acc", "letters_26way_acc", None)}
-    columns = {(name, kind): [s.get(k, float("nan")) if k else float("nan") for k in keys]
-               for name, s in summaries.items() for kind, keys in kinds.items()}
-    return pd.DataFrame(columns, index=["digits (MNIST test)", "letters (EMNIST test)", "overall"]).round(2)
+        digit_acc = summarise(with_digit_prior(digit_logits, prior), digits.labels, digits.sources)["digits_acc"]
+        letter_acc = summarise(with_digit_prior(letter_logits, prior), letters.labels, letters.sources)["letters_acc"]
+        curve.append((float(prior), digit_acc, letter_acc))
+    value = next((p for p, acc, _ in curve if acc >= target), curve[-1][0])
+    return DigitPrior(value=value, target=target, curve=tuple(curve))

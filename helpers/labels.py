@@ -26,3 +26,17 @@ def lookalike_key(index):
 
 
 LOOKALIKE_KEY = tuple(lookalike_key(i) for i in range(NUM_CLASSES))
+
+
+# --- Upper and lower case: 62 classes, EMNIST ByClass's order -----------------------------------
+# 0-9 digits, 10-35 capitals A-Z, 36-61 small letters a-z. The first 36 are the 36-class scheme,
+# so a 62-class label maps to the 36-class one by folding small letters onto their capitals.
+CASE_CLASS_NAMES = CLASS_NAMES + tuple("abcdefghijklmnopqrstuvwxyz")
+CASE_NUM_CLASSES = len(CASE_CLASS_NAMES)
+TO_36 = tuple(i if i < NUM_CLASSES else i - 26 for i in range(CASE_NUM_CLASSES))
+
+# Letters whose small and capital forms EMNIST's ByMerge split treats as one shape (47 classes).
+BYMERGE_MERGED = "cijklmopsuvwxyz"
+TO_47 = tuple(
+    TO_36[i] if CASE_CLASS_NAMES[i].lower() in BYMERGE_MERGED else i for i in range(CASE_NUM_CLASSES)
+)

@@ -6,6 +6,7 @@ Models are built by name (`build_model`) so a checkpoint can record which one it
 import torch
 from torch import nn
 
+from .errors import HCRError
 from .labels import NUM_CLASSES
 
 
@@ -41,7 +42,8 @@ class CompactCNN(nn.Sequential):
     head keep it from memorising. Channel counts are multiples of 16, which CPU kernels prefer.
     """
 
-    def __init__(self, num_classes=NUM_CLASSES, channels=(16, 32, 32, 64, 64), hidden=256, dropout=0.2, batchnorm=True):
+    def __init__(self, num_classes=NUM_CLASSES, channels=(16, 32, 32, 64, 64), hidden=256, dropout=0.2,
+                 batchnorm=True):
         a, b, c, d, e = channels
         bn = batchnorm
         head = [nn.Linear(e * 3 * 3, hidden, bias=not bn)] + ([nn.BatchNorm1d(hidden)] if bn else [])
@@ -72,7 +74,7 @@ def build_model(name, num_classes=NUM_CLASSES, seed=None, **options):
     `options` reach the model's constructor (e.g. batchnorm=False for an ablation).
     """
     if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
+        raise HCRError(f"There is no model called {name!r}: choose one of {', '.join(MODELS)}.")
     if seed is not None:
         torch.manual_seed(seed)
     return MODELS[name](num_classes=num_classes, **options)

@@ -1,11 +1,15 @@
-"""Models, the training loop (seeding, devices, augmentation, history) and evaluation."""
+"""Models, recipes and the training loop: seeding, devices, augmentation, the loss, EMA and history."""
 
-import numpy as np
+import dataclasses
+
 import pytest
 import torch
+import torch.nn.functional as F
+from torch.optim.swa_utils import AveragedModel
 
 from helpers import data, evaluation, model, training
-from helpers.labels import CLASS_NAMES, EMNIST, MNIST
+from helpers.errors import HCRError
+from helpers.labels import CASE_NUM_CLASSES, EMNIST, MNIST
 
 
 def test_baseline_is_the_seeds_cnn():
@@ -21,25 +25,37 @@ def test_baseline_is_the_seeds_cnn():
 
 
 @pytest.mark.parametrize("name", list(model.MODELS))
-def test_models_map_a_batch_to_36_logits(name):
+def test_models_map_a_batch_to_their_number_of_classes(name):
     net = model.build_model(name).eval()
     assert net(torch.zeros(5, 1, 28, 28)).shape == (5, 36)
     assert model.build_model(name, num_classes=10)(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
 
 
-def test_unknown_model_name():
-    with pytest.raises(ValueError, match="unknown model"):
+def test_unknown_model_name_says_what_to_choose():
+    with pytest.raises(HCRError, match=r"no model called 'resnet152': choose one of baseline, compact\."):
         model.build_model("resnet152")
 
 
-def test_pick_device(monkeypatch):
+# --- Devices and precision ---------------------------------------------------------------------
+
+
+def test_device_comes_from_the_argument_then_the_environment(monkeypatch):
+    monkeypatch.setenv(training.DEVICE_ENV, "meta")
+    assert training.pick_device() == torch.device("meta")
+    assert training.pick_device("cpu") == torch.device("cpu")  # the argument wins
+    monkeypatch.setenv(training.DEVICE_ENV, "gpu")
+    with pytest.raises(HCRError, match=r"'gpu' is not a device .*HCR_DEVICE"):
+        training.pick_device()
+
+
+def test_device_without_a_choice_is_the_accelerator_else_the_cpu(monkeypatch):
     monkeypatch.delenv(training.DEVICE_ENV, raising=False)
-    assert training.pick_device("cpu").type == "cpu"
-    monkeypatch.setenv(training.DEVICE_ENV, "cpu")
-    assert training.pick_device().type == "cpu"
-    monkeypatch.delenv(training.DEVICE_ENV)
-    expected = "cuda" if torch.cuda.is_available() else ("mps" if torch.backends.mps.is_available() else "cpu")
-    assert training.pick_device().type == expected
+    monkeypatch.setattr(torch.accelerator, "is_available", lambda: True)
+    monkeypatch.setattr(torch.accelerator, "current_accelerator", lambda: torch.device("mps"))
+    assert training.pick_device() == torch.device("mps")
+    monkeypatch.setattr(torch.accelerator, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert training.pick_device() == torch.device("cpu")
 
 
 def test_bf16_only_on_the_cpu_and_only_when_asked_or_native():
@@ -48,6 +64,43 @@ def test_bf16_only_on_the_cpu_and_only_when_asked_or_native():
     assert training.use_bf16(training.Recipe(precision="bf16"), cpu)
     assert not training.use_bf16(training.Recipe(precision="bf16"), gpu)
     assert training.use_bf16(training.Recipe(precision="auto"), cpu) == training.cpu_has_native_bf16()
+
+
+# --- Recipes -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"optimizer": "sgd"}, "optimizer='sgd' is unknown: choose one of adam, adamw"),
+    ({"schedule": "cosine"}, "schedule='cosine' is unknown: choose one of constant, onecycle"),
+    ({"precision": "fp16"}, "precision='fp16' is unknown"),
+    ({"epochs": 0}, "epochs=0 is invalid: make it a whole number"),
+    ({"epochs": 2.5}, "epochs=2.5 is invalid"),
+    ({"batch_size": -8}, "batch_size=-8 is invalid"),
+    ({"lr": 0}, "lr=0 is invalid: make it a number above 0"),
+    ({"lr": "fast"}, "lr='fast' is invalid"),
+    ({"weight_decay": -1e-4}, "weight_decay=-0.0001 is invalid"),
+    ({"warmup": 1.0}, "warmup=1.0 is invalid"),
+    ({"ema": 1.0}, "ema=1.0 is invalid"),
+])
+def test_a_recipe_is_checked_when_it_is_made(change, message):
+    with pytest.raises(HCRError, match=message):
+        training.Recipe(**change)
+    with pytest.raises(HCRError, match=message):
+        dataclasses.replace(training.DEFAULT_RECIPE, **change)
+
+
+def test_the_recipes():
+    seed = training.SEED_RECIPE
+    assert (seed.epochs, seed.batch_size, seed.optimizer, seed.lr, seed.schedule, seed.augment) == (
+        5, 64, "adam", 1e-3, "constant", False)
+    d = training.DEFAULT_RECIPE
+    assert (d.epochs, d.batch_size, d.optimizer, d.schedule, d.augment, d.ema) == (6, 256, "adamw", "onecycle", True, 0)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        d.epochs = 1  # a checked recipe stays checked
+    assert training.Recipe(**d.to_dict()) == d
+
+
+# --- Augmentation and loss ---------------------------------------------------------------------
 
 
 def test_augmentation_keeps_shape_and_range_and_is_seeded():
@@ -60,6 +113,22 @@ def test_augmentation_keeps_shape_and_range_and_is_seeded():
     assert not torch.equal(a, x)
     # Still the same bar, roughly where it was: jitter, not a different picture.
     assert (a[:, :, 12:16, 13:15] > 0.3).float().mean() > 0.9
+
+
+def test_target_set_loss_is_cross_entropy_for_one_class_and_the_set_probability_otherwise():
+    logits = torch.tensor([[2.0, 0.5, -1.0, 0.0], [0.1, 0.2, 0.3, 0.4]])
+    one_each = torch.eye(4, dtype=torch.bool)
+    loss_fn = training.target_set_loss(one_each)
+    labels = torch.tensor([0, 3])
+    assert torch.allclose(loss_fn(logits, labels), F.cross_entropy(logits, labels))
+    # Label 4 stands for "class 1 or class 2" (as "A or a" does for an EMNIST letter).
+    sets = torch.cat([one_each, torch.tensor([[False, True, True, False]])])
+    p = logits.softmax(1)
+    expected = -(torch.log(p[0, 1] + p[0, 2]) + torch.log(p[1, 3])) / 2
+    assert torch.allclose(training.target_set_loss(sets)(logits, torch.tensor([4, 3])), expected)
+
+
+# --- Training ----------------------------------------------------------------------------------
 
 
 def small_set(data_dir):
@@ -85,24 +154,24 @@ def test_same_seed_same_numbers(data_dir):
 def test_history_records_epochs_and_evaluations(data_dir):
     train_set = small_set(data_dir)
     lines = []
-    history = training.train(model.build_model("baseline"), train_set, train_set, training.Recipe(epochs=2, batch_size=32),
+    net = model.build_model("baseline")
+    history = training.train(net, train_set, train_set, training.Recipe(epochs=2, batch_size=32),
                              progress=False, evals_per_epoch=2, log=lines.append)
     assert [r["epoch"] for r in history.epochs] == [1, 2]
-    assert len(history.evaluations) == 4
     # 92 images in batches of 32: 3 steps an epoch, evaluated after steps 2 and 3.
     assert [round(e["epoch"], 2) for e in history.evaluations] == [0.67, 1.0, 1.67, 2.0]
-    first = history.evaluations[0]
-    assert {"train_seconds", "images_seen", "overall_acc", "digits_acc", "letters_acc", "loss"} <= set(first)
+    assert [e["images_seen"] for e in history.evaluations] == [64, 92, 156, 184]
     assert history.images_seen == 2 * len(train_set)
-    assert history.train_seconds > 0 and "test_acc" in history.epochs[-1]
-    assert len(lines) == 2 and lines[0].startswith("epoch 1/2: train loss")
-
-
-def test_stop_when_ends_training_early(data_dir):
-    train_set = small_set(data_dir)
-    history = training.train(model.build_model("baseline"), train_set, train_set, training.Recipe(epochs=5, batch_size=32),
-                             progress=False, log=None, stop_when=lambda e: True)
-    assert len(history.evaluations) == 1 and history.epochs == []
+    last = history.evaluations[-1]
+    assert last == {"epoch": 2.0, "train_seconds": last["train_seconds"], "images_seen": 184,
+                    **evaluation.evaluate(net, train_set)}  # the model as it was handed back
+    clock = [e["train_seconds"] for e in history.evaluations]
+    assert clock == sorted(clock) and history.train_seconds >= clock[-1]
+    row = history.epochs[-1]
+    assert (row["test_loss"], row["test_acc"]) == (last["loss"], last["overall_acc"])
+    assert (row["test_digits_acc"], row["test_letters_acc"]) == (last["digits_acc"], last["letters_acc"])
+    assert len(lines) == 2 and lines[1].startswith("epoch 2/2: train loss")
+    assert f"held-out acc {last['overall_acc']:.2f}% (digits {last['digits_acc']:.2f}%" in lines[1]
 
 
 def test_progress_bar_runs(data_dir, capsys):
@@ -111,91 +180,57 @@ def test_progress_bar_runs(data_dir, capsys):
     assert "epoch 1/1" in capsys.readouterr().err
 
 
-def test_recalibrated_batchnorm_matches_clean_statistics():
-    net = model.build_model("compact")
-    images = torch.rand(64, 1, 28, 28)
-    for m in net.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.fill_(5.0)
-    training.recalibrate_batchnorm(net, images, torch.device("cpu"), count=64, batch_size=64)
-    first = net[1]
-    with torch.no_grad():
-        expected = net[0](images).mean(dim=(0, 2, 3))
-    assert torch.allclose(first.running_mean, expected, atol=1e-5)
-    assert first.momentum == 0.1
-
-
-def test_summarise_strict_tolerant_and_restricted():
-    labels = torch.tensor([0, 1, 24, 10, 21])  # 0, 1, O, A, L
-    sources = torch.tensor([MNIST, MNIST, EMNIST, EMNIST, EMNIST])
-    pred = torch.tensor([24, 1, 0, 10, 1])  # 0->O, 1 ok, O->0, A ok, L->1
-    logits = torch.full((5, 36), -5.0)
-    logits[torch.arange(5), pred] = 5.0
-    logits[0, 0] = 4.0  # second choice for the 0 is 0 itself
-    logits[2, 24] = 4.0
-    logits[4, 21] = 4.0
-    s = evaluation.summarise(logits, labels, sources)
-    assert s["digits_acc"] == 50.0 and s["letters_acc"] == pytest.approx(100 / 3, abs=1e-3)
-    assert s["overall_acc"] == 40.0 and s["overall_tolerant_acc"] == 100.0
-    assert s["digits_10way_acc"] == 100.0 and s["letters_26way_acc"] == 100.0
-    assert s["test_images"] == {"digits": 2, "letters": 3}
-
-
-def test_confusions_and_report():
-    labels = np.array([0, 0, 0, 24, 24, 1])
-    pred = np.array([0, 24, 24, 0, 24, 1])
-    counts = evaluation.confusion_counts(labels, pred)
-    assert counts.shape == (36, 36) and counts[0, 24] == 2 and counts[24, 0] == 1
-    rows = evaluation.normalise_rows(counts)
-    assert rows[0, 24] == pytest.approx(2 / 3) and rows[5].sum() == 0
-    top = evaluation.most_confused(counts, k=1)
-    assert top == [{"a": "0", "b": "O", "a_as_b": 2, "b_as_a": 1, "total": 3}]
-    report = evaluation.per_class_report(labels, pred)
-    assert all(name in report for name in CLASS_NAMES)
-    assert evaluation.per_class_report(labels, pred, as_dict=True)["1"]["recall"] == 1.0
-
-
-def test_evaluate_matches_summarise(data_dir):
-    ds = small_set(data_dir)
-    net = model.build_model("baseline").eval()
-    quick = training.evaluate(net, ds)
-    full = evaluation.summarise(training.predict_logits(net, ds.to_float()), ds.labels, ds.sources)
-    for key in ("overall_acc", "digits_acc", "letters_acc"):
-        assert quick[key] == pytest.approx(full[key], abs=1e-3)
-
-
-def test_summary_table_lays_out_strict_tolerant_and_restricted():
-    s = {"digits_acc": 90.0, "letters_acc": 80.0, "overall_acc": 83.0, "digits_tolerant_acc": 95.0,
-         "letters_tolerant_acc": 90.0, "overall_tolerant_acc": 91.0, "digits_10way_acc": 99.0, "letters_26way_acc": 94.0}
-    table = evaluation.summary_table({"a": s, "b": {**s, "digits_acc": 91.0}})
-    assert table.shape == (3, 6)
-    assert table[("a", "strict")].tolist() == [90.0, 80.0, 83.0]
-    assert table[("b", "strict")].iloc[0] == 91.0
-    assert table[("a", "10-way / 26-way")].iloc[:2].tolist() == [99.0, 94.0]
-
-
-def test_weight_average_is_what_training_returns(data_dir):
-    """With ema > 0 the model handed back holds the averaged weights, not the last ones."""
+def test_weight_average_is_what_training_evaluates_and_returns(data_dir):
     train_set = small_set(data_dir)
     recipe = training.Recipe(epochs=2, batch_size=16, optimizer="adamw", lr=3e-3, schedule="onecycle", ema=0.9)
-    plain = training.Recipe(**{**recipe.to_dict(), "ema": 0.0})
     averaged = model.build_model("compact", seed=1)
+    history = training.train(averaged, train_set, train_set, recipe, seed=1, progress=False, log=None)
     last = model.build_model("compact", seed=1)
-    training.train(averaged, train_set, None, recipe, seed=1, progress=False, log=None)
-    training.train(last, train_set, None, plain, seed=1, progress=False, log=None)
-    w_avg, w_last = averaged[0].weight, last[0].weight
-    assert not torch.equal(w_avg, w_last)
-    assert torch.isfinite(w_avg).all()
+    training.train(last, train_set, None, dataclasses.replace(recipe, ema=0.0), seed=1, progress=False, log=None)
+    assert not torch.equal(averaged[0].weight, last[0].weight)
+    # BatchNorm statistics are averaged with the weights, so the running mean is not the last one either.
+    assert not torch.equal(averaged[1].running_mean, last[1].running_mean)
+    assert history.evaluations[-1]["loss"] == evaluation.evaluate(averaged, train_set)["loss"]
 
 
-def test_weight_average_follows_the_weights():
-    net = torch.nn.Linear(2, 1)
-    avg = training.WeightAverage(net, decay=0.5)
-    with torch.no_grad():
-        net.weight.fill_(1.0)
-    for _ in range(50):
-        avg.update()
-    avg.swap()
-    assert torch.allclose(net.weight, torch.ones_like(net.weight), atol=1e-6)
-    avg.swap()
-    assert torch.allclose(net.weight, torch.ones_like(net.weight))
+def test_weight_average_remembers_little_at_first():
+    net = torch.nn.Linear(1, 1, bias=False)
+    average = AveragedModel(net, multi_avg_fn=training._warming_ema(0.999), use_buffers=True)
+    for value in (0.0, 1.0):  # the first update copies; the second keeps 2/11 of the average
+        with torch.no_grad():
+            net.weight.fill_(value)
+        average.update_parameters(net)
+    assert average.module.weight.item() == pytest.approx(9 / 11)
+
+
+def test_train_any_number_of_classes_with_a_target_set_loss(data_dir):
+    """A 62-class model on case-merged letters: a letter label allows its capital and its small form."""
+    train_set = small_set(data_dir)
+    letters = train_set.sources == EMNIST
+    # Labels 0-61 are exact classes; 62 + k stands for "capital or small letter k".
+    labels = torch.where(letters, train_set.labels - 10 + CASE_NUM_CLASSES, train_set.labels)
+    sets = torch.zeros(CASE_NUM_CLASSES + 26, CASE_NUM_CLASSES, dtype=torch.bool)
+    sets[torch.arange(CASE_NUM_CLASSES), torch.arange(CASE_NUM_CLASSES)] = True
+    sets[CASE_NUM_CLASSES + torch.arange(26), 10 + torch.arange(26)] = True
+    sets[CASE_NUM_CLASSES + torch.arange(26), 36 + torch.arange(26)] = True
+    merged = data.CharacterSet(train_set.images, labels, train_set.sources)
+    net = model.build_model("baseline", num_classes=CASE_NUM_CLASSES, seed=0)
+    loss_fn = training.target_set_loss(sets)
+    history = training.train(net, merged, merged, training.Recipe(epochs=1, batch_size=32), progress=False, log=None,
+                             loss_fn=loss_fn)
+    scores = history.evaluations[-1]
+    assert set(scores) == {"epoch", "train_seconds", "images_seen", "loss", "overall_acc", "digits_acc", "letters_acc"}
+    logits = evaluation.predict_logits(net, merged.to_float())
+    pred = logits.argmax(1)
+    right = torch.where(letters, (pred == labels - CASE_NUM_CLASSES + 10) | (pred == labels - 26), pred == labels)
+    assert scores["overall_acc"] == round(100 * right.float().mean().item(), 3)
+    assert scores["loss"] == pytest.approx(loss_fn(logits, labels).item(), rel=1e-5)
+
+
+def test_train_a_digits_only_model(data_dir):
+    digits = small_set(data_dir).from_source(MNIST)
+    net = model.build_model("baseline", num_classes=10, seed=0)
+    history = training.train(net, digits, digits, training.Recipe(epochs=1, batch_size=32), progress=False, log=None)
+    assert set(history.evaluations[-1]) >= {"loss", "overall_acc", "digits_acc"}
+    assert "letters_acc" not in history.evaluations[-1]
+    assert history.evaluations[-1]["overall_acc"] == history.evaluations[-1]["digits_acc"]
