@@ -13,6 +13,14 @@ def pytest_collectstart(collector):
         collector.skip_compare += ("stderr",)
 
 
+def skip_reason(missing, root):
+    """Why the notebook is not run, and how to make it run, in one sentence."""
+    kinds = " and ".join(dict.fromkeys(path.parent.parent.name for path in missing))
+    return (f"the notebook was not run: {len(missing)} {kinds} data files are missing from {root} "
+            f"(first: {missing[0].name}); set HCR_DATA_DIR to the folder that holds MNIST/ and EMNIST/, "
+            "or run `make run` once online to download them into data/")
+
+
 def pytest_collection_modifyitems(config, items):
     # Without the data files the notebook cannot run (and should not download 560 MB inside a
     # test): skip it with the fix, unless CI demands it (HCR_REQUIRE_DATA=1).
@@ -20,10 +28,10 @@ def pytest_collection_modifyitems(config, items):
 
     from helpers import data
 
-    if os.environ.get("HCR_REQUIRE_DATA") == "1" or not data.missing_files():
+    missing = data.missing_files()
+    if os.environ.get("HCR_REQUIRE_DATA") == "1" or not missing:
         return
-    skip = pytest.mark.skip(reason="the notebook needs MNIST and EMNIST Letters: set HCR_DATA_DIR to their folder, "
-                                   "or run `make run` once online to download them into data/")
+    skip = pytest.mark.skip(reason=skip_reason(missing, data.data_root()))
     for item in items:
         if str(item.fspath).endswith(".ipynb"):
             item.add_marker(skip)

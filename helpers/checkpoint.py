@@ -4,22 +4,25 @@ A checkpoint records the model's name, the class names, how inputs must be prepa
 accuracy it reached, so a wrong file fails with a clear sentence instead of silent nonsense.
 """
 
+import contextlib
 import json
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 import torch
 
 from .errors import HCRError
-from .labels import CLASS_NAMES
-from .model import MODELS, build_model
 from .framing import BOX, CENTRE, SIZE
+from .labels import CASE_CLASS_NAMES, CLASS_NAMES
+from .model import MODELS, build_model
 from .paths import CHECKPOINTS, RUNS
 
 FORMAT = "hcr-checkpoint/1"
-SHIPPED = CHECKPOINTS / "default.pt"  # trained by a full run, kept in git
+SHIPPED = CHECKPOINTS / "default.pt"  # 36 classes, trained by a full run, kept in git
 TRAINED = RUNS / "default.pt"  # what the notebook trains on your machine
+SHIPPED_CASE = CHECKPOINTS / "case.pt"  # 62 classes (upper and lower case), kept in git
+TRAINED_CASE = RUNS / "case.pt"  # the case-sensitive model trained on your machine
 
 PREPROCESSING = {
     "size": SIZE,
@@ -29,10 +32,20 @@ PREPROCESSING = {
     "values": "float in [0, 1], bright ink on black, upright",
 }
 
+_KNOWN_CLASSES = {tuple(CLASS_NAMES): "0-9, A-Z", tuple(CASE_CLASS_NAMES): "0-9, A-Z, a-z"}
 
-def default_checkpoint():
+
+def default_checkpoint(case_sensitive=False):
     """Your own trained model if the notebook has made one, else the one shipped in the repo."""
-    return TRAINED if TRAINED.is_file() else SHIPPED
+    trained, shipped = (TRAINED_CASE, SHIPPED_CASE) if case_sensitive else (TRAINED, SHIPPED)
+    return trained if trained.is_file() else shipped
+
+
+def describe_classes(class_names):
+    """'36 classes (0-9, A-Z)', '62 classes (0-9, A-Z, a-z)' or '10 classes (0123456789)'."""
+    names = tuple(class_names)
+    spelled = _KNOWN_CLASSES.get(names) or "".join(map(str, names))
+    return f"{len(names)} classes ({spelled})"
 
 
 def _plain(values):
@@ -40,31 +53,77 @@ def _plain(values):
     return json.loads(json.dumps(dict(values or {}), default=str))
 
 
-def save_checkpoint(path, model, model_name, metrics=None, recipe=None, preprocessing=None, extra=None):
-    """Write atomically: an interrupted save never destroys the previous file."""
+def _not_finite(state_dict):
+    """The name of the first tensor holding NaN or infinity, or None when all are finite."""
+    for key, value in state_dict.items():
+        if torch.is_tensor(value) and value.is_floating_point() and not torch.isfinite(value).all():
+            return key
+    return None
+
+
+def save_checkpoint(path, model, model_name, metrics=None, recipe=None, extra=None, class_names=CLASS_NAMES):
+    """Write atomically: an interrupted save never destroys the previous file nor leaves a part behind.
+
+    `class_names` are the model's outputs in order (CLASS_NAMES or CASE_CLASS_NAMES); they are
+    recorded with how inputs are prepared, so `load_checkpoint` can refuse the wrong use.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    bad = _not_finite(state)
+    if bad is not None:
+        raise HCRError(
+            f"The model's weights are not all finite numbers (NaN or infinity in '{bad}'), so nothing was "
+            f"saved to {path}: training went wrong; train again, for example with a lower learning rate."
+        )
     payload = {
         "format": FORMAT,
         "model": model_name,
-        "class_names": list(CLASS_NAMES),
-        "num_classes": len(CLASS_NAMES),
-        "preprocessing": _plain(preprocessing or PREPROCESSING),
+        "class_names": list(class_names),
+        "num_classes": len(class_names),
+        "preprocessing": _plain(PREPROCESSING),
         "metrics": _plain(metrics),
         "recipe": _plain(recipe),
         "torch_version": str(torch.__version__),
         "extra": _plain(extra),
-        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "state_dict": state,
     }
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomically(path, payload)
     return path
+
+
+def _write_atomically(path, payload):
+    """torch.save to a temporary file next to `path`, fsync it, then rename it into place.
+
+    The temporary file is created with mode 0666 minus the umask (0644 usually), like any
+    file the user saves; on every failure, Ctrl-C included, it is removed.
+    """
+    tmp = path.with_name(f"{path.name}.{secrets.token_hex(6)}.tmp")
+    created = False
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        created = True
+        with os.fdopen(fd, "wb") as file:
+            torch.save(payload, file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if created:
+            with contextlib.suppress(OSError):
+                os.remove(tmp)
+        raise
+    _fsync_folder(path.parent)
+
+
+def _fsync_folder(folder):
+    """Make the rename itself durable, where the system allows opening a folder (not Windows)."""
+    with contextlib.suppress(OSError, AttributeError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def read_checkpoint(path):
@@ -90,11 +149,12 @@ def read_checkpoint(path):
     return payload
 
 
-def load_checkpoint(path=None, model_name=None, class_names=CLASS_NAMES, device="cpu"):
+def load_checkpoint(path=None, model_name=None, class_names=None, device="cpu"):
     """Rebuild the model stored in a checkpoint; returns (model in eval mode, checkpoint dict).
 
-    `model_name` and `class_names` state what the caller expects: a checkpoint for another
-    model or another set of classes is refused with a clear sentence.
+    `model_name` and `class_names` state what the caller expects (None: whatever the file
+    holds): a checkpoint for another model or another set of classes is refused with a clear
+    sentence. Weights that are not finite numbers are refused too.
     """
     path = Path(path) if path is not None else default_checkpoint()
     payload = read_checkpoint(path)
@@ -103,16 +163,25 @@ def load_checkpoint(path=None, model_name=None, class_names=CLASS_NAMES, device=
         raise HCRError(f"{path} holds a '{stored}' model, not '{model_name}': load it with model_name='{stored}'.")
     if stored not in MODELS:
         raise HCRError(f"{path} holds an unknown model '{stored}': use a checkpoint of one of {', '.join(MODELS)}.")
-    if class_names is not None and list(payload.get("class_names", [])) != list(class_names):
-        got = "".join(payload.get("class_names", []))
+    names = payload.get("class_names")
+    if not isinstance(names, (list, tuple)) or not names or not all(isinstance(n, str) for n in names):
+        raise HCRError(f"{path} does not say which classes its model predicts: retrain or use the shipped checkpoint.")
+    if class_names is not None and list(names) != list(class_names):
         raise HCRError(
-            f"{path} was trained for the classes '{got}', not the 36 classes 0-9, A-Z that this "
-            "project predicts: use a checkpoint trained on the merged set."
+            f"{path} was trained for {describe_classes(names)}, not the {describe_classes(class_names)} "
+            "asked for: use a checkpoint trained for those classes."
         )
-    model = build_model(stored, num_classes=len(payload["class_names"]))
+    state = payload.get("state_dict")
+    bad = _not_finite(state) if isinstance(state, dict) else None
+    if bad is not None:
+        raise HCRError(
+            f"{path} holds weights that are not finite numbers (NaN or infinity in '{bad}'), so its answers "
+            "would be meaningless: retrain the model or use the shipped checkpoint."
+        )
+    model = build_model(stored, num_classes=len(names))
     try:
-        model.load_state_dict(payload["state_dict"])
-    except (RuntimeError, KeyError):
+        model.load_state_dict(state)
+    except (RuntimeError, KeyError, TypeError, AttributeError):
         raise HCRError(
             f"{path} says it holds a '{stored}' model, but its weights do not fit that model: "
             "the file was edited or saved by another version; retrain or use the shipped checkpoint."

@@ -1,8 +1,9 @@
-"""MNIST digits and EMNIST Letters, upright, framed alike and merged into 36 classes.
+"""MNIST digits and EMNIST Letters, upright, framed alike and merged into 36 classes; EMNIST ByClass for 62.
 
-Both come through `torchvision.datasets` with `download=True`: when the raw idx files are
-already in `<root>/MNIST/raw/` and `<root>/EMNIST/raw/`, nothing is downloaded. Everything is
-held in memory as tensors, because per-item PIL transforms make a small CNN wait on Python.
+The raw idx files live in `<root>/MNIST/raw/` and `<root>/EMNIST/raw/`, the layout of
+`torchvision.datasets`. What is missing is downloaded through torchvision (`download=True`),
+and if that fails, one sentence names every missing file. Everything is held in memory as
+tensors, because per-item PIL transforms make a small CNN wait on Python.
 """
 
 import contextlib
@@ -18,9 +19,8 @@ import torch
 
 from .errors import HCRError
 from .framing import frame_batch
-from .labels import EMNIST, MNIST, NUM_CLASSES, NUM_DIGITS
+from .labels import CASE_NUM_CLASSES, EMNIST, MNIST, NUM_DIGITS
 from .paths import DATA_ENV, data_root  # noqa: F401  (data.data_root is public)
-
 
 MNIST_FILES = {
     True: ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -30,9 +30,32 @@ EMNIST_FILES = {
     True: ("emnist-letters-train-images-idx3-ubyte", "emnist-letters-train-labels-idx1-ubyte"),
     False: ("emnist-letters-test-images-idx3-ubyte", "emnist-letters-test-labels-idx1-ubyte"),
 }
+BYCLASS_FILES = {
+    True: ("emnist-byclass-train-images-idx3-ubyte", "emnist-byclass-train-labels-idx1-ubyte"),
+    False: ("emnist-byclass-test-images-idx3-ubyte", "emnist-byclass-test-labels-idx1-ubyte"),
+}
 WHERE_TO_GET = {
-    "MNIST": "https://ossci-datasets.s3.amazonaws.com/mnist/ (gunzip each file)",
-    "EMNIST": "https://biometrics.nist.gov/cs_links/EMNIST/gzip.zip (unzip, then gunzip the emnist-letters-* files)",
+    "MNIST": "MNIST from https://ossci-datasets.s3.amazonaws.com/mnist/ (gunzip each file)",
+    "EMNIST": "EMNIST from https://biometrics.nist.gov/cs_links/EMNIST/gzip.zip "
+              "(unzip, then gunzip the emnist-letters-* files)",
+    "BYCLASS": "EMNIST from https://biometrics.nist.gov/cs_links/EMNIST/gzip.zip "
+               "(unzip, then gunzip the emnist-byclass-* files)",
+}
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One family of raw files: its folder under the data root, file names and torchvision split."""
+
+    folder: str  # "MNIST" or "EMNIST": torchvision's <root>/<folder>/raw/
+    files: dict  # train (True/False) -> (images file, labels file)
+    split: str = None  # torchvision's EMNIST split, None for MNIST
+
+
+KINDS = {
+    "MNIST": Kind("MNIST", MNIST_FILES),
+    "EMNIST": Kind("EMNIST", EMNIST_FILES, "letters"),  # EMNIST Letters, the 36-class story
+    "BYCLASS": Kind("EMNIST", BYCLASS_FILES, "byclass"),  # EMNIST ByClass, 62 classes
 }
 
 
@@ -92,67 +115,118 @@ def check_idx(path, ndim):
     return dims
 
 
-def _download(dataset, raw_dir, names, **kwargs):
-    """Download through torchvision into a scratch folder; move files in only when complete."""
-    root = raw_dir.parent.parent
-    name = raw_dir.parent.name
+def missing_files(root=None, train=(True, False), kinds=("MNIST", "EMNIST")):
+    """The raw files not yet in the data folder (what a download, or a person, must put there).
+
+    kinds: any of "MNIST", "EMNIST" (Letters) and "BYCLASS"; train: True, False or both.
+    """
+    root = data_root(root)
+    splits = train if isinstance(train, (tuple, list)) else (train,)
+    paths = [root / KINDS[kind].folder / "raw" / name
+             for kind in kinds for t in splits for name in KINDS[kind].files[t]]
+    return [path for path in paths if not path.is_file()]
+
+
+class _NotWritable(Exception):
+    pass
+
+
+def _torchvision_dataset(kind):
+    import torchvision  # imported here: `helpers.predict` should not pay for it
+
+    if KINDS[kind].split is None:
+        return torchvision.datasets.MNIST, {}
+    return torchvision.datasets.EMNIST, {"split": KINDS[kind].split}
+
+
+def _download(kind, root):
+    """Download through torchvision into a scratch folder; move files in only when complete.
+
+    Every known file the download brought (both splits) is moved in; files already in place
+    are never overwritten. Raises _NotWritable when the data folder cannot take files.
+    """
+    folder = KINDS[kind].folder
+    raw_dir = root / folder / "raw"
     try:
-        root.mkdir(parents=True, exist_ok=True)
+        raw_dir.mkdir(parents=True, exist_ok=True)
         scratch = Path(tempfile.mkdtemp(prefix=".download-", dir=root))
-    except OSError:
-        scratch = None
+    except OSError as exc:
+        raise _NotWritable() from exc
     try:
-        if scratch is None:
-            raise OSError("data folder not writable")
+        dataset, kwargs = _torchvision_dataset(kind)
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             dataset(scratch, download=True, **kwargs)
-        raw_dir.mkdir(parents=True, exist_ok=True)
-        for file in names:
-            if not (raw_dir / file).is_file():  # never overwrite what the user placed
-                os.replace(scratch / name / "raw" / file, raw_dir / file)
-    except Exception:
-        raise HCRError(
-            f"Could not download {name} (no internet, or the server is down): place the "
-            f"uncompressed files {', '.join(names)} in {raw_dir}/ (from {WHERE_TO_GET[name]}) "
-            "and run again."
-        ) from None
+        known = {name for k in KINDS.values() if k.folder == folder for pair in k.files.values() for name in pair}
+        for name in sorted(known):
+            fetched = scratch / folder / "raw" / name
+            if fetched.is_file() and not (raw_dir / name).is_file():
+                try:
+                    os.replace(fetched, raw_dir / name)
+                except PermissionError as exc:
+                    raise _NotWritable() from exc
     finally:
-        if scratch is not None:
-            shutil.rmtree(scratch, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
-def missing_files(root=None, train=(True, False), kinds=("MNIST", "EMNIST")):
-    """The raw files not yet in the data folder (what a download, or a person, must put there)."""
+def require_files(kinds=("MNIST", "EMNIST"), train=(True, False), root=None):
+    """Download what is missing, or stop with ONE sentence naming every missing file of `kinds`.
+
+    Only the files of the splits in `train` are required; when a download fails, the message
+    still names every missing file of those kinds, so one look tells the whole fix.
+    """
     root = data_root(root)
-    table = {"MNIST": MNIST_FILES, "EMNIST": EMNIST_FILES}
-    splits = train if isinstance(train, tuple) else (train,)
-    return [root / kind / "raw" / name for kind in kinds for t in splits for name in table[kind][t]
-            if not (root / kind / "raw" / name).is_file()]
+    for kind in dict.fromkeys(kinds):  # in order, each once
+        if not missing_files(root, train, (kind,)):
+            continue  # present, or brought by the download of a kind that shares its archive
+        try:
+            _download(kind, root)
+        except _NotWritable:
+            raise _missing_error(root, kinds, "they cannot be downloaded there because the folder is not writable",
+                                 "or set HCR_DATA_DIR to a folder you can write") from None
+        except Exception:
+            raise _missing_error(root, kinds, "downloading them failed (no internet, or the server is down)",
+                                 "and run again") from None
+    still = missing_files(root, train, kinds)
+    if still:  # the download ran but did not bring them (an unexpected archive)
+        raise _missing_error(root, kinds, "the download did not contain them", "and run again")
+
+
+def _names(kind):
+    return {name for pair in KINDS[kind].files.values() for name in pair}
+
+
+def _missing_error(root, kinds, why, then):
+    """One sentence: the missing files first, then why they are not there, then what to do."""
+    missing = missing_files(root, (True, False), kinds)
+    listed = ", ".join(str(path.relative_to(root)) for path in missing)
+    sources = "; ".join(dict.fromkeys(WHERE_TO_GET[k] for k in kinds if any(p.name in _names(k) for p in missing)))
+    return HCRError(
+        f"{len(missing)} data file{'s are' if len(missing) != 1 else ' is'} missing from {root}: {listed}; "
+        f"{why}, so place the uncompressed files there yourself ({sources}) {then}."
+    )
 
 
 def _load(kind, train, root):
-    """Raw images (N, 28, 28) uint8 and labels from torchvision, after checking the files."""
-    import torchvision  # imported here: `helpers.predict` should not pay for it
+    """Raw images (N, 28, 28) uint8 and labels, after checking the files of this split.
+
+    Read with torchvision's own idx readers: its dataset classes would also demand the files
+    of the other split.
+    """
+    from torchvision.datasets.mnist import read_image_file, read_label_file
 
     root = data_root(root)
-    if kind == "MNIST":
-        dataset, names, kwargs = torchvision.datasets.MNIST, MNIST_FILES[train], {}
-    else:
-        dataset, names, kwargs = torchvision.datasets.EMNIST, EMNIST_FILES[train], {"split": "letters"}
-    raw_dir = root / kind / "raw"
-    if missing_files(root, kinds=(kind,)):
-        all_names = [n for pair in (MNIST_FILES if kind == "MNIST" else EMNIST_FILES).values() for n in pair]
-        _download(dataset, raw_dir, all_names, **kwargs)
-    images_dims = check_idx(raw_dir / names[0], 3)
-    labels_dims = check_idx(raw_dir / names[1], 1)
+    require_files((kind,), train, root)
+    raw_dir = root / KINDS[kind].folder / "raw"
+    images_file, labels_file = (raw_dir / name for name in KINDS[kind].files[train])
+    images_dims = check_idx(images_file, 3)
+    labels_dims = check_idx(labels_file, 1)
     if images_dims[0] != labels_dims[0] or images_dims[1:] != [28, 28]:
         raise HCRError(
-            f"{raw_dir / names[0]} and {raw_dir / names[1]} do not belong together "
+            f"{images_file} and {labels_file} do not belong together "
             f"({images_dims[0]:,} images of {images_dims[1:]} but {labels_dims[0]:,} labels): "
             "replace both with the official files."
         )
-    ds = dataset(str(root), train=train, download=True, **kwargs)
-    return ds.data, ds.targets.long()
+    return read_image_file(str(images_file)), read_label_file(str(labels_file)).long()
 
 
 def load_mnist(train=True, root=None):
@@ -172,6 +246,18 @@ def load_emnist_letters(train=True, root=None):
     return CharacterSet(upright, labels + NUM_DIGITS - 1, torch.full_like(labels, EMNIST, dtype=torch.uint8))
 
 
+def load_emnist_byclass(train=True, root=None):
+    """EMNIST ByClass made upright, labels 0..61 = 0-9, A-Z, a-z (labels.CASE_CLASS_NAMES order)."""
+    images, labels = _load("BYCLASS", train, root)
+    if labels.numel() and (labels.min() < 0 or labels.max() >= CASE_NUM_CLASSES):
+        raise HCRError(
+            f"The EMNIST ByClass label file holds labels outside 0-{CASE_NUM_CLASSES - 1}: "
+            "replace it with the official file."
+        )
+    upright = images.transpose(1, 2).contiguous()
+    return CharacterSet(upright, labels, torch.full_like(labels, EMNIST, dtype=torch.uint8))
+
+
 def reframe(dataset):
     """The same characters, each cropped, scaled to 20 px and centred by mass like MNIST."""
     framed = torch.from_numpy(frame_batch(dataset.images.numpy()))
@@ -187,6 +273,7 @@ def load_characters(train=True, root=None, framing="centred", per_class=None, se
     """
     if framing not in ("centred", "original"):
         raise ValueError("framing must be 'centred' or 'original'")
+    require_files(("MNIST", "EMNIST"), train, root)  # one message naming every missing file
     merged = CharacterSet.concat(load_mnist(train, root), load_emnist_letters(train, root))
     if per_class is not None:
         merged = sample_per_class(merged, per_class, seed)
@@ -200,10 +287,15 @@ def split_off(dataset, count, seed=0):
 
 
 def sample_per_class(dataset, per_class, seed=0):
-    """A class-balanced random subset (at most `per_class` of each class): quick runs, smoke tests."""
+    """A class-balanced random subset (at most `per_class` of each class): quick runs, smoke tests.
+
+    Works for any label scheme (36 or 62 classes): the classes are the labels present.
+    """
     generator = torch.Generator().manual_seed(seed)
     picks = []
-    for c in range(NUM_CLASSES):
+    for c in torch.unique(dataset.labels).tolist():
         idx = torch.nonzero(dataset.labels == c).flatten()
         picks.append(idx[torch.randperm(len(idx), generator=generator)[:per_class]])
+    if not picks:
+        return dataset.subset([])
     return dataset.subset(torch.sort(torch.cat(picks)).values)

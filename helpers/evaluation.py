@@ -10,7 +10,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .labels import CLASS_NAMES, EMNIST, LOOKALIKE_KEY, MNIST, NUM_CLASSES, NUM_DIGITS
+from .labels import (
+    CASE_CLASS_NAMES,
+    CASE_NUM_CLASSES,
+    CLASS_NAMES,
+    EMNIST,
+    LOOKALIKE_KEY,
+    MNIST,
+    NUM_CLASSES,
+    NUM_DIGITS,
+    TO_36,
+    TO_47,
+)
 
 _KEY = torch.tensor(LOOKALIKE_KEY)
 
@@ -101,6 +112,68 @@ def summarise(scores, labels, sources):
         restricted = scores[letter_mask, NUM_DIGITS:].argmax(1) + NUM_DIGITS
         out["letters_26way_acc"] = _pct(restricted == labels[letter_mask])
     out["test_images"] = {"digits": int(digit_mask.sum()), "letters": int(letter_mask.sum())}
+    return out
+
+
+def summarise_case(scores, labels):
+    """Accuracy in percent of a case-sensitive (62-class) model, as a flat dict.
+
+    - `case_acc`: 62-way, the right character in the right case;
+    - `bymerge_acc`: 47-way, as EMNIST's ByMerge split counts (the case of c i j k l m o p s u v
+      w x y z is not asked for, since the shape alone cannot tell it);
+    - `nocase_acc`: the right character in any case (the 36-class question);
+    - `macro_*`: the mean over classes of each class's accuracy, because ByClass is very
+      unbalanced (a model that never says "f" loses little overall, but a lot here);
+    - `digits_acc`, `upper_acc`, `lower_acc`: per kind of character, 62-way.
+    `scores` are logits (N, 62) or predicted indices (N,); `labels` are 0..61.
+    """
+    scores, labels = torch.as_tensor(scores), torch.as_tensor(labels)
+    pred = scores if scores.ndim == 1 else scores.argmax(1)
+    to36, to47 = torch.tensor(TO_36), torch.tensor(TO_47)
+    out = {}
+    for key, fold in (("case", None), ("bymerge", to47), ("nocase", to36)):
+        right = pred == labels if fold is None else fold[pred.clamp(min=0)] == fold[labels]
+        right &= pred >= 0
+        out[f"{key}_acc"] = _pct(right)
+        present = [c for c in range(CASE_NUM_CLASSES) if (labels == c).any()]
+        out[f"macro_{key}_acc"] = round(float(np.mean([_pct(right[labels == c]) for c in present])), 3)
+    right = pred == labels
+    for key, lo, hi in (("digits", 0, NUM_DIGITS), ("upper", NUM_DIGITS, NUM_CLASSES), ("lower", NUM_CLASSES, 62)):
+        out[f"{key}_acc"] = _pct(right[(labels >= lo) & (labels < hi)])
+    out["test_images"] = len(labels)
+    return out
+
+
+def per_class_case(labels, pred):
+    """A table of each of the 62 classes: test images, accuracy (62-way) and accuracy in any case."""
+    import pandas as pd
+
+    labels, pred = np.asarray(labels), np.asarray(pred)
+    to36 = np.asarray(TO_36)
+    rows = []
+    for c, name in enumerate(CASE_CLASS_NAMES):
+        mask = labels == c
+        n = int(mask.sum())
+        rows.append({"class": name, "test images": n,
+                     "accuracy %": 100 * float((pred[mask] == c).mean()) if n else float("nan"),
+                     "any case %": 100 * float((to36[pred[mask]] == to36[c]).mean()) if n else float("nan")})
+    return pd.DataFrame(rows).set_index("class").round(2)
+
+
+def case_swaps(labels, pred):
+    """For each letter a-z: the share of its capitals read as its small letter, and the reverse.
+
+    Returns a (2, 26) array in percent: row 0 capital -> small, row 1 small -> capital. Letters
+    whose two rates are high have one shape for both cases; that is what ByMerge merges.
+    """
+    labels, pred = np.asarray(labels), np.asarray(pred)
+    out = np.full((2, 26), np.nan)
+    for k in range(26):
+        upper, lower = NUM_DIGITS + k, NUM_CLASSES + k
+        for row, (true, other) in enumerate(((upper, lower), (lower, upper))):
+            mask = labels == true
+            if mask.any():
+                out[row, k] = 100.0 * float((pred[mask] == other).mean())
     return out
 
 

@@ -40,3 +40,13 @@ BYMERGE_MERGED = "cijklmopsuvwxyz"
 TO_47 = tuple(
     TO_36[i] if CASE_CLASS_NAMES[i].lower() in BYMERGE_MERGED else i for i in range(CASE_NUM_CLASSES)
 )
+
+# EMNIST Letters knows the letter but not its case. In the case-sensitive training set such an
+# image gets label CASE_EITHER + k ("letter k, either case"), and the loss counts both classes
+# of the letter as right (`training.target_set_loss(CASE_TARGET_SETS)`).
+CASE_EITHER = CASE_NUM_CLASSES
+CASE_TARGET_SETS = tuple(
+    tuple(c == label for c in range(CASE_NUM_CLASSES)) for label in range(CASE_NUM_CLASSES)
+) + tuple(
+    tuple(c in (NUM_DIGITS + k, NUM_CLASSES + k) for c in range(CASE_NUM_CLASSES)) for k in range(26)
+)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 from .labels import CLASS_NAMES, EMNIST, MNIST, NUM_CLASSES, SOURCES
 
@@ -68,9 +69,10 @@ def class_balance(labels, sources):
     ax.set_ylabel("training images")
     ax.axhline(counts.mean(), color="grey", lw=1, ls="--")
     ax.text(NUM_CLASSES - 0.5, counts.mean(), f" mean {counts.mean():,.0f}", va="bottom", ha="right", color="grey")
-    for s, name in enumerate(SOURCES):
-        ax.bar([], [], color=SOURCE_COLOURS[s], label=f"{name}: {int((sources == s).sum()):,} images")
-    ax.legend(loc="upper right", bbox_to_anchor=(1, 0.9))
+    # Explicit patches: an empty `ax.bar([], [])` gives a legend entry in the default colour.
+    handles = [Patch(color=SOURCE_COLOURS[s], label=f"{name}: {int((sources == s).sum()):,} images")
+               for s, name in enumerate(SOURCES)]
+    ax.legend(handles=handles, loc="upper right", bbox_to_anchor=(1, 0.9))
     ax.set_title("Class balance of the merged training set")
     return fig
 
@@ -165,7 +167,7 @@ def accuracy_vs_time(curves, target=None):
                 color=f"C{i}", label=name)
     if target is not None:
         ax.axhline(target, color="grey", ls="--", lw=1)
-        ax.text(ax.get_xlim()[1], target, f"seed recipe's final accuracy {target:.2f}% ", ha="right",
+        ax.text(ax.get_xlim()[1], target, f"original recipe's final accuracy {target:.2f}% ", ha="right",
                 va="bottom", color="grey", fontsize=9)
     ax.set(xlabel="training time (s, evaluation excluded)", ylabel="test accuracy, 36 classes (%)",
            title="Test accuracy against wall-clock training time")
@@ -200,7 +202,7 @@ def grouped_bars(groups, series, title, ylabel="accuracy (%)", ylim=(80, 100)):
     x = np.arange(len(groups))
     for i, (name, values) in enumerate(series.items()):
         bars = ax.bar(x + (i - (len(series) - 1) / 2) * width, values, width, label=name, color=f"C{i}")
-        ax.bar_label(bars, labels=[f"{v:.1f}" if v == v else "n/a" for v in values], fontsize=8, padding=2)
+        ax.bar_label(bars, labels=[f"{v:.1f}" if np.isfinite(v) else "n/a" for v in values], fontsize=8, padding=2)
     ax.set_xticks(x, groups)
     ax.set_ylim(ylim[0], ylim[1] + 0.06 * (ylim[1] - ylim[0]))  # room for the labels of full-height bars
     ax.set_ylabel(ylabel)

@@ -1,6 +1,6 @@
 """Predict the character in images, from Python or the command line.
 
-    python -m helpers.predict IMAGE [IMAGE ...] [--json] [--checkpoint PATH]
+    python -m helpers.predict IMAGE [IMAGE ...] [--json] [--case-sensitive] [--checkpoint PATH]
 
 Each image goes through `preprocess.prepare`, the same framing the model was trained on.
 A bad file gets one line on stderr and a non-zero exit status; the others are still answered.
@@ -8,17 +8,25 @@ A bad file gets one line on stderr and a non-zero exit status; the others are st
 
 import argparse
 import json
+import math
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from . import checkpoint as checkpoints
 from .checkpoint import default_checkpoint, load_checkpoint
 from .errors import HCRError
 from .evaluation import with_digit_prior
-from .labels import CLASS_NAMES
+from .labels import CASE_CLASS_NAMES, CLASS_NAMES
+from .paths import PROJECT_DIR
 from .preprocess import prepare
+
+# Below this top probability an answer is marked "unsure". A display choice, so that a photo
+# without a clear character does not read as a confident answer; not tuned on any data set.
+UNSURE_BELOW = 0.5
 
 
 @dataclass
@@ -27,44 +35,67 @@ class Prediction:
     confidence: float
     top3: list  # [(label, probability), ...], most likely first
     image: np.ndarray = field(repr=False)  # the 28x28 input the model saw
+    unsure: bool = False  # confidence below UNSURE_BELOW: the model is guessing
 
     def to_dict(self, path=None):
         out = {"path": path} if path is not None else {}
         out.update(label=self.label, confidence=round(self.confidence, 6),
-                   top3=[[label, round(p, 6)] for label, p in self.top3])
+                   top3=[[label, round(p, 6)] for label, p in self.top3], unsure=self.unsure)
         return out
 
 
-class Predictor:
-    """A trained model plus the preprocessing it expects; load once, predict many times."""
+def _case_model_missing():
+    return HCRError(
+        f"The case-sensitive model is missing (neither {_short(checkpoints.TRAINED_CASE)} nor "
+        f"{_short(checkpoints.SHIPPED_CASE)} exists): get checkpoints/case.pt from the project's repository, "
+        "where it ships with the code, or train one in the notebook's upper-and-lower-case section."
+    )
 
-    def __init__(self, checkpoint=None, device="cpu"):
-        self.path = checkpoint if checkpoint is not None else default_checkpoint()
-        self.model, self.info = load_checkpoint(self.path, device=device)
+
+class Predictor:
+    """A trained model plus the preprocessing it expects; load once, predict many times.
+
+    `case_sensitive=True` picks the 62-class model (0-9, A-Z, a-z) instead of the 36-class one
+    (0-9, A-Z). An explicit `checkpoint` overrides the choice of file; the labels always come
+    from the checkpoint's own class names.
+    """
+
+    def __init__(self, checkpoint=None, device="cpu", case_sensitive=False):
+        expected = CASE_CLASS_NAMES if case_sensitive else None
+        if checkpoint is None:
+            checkpoint = default_checkpoint(case_sensitive)
+            expected = CASE_CLASS_NAMES if case_sensitive else CLASS_NAMES
+            if case_sensitive and not Path(checkpoint).is_file():
+                raise _case_model_missing()
+        self.path = checkpoint
+        self.model, self.info = load_checkpoint(checkpoint, class_names=expected, device=device)
         self.device = torch.device(device)
-        self.digit_prior = float(self.info.get("extra", {}).get("digit_prior", 0.0))
+        self.class_names = tuple(self.info["class_names"])
+        self.digit_prior = _digit_prior(self.info.get("extra", {}).get("digit_prior", 0.0), checkpoint)
 
     @classmethod
-    def from_model(cls, model, digit_prior=0.0, device="cpu"):
+    def from_model(cls, model, digit_prior=0.0, device="cpu", class_names=CLASS_NAMES):
         """Wrap a model trained in this session (the notebook's), no file needed."""
         predictor = cls.__new__(cls)
         predictor.path, predictor.info = "(in memory)", {}
         predictor.device = torch.device(device)
         predictor.model = model.to(predictor.device).eval()
-        predictor.digit_prior = float(digit_prior)
+        predictor.class_names = tuple(class_names)
+        predictor.digit_prior = _digit_prior(digit_prior, "the model")
         return predictor
 
     @torch.no_grad()
     def probabilities(self, images):
-        """Class probabilities for prepared 28x28 float images, shape (N, 36)."""
+        """Class probabilities for prepared 28x28 float images, shape (N, number of classes)."""
         x = torch.as_tensor(np.asarray(images, dtype=np.float32)).reshape(-1, 1, 28, 28)
         logits = with_digit_prior(self.model(x.to(self.device)).float().cpu(), self.digit_prior)
         return torch.softmax(logits, dim=1).numpy()
 
     def _prediction(self, image, probs, k=3):
         order = np.argsort(-probs)[:k]
-        top = [(CLASS_NAMES[i], float(probs[i])) for i in order]
-        return Prediction(label=top[0][0], confidence=top[0][1], top3=top, image=image)
+        top = [(self.class_names[i], float(probs[i])) for i in order]
+        return Prediction(label=top[0][0], confidence=top[0][1], top3=top, image=image,
+                          unsure=bool(top[0][1] < UNSURE_BELOW))
 
     def predict(self, source, name=None):
         """One image (path, bytes, PIL image or array) -> Prediction; HCRError if unusable."""
@@ -72,7 +103,10 @@ class Predictor:
         return self._prediction(image, self.probabilities(image[None])[0])
 
     def predict_many(self, sources, batch_size=256):
-        """[(source, Prediction or HCRError)], with one batched forward pass per batch."""
+        """[(source, Prediction or HCRError)], with one batched forward pass per batch.
+
+        A picture that cannot be used gets its HCRError; the others are still answered.
+        """
         results = []
         for start in range(0, len(sources), batch_size):
             chunk = sources[start : start + batch_size]
@@ -87,6 +121,28 @@ class Predictor:
             for source, image in prepared:
                 results.append((source, image if isinstance(image, HCRError) else self._prediction(image, next(probs))))
         return results
+
+
+def _digit_prior(value, where):
+    try:
+        prior = float(value)
+    except (TypeError, ValueError):
+        prior = math.nan
+    if not math.isfinite(prior):
+        raise HCRError(
+            f"The digit prior stored with {where} is {value!r}, not a finite number: "
+            "retrain or use the shipped checkpoint."
+        )
+    return prior
+
+
+def _short(path):
+    """A project path as the user sees it in the repository (checkpoints/default.pt)."""
+    path = Path(path)
+    try:
+        return str(path.relative_to(PROJECT_DIR))
+    except ValueError:
+        return str(path)
 
 
 def preview_data_url(image):
@@ -126,17 +182,22 @@ def answer(predictor, source, name=None):
 
 def format_line(path, prediction):
     top = " | ".join(f"{label} {100 * p:5.1f}%" for label, p in prediction.top3)
-    return f"{path}: {top}"
+    return f"{path}: {top}" + ("  (unsure)" if prediction.unsure else "")
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m helpers.predict", description=__doc__.split("\n\n")[0])
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="PNG or JPEG files, one character each")
-    parser.add_argument("--json", action="store_true", help="one JSON object per line: path, label, confidence, top3")
-    parser.add_argument("--checkpoint", default=None, help=f"model to use (default: {default_checkpoint()})")
+    parser.add_argument("--json", action="store_true",
+                        help="one JSON object per line: path, label, confidence, top3, unsure")
+    parser.add_argument("--case-sensitive", action="store_true",
+                        help=f"tell upper and lower case apart: 62 classes 0-9, A-Z, a-z "
+                             f"(model: {_short(default_checkpoint(True))})")
+    parser.add_argument("--checkpoint", default=None,
+                        help=f"model to use (default: {_short(default_checkpoint())})")
     args = parser.parse_args(argv)
     try:
-        predictor = Predictor(args.checkpoint)
+        predictor = Predictor(args.checkpoint, case_sensitive=args.case_sensitive)
     except HCRError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -5,11 +5,13 @@ light and polarity), which `framing.frame_ink` then frames exactly like the trai
 """
 
 import io
+import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 from scipy import ndimage
 
 from .errors import HCRError
@@ -17,62 +19,147 @@ from .framing import frame_ink
 
 MAX_PIXELS = 60_000_000  # a 60-megapixel photo is fine; beyond that, refuse instead of stalling
 WORKING_SIDE = 512  # big photos are shrunk to this before looking for ink, for speed
+STRIPE_PIXELS = 4_000_000  # big images are converted and shrunk this many pixels at a time
+
+# EXIF orientation -> the transpose that makes the picture upright (the EXIF standard's table).
+_UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
 
-# --- From a user's file to an ink map -------------------------------------------------------
+# --- From a user's file to a small grey picture ---------------------------------------------
+
+
+def _label(source, name):
+    """How messages call an image: the given name, else the path, else "The image"."""
+    if name:
+        return name
+    return str(source) if isinstance(source, (str, Path)) else "The image"
+
+
+def _too_large(name, size=None):
+    pixels = f"{size[0]}x{size[1]} pixels" if size else f"more than {MAX_PIXELS // 1_000_000} megapixels"
+    limit = MAX_PIXELS // 1_000_000
+    return HCRError(f"{name} is too large ({pixels}): shrink it below {limit} megapixels and try again.")
+
+
+def _brief(exc):
+    """An exception as a short one-line reason, for the end of an error sentence."""
+    text = " ".join(str(exc).split())[:120]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def open_image(source, name=None):
-    """Open a path, bytes or PIL image, refusing what is not a usable picture in one sentence.
+    """Open a path, bytes or PIL image and return it small, upright and grey ('L', 'LA' or 'F').
 
-    `name` is how messages call the image (a file name for uploads); paths speak for themselves.
+    Refuses what is not a usable picture in one sentence. The full-size pixels are decoded
+    once and never copied: every conversion works on stripes that are shrunk at once, so
+    memory stays bounded for any picture under MAX_PIXELS. `name` is how messages call the
+    image (a file name for uploads); paths speak for themselves.
     """
     if isinstance(source, Image.Image):
-        return source
-    name = name or ("The image" if isinstance(source, (bytes, bytearray)) else str(source))
-    if isinstance(source, (bytes, bytearray)):
-        if len(source) == 0:
-            raise HCRError(f"{name} is empty (0 bytes): send a PNG or JPEG file.")
-        data = io.BytesIO(source)
-    else:
-        path = Path(source)
-        if not path.exists():
-            raise HCRError(f"{name} does not exist: check the path.")
-        if path.is_dir():
-            raise HCRError(f"{name} is a folder, not an image: give the path of a PNG or JPEG.")
-        if path.stat().st_size == 0:
-            raise HCRError(f"{name} is empty (0 bytes): give a PNG or JPEG file.")
-        data = path
+        return _working_image(source)
+    name = _label(source, name)
     try:
-        with Image.open(data) as probe:
-            width, height = probe.size
-            if width * height > MAX_PIXELS:
-                raise HCRError(
-                    f"{name} is too large ({width}x{height} pixels): shrink it below "
-                    f"{MAX_PIXELS // 1_000_000} megapixels and try again."
-                )
-            probe.draft("L", (WORKING_SIDE * 2, WORKING_SIDE * 2))  # JPEG: decode small, fast
-            image = probe.copy()
-            image.load()
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            if len(source) == 0:
+                raise HCRError(f"{name} is empty (0 bytes): send a PNG or JPEG file.")
+            data = io.BytesIO(source)
+        else:
+            path = Path(source)
+            if not path.exists():
+                raise HCRError(f"{name} does not exist: check the path.")
+            if path.is_dir():
+                raise HCRError(f"{name} is a folder, not an image: give the path of a PNG or JPEG.")
+            if path.stat().st_size == 0:
+                raise HCRError(f"{name} is empty (0 bytes): give a PNG or JPEG file.")
+            data = path
+        with warnings.catch_warnings():
+            # Pillow warns about big images (MAX_PIXELS below is our lower limit) and about damaged
+            # metadata (which we skip): the user gets a prediction or one sentence, not warnings.
+            warnings.simplefilter("ignore")
+            with Image.open(data) as image:
+                width, height = image.size
+                if width * height > MAX_PIXELS:
+                    raise _too_large(name, image.size)
+                image.draft("L", (WORKING_SIDE * 2, WORKING_SIDE * 2))  # JPEG: decode small, fast
+                image.load()
+                return _working_image(image)
     except HCRError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError):
+    except Image.DecompressionBombError:
+        raise _too_large(name) from None
+    except PermissionError:
+        raise HCRError(
+            f"{name} cannot be read (permission denied): check the file's permissions, or copy it "
+            "to a folder you can read."
+        ) from None
+    except UnidentifiedImageError:
         raise HCRError(f"{name} is not an image that can be read: give a PNG or JPEG file.") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise HCRError(f"{name} could not be read ({exc}): the file may be cut short; save it again.") from None
-    return image
+    except MemoryError:
+        raise HCRError(f"{name} needs more memory than is free to open: shrink it and try again.") from None
+    except Exception as exc:  # Pillow raises many kinds (OSError, SyntaxError, ValueError, ...)
+        raise HCRError(
+            f"{name} could not be read ({_brief(exc)}): the file may be cut short or damaged; save it again."
+        ) from None
+
+
+def _orientation(image):
+    """The EXIF orientation (1 = upright); damaged EXIF is ignored, the pixels are still good."""
+    try:
+        return int(image.getexif().get(0x0112, 1))
+    except Exception:
+        return 1
+
+
+def _grey_mode(image):
+    """The mode a stripe is converted to: grey with alpha, 32-bit float, or 8-bit grey."""
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
+        return "LA"
+    if image.mode in ("I", "I;16", "I;16L", "I;16B", "I;16N", "F"):
+        return "F"
+    return "L"
+
+
+def _convert(stripe, mode):
+    if mode == "LA":
+        return stripe.convert("RGBA").convert("LA")
+    if mode == "F":
+        return stripe.convert("I").convert("F") if stripe.mode.startswith("I;16") else stripe.convert("F")
+    if stripe.mode in ("L", "1", "RGB"):
+        return stripe.convert("L")
+    return stripe.convert("RGB").convert("L")
+
+
+def _working_image(image):
+    """Upright, grey, at most a few times WORKING_SIDE: converted and shrunk stripe by stripe.
+
+    Shrinking by an integer factor averages whole blocks of pixels (with premultiplied alpha
+    for transparent pictures), so nothing is lost that the model could see at 28x28.
+    """
+    orientation = _orientation(image)
+    width, height = image.size
+    mode = _grey_mode(image)
+    factor = max(1, max(width, height) // WORKING_SIDE)
+    rows = factor * max(1, STRIPE_PIXELS // max(1, width * factor))  # whole blocks per stripe
+    small = Image.new(mode, (math.ceil(width / factor), math.ceil(height / factor)))
+    for top in range(0, height, rows):
+        stripe = _convert(image.crop((0, top, width, min(top + rows, height))), mode)
+        small.paste(stripe.reduce(factor) if factor > 1 else stripe, (0, top // factor))
+    return small.transpose(_UPRIGHT[orientation]) if orientation in _UPRIGHT else small
 
 
 def _to_grey(image):
-    """Grey float array in [0, 1]; transparent areas become the colour that contrasts with ink."""
-    image = ImageOps.exif_transpose(image)
-    if image.mode == "P":
-        image = image.convert("RGBA")
-    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-        image = image.convert("RGBA")
-        rgba = np.asarray(image, dtype=np.float32) / 255.0
-        alpha = rgba[..., 3]
-        grey = rgba[..., :3] @ np.array([0.299, 0.587, 0.114], np.float32)
+    """Grey float array in [0, 1] of a working image; transparent areas become the colour that contrasts with ink."""
+    if image.mode == "LA":
+        la = np.asarray(image, dtype=np.float32) / 255.0
+        grey, alpha = la[..., 0], la[..., 1]
         if alpha.min() < 0.99:
             opaque = alpha > 0.5
             # Ink drawn on a transparent canvas: put it on a background that contrasts with it.
@@ -80,15 +167,12 @@ def _to_grey(image):
             backdrop = 0.0 if ink_is_light else 1.0
             grey = grey * alpha + backdrop * (1.0 - alpha)
         return grey
-    if image.mode not in ("L", "F"):
-        image = image.convert("RGB").convert("L")
     grey = np.asarray(image, dtype=np.float32)
     if image.mode == "L":
-        grey = grey / 255.0
-    else:
-        top = grey.max()
-        grey = grey / top if top > 1 else grey
-    return grey
+        return grey / 255.0
+    grey = np.nan_to_num(grey, nan=0.0, posinf=0.0, neginf=0.0)
+    top = grey.max()
+    return grey / top if top > 1 else grey
 
 
 def _shrink(grey):
@@ -177,22 +261,37 @@ class Prepared:
     ink: np.ndarray = field(repr=False, default=None)  # bright ink on black, cleaned
 
 
+def _array_to_grey(array):
+    """A grey or RGB(A) array (0-1 or 0-255) as grey floats in [0, 1]."""
+    grey = np.nan_to_num(np.asarray(array, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    if grey.ndim == 3:
+        grey = grey[..., :3].mean(axis=2)
+    if grey.ndim != 2 or min(grey.shape) == 0:
+        raise HCRError(f"The array has shape {np.shape(array)}: pass a 2-D grey image or an RGB(A) image.")
+    return grey / 255.0 if grey.max() > 1.0 else grey
+
+
 def prepare(source, name=None):
     """Any PNG/JPEG/array of one dark-on-light or light-on-dark character -> `Prepared`.
 
     Raises HCRError with one sentence when the file is not a usable image or holds no ink.
+    Whatever goes wrong with one picture becomes such a sentence, so a caller that handles
+    many pictures (the command line, the web page) can keep answering the others.
     """
-    if isinstance(source, np.ndarray):
-        grey = source.astype(np.float32)
-        if grey.ndim == 3:
-            grey = grey[..., :3].mean(axis=2)
-        if grey.max() > 1.0:
-            grey = grey / 255.0
-    else:
-        grey = _to_grey(open_image(source, name))
-    grey = _shrink(grey)
-    ink, found = grey_to_ink(grey)
-    if not found:
-        label = name or ("The image" if not isinstance(source, (str, Path)) else str(source))
-        raise HCRError(f"{label} shows no character (it looks blank): draw or photograph one and try again.")
-    return Prepared(image=frame_ink(ink), grey=grey, ink=ink)
+    label = _label(source, name)
+    try:
+        if isinstance(source, np.ndarray):
+            grey = _array_to_grey(source)
+        else:
+            grey = _to_grey(open_image(source, name))
+        grey = _shrink(grey)
+        ink, found = grey_to_ink(grey)
+        if not found:
+            raise HCRError(f"{label} shows no character (it looks blank): draw or photograph one and try again.")
+        return Prepared(image=frame_ink(ink), grey=grey, ink=ink)
+    except HCRError:
+        raise
+    except MemoryError:
+        raise HCRError(f"{label} needs more memory than is free: shrink it and try again.") from None
+    except Exception as exc:
+        raise HCRError(f"{label} could not be prepared ({_brief(exc)}): save it again as a PNG or JPEG file.") from None

@@ -1,9 +1,12 @@
 """The recorded runs: JSON files in assets/ that the benchmarks write and the notebook reads.
 
 Some experiments take too long to repeat inside the notebook (three seeds of two recipes,
-an ablation of thirteen variants); they are run once by a script and their numbers recorded.
+an ablation of a dozen variants); they are run once by a script and their numbers recorded.
+The notebook's own run is recorded too (`write_results`), and `tidy_notebook` keeps a re-run
+notebook from rewriting lines whose content did not change.
 """
 
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -12,11 +15,11 @@ from .errors import HCRError
 from .paths import ASSETS
 
 MADE_BY = {
-    "benchmark.json": "python benchmarks/speed_accuracy.py",
-    "specialists.json": "python benchmarks/specialists.py",
-    "framing.json": "python benchmarks/framing.py",
-    "ablation.json": "python benchmarks/ablation.py",
-    "generalisation.json": "python benchmarks/generalisation.py",
+    "benchmark.json": "python -m benchmarks.speed_accuracy",
+    "specialists.json": "python -m benchmarks.specialists",
+    "framing.json": "python -m benchmarks.framing",
+    "ablation.json": "python -m benchmarks.ablation",
+    "generalisation.json": "python -m benchmarks.generalisation",
     "results.json": "make run",
 }
 
@@ -42,3 +45,64 @@ def write(name, payload, folder=ASSETS):
     tmp.write_text(json.dumps(payload, indent=1) + "\n")
     tmp.replace(folder / name)
     return folder / name
+
+
+def _scores(summary):
+    return {k: v for k, v in summary.items() if k != "test_images"}
+
+
+def write_results(shipped, *, without_prior, baseline, digit_prior, model_name, parameters, recipe,
+                  train_seconds, baseline_train_seconds, device, folder=ASSETS):
+    """Record the notebook's run in results.json and return it.
+
+    `shipped`, `without_prior` and `baseline` are `evaluation.summarise` results on the test
+    files: the shipped model with its digit prior, the same model without it, and the baseline.
+    The shipped model's scores stay at the top level, where the README and the tests read them.
+    """
+    import torch
+
+    recipe = recipe.to_dict() if hasattr(recipe, "to_dict") else dict(recipe)
+    payload = {
+        **_scores(shipped),
+        "test_images": shipped["test_images"],
+        "without_digit_prior": _scores(without_prior),
+        "digit_prior": digit_prior,
+        "train_seconds": round(train_seconds, 1),
+        "epochs": recipe["epochs"],
+        "model": model_name,
+        "parameters": parameters,
+        "recipe": recipe,
+        "device": str(device),
+        "torch_version": str(torch.__version__),
+        "baseline": _scores(baseline),
+        "baseline_train_seconds": round(baseline_train_seconds, 1),
+    }
+    return read("results.json", write("results.json", payload, folder).parent)
+
+
+def tidy_notebook(path):
+    """Drop what changes at every run of a notebook although its content does not.
+
+    Widget outputs (progress bars, the drawing pad) and the widget state behind them, which
+    nothing can show without a running kernel; per-cell execution timestamps. Cell ids are
+    kept; a cell without one gets an id made from its text, so it is the same at every run.
+    """
+    import nbformat
+
+    notebook = nbformat.read(path, as_version=4)
+    notebook.metadata.pop("widgets", None)
+    seen = {cell.get("id") for cell in notebook.cells}
+    for cell in notebook.cells:
+        cell.metadata.pop("execution", None)
+        if "outputs" in cell:
+            cell.outputs = [out for out in cell.outputs
+                            if "application/vnd.jupyter.widget-view+json" not in out.get("data", {})]
+        if not cell.get("id"):
+            cell_id = hashlib.sha1(cell.source.encode()).hexdigest()[:8]
+            while cell_id in seen:
+                cell_id = hashlib.sha1(cell_id.encode()).hexdigest()[:8]
+            cell["id"] = cell_id
+            seen.add(cell_id)
+    notebook.nbformat_minor = max(notebook.nbformat_minor, 5)  # cell ids need nbformat 4.5
+    nbformat.write(notebook, path)
+    return Path(path)

@@ -1,14 +1,15 @@
 """Pen strokes for the 36 characters, as a person would draw them, with random wobble.
 
-Used to test the model on characters that come from no dataset (see benchmarks/), and by the
-browser test, which draws these strokes with the mouse on the web demo's canvas.
+Used to test the model on characters that come from no dataset (see benchmarks/), by the
+browser test, which draws these strokes with the mouse on the web demo's canvas, and by the
+notebook, which shows how a phone photo or a transparent drawing is prepared for the model.
 Coordinates are in a unit box: x to the right, y downwards, (0, 0) at the top left.
 """
 
 import math
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
 
 def _arc(cx, cy, rx, ry, start, end, n=24):
@@ -33,7 +34,8 @@ TEMPLATES = {
     "8": [_arc(0.5, 0.25, 0.3, 0.25, 90, 450) + _arc(0.5, 0.74, 0.37, 0.26, -90, 270)],
     "9": [_arc(0.5, 0.28, 0.38, 0.28, 0, 360) + _line((0.88, 0.28), (0.8, 1.0))],
     "A": [_line((0.0, 1.0), (0.5, 0.0), (1.0, 1.0)), _line((0.22, 0.6), (0.78, 0.6))],
-    "B": [_line((0.12, 1.0), (0.12, 0.0)) + _arc(0.12, 0.24, 0.62, 0.24, -90, 90) + _arc(0.12, 0.74, 0.75, 0.26, -90, 90)],
+    "B": [_line((0.12, 1.0), (0.12, 0.0))
+          + _arc(0.12, 0.24, 0.62, 0.24, -90, 90) + _arc(0.12, 0.74, 0.75, 0.26, -90, 90)],
     "C": [_arc(0.55, 0.5, 0.47, 0.5, -45, -315)],
     "D": [_line((0.12, 1.0), (0.12, 0.0)) + _arc(0.12, 0.5, 0.8, 0.5, -90, 90)],
     "E": [_line((0.9, 0.0), (0.1, 0.0), (0.1, 1.0), (0.9, 1.0)), _line((0.1, 0.5), (0.72, 0.5))],
@@ -106,3 +108,29 @@ def to_canvas(strokes, canvas=280, margin=0.2):
     scale = canvas * (1 - 2 * margin) / max((hi - lo).max(), 1e-6)
     centre = (lo + hi) / 2
     return [[(float(x), float(y)) for x, y in (s - centre) * scale + canvas / 2] for s in strokes]
+
+
+def fake_photo(image, rng):
+    """A clean dark-on-white picture made to look like a phone photo of ink on paper.
+
+    Tinted paper and pen, light falling off across the page and in a patch, sensor noise and a
+    little blur: what `preprocess.prepare` must see through in a user's photo.
+    """
+    ink = 1.0 - np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+    h, w = ink.shape
+    paper = np.array([0.93, 0.92, 0.86]) * rng.uniform(0.8, 1.05) + rng.uniform(-0.04, 0.04, 3)
+    pen = [np.array([0.08, 0.1, 0.35]), np.array([0.1, 0.1, 0.12]), np.array([0.25, 0.25, 0.28])][rng.integers(3)]
+    rgb = paper[None, None] * (1 - ink[..., None]) + pen[None, None] * ink[..., None]
+    yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+    light = 1 + rng.uniform(-0.25, 0.25) * (xx - 0.5) + rng.uniform(-0.25, 0.25) * (yy - 0.5)
+    light -= rng.uniform(0, 0.2) * ((xx - rng.uniform(0.2, 0.8)) ** 2 + (yy - rng.uniform(0.2, 0.8)) ** 2)
+    rgb = rgb * light[..., None] + rng.normal(0, rng.uniform(0.005, 0.03), size=rgb.shape)
+    photo = Image.fromarray((np.clip(rgb, 0, 1) * 255).astype(np.uint8), "RGB")
+    return photo.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.5) * max(h, w) / 200))
+
+
+def on_transparent(image):
+    """A dark-on-white picture as black ink on a transparent canvas, as a drawing app saves it."""
+    drawing = Image.new("RGBA", image.size, (0, 0, 0, 0))
+    drawing.putalpha(ImageOps.invert(image.convert("L")))
+    return drawing

@@ -6,8 +6,8 @@ import torch
 
 from helpers import data, paths
 from helpers.errors import HCRError
-from helpers.labels import CLASS_NAMES, EMNIST, MNIST, NUM_CLASSES
-from tests.conftest import write_idx
+from helpers.labels import CASE_CLASS_NAMES, CLASS_NAMES, EMNIST, MNIST, NUM_CLASSES
+from tests.conftest import make_dataset_root, write_idx
 
 
 def test_data_root_argument_env_and_default(monkeypatch, tmp_path):
@@ -57,7 +57,7 @@ def test_merged_set_has_36_classes_and_keeps_sources(data_dir):
     digits = merged.from_source(MNIST)
     assert digits.labels.max() < 10
     x = merged.to_float()
-    assert x.shape == (92, 1, 28, 28) and x.dtype == torch.float32 and 0 <= x.min() and x.max() <= 1
+    assert x.shape == (92, 1, 28, 28) and x.dtype == torch.float32 and x.min() >= 0 and x.max() <= 1
 
 
 def test_reframing_puts_every_character_in_a_20px_box_centred_by_mass(data_dir):
@@ -127,10 +127,10 @@ def test_offline_download_names_files_and_leaves_nothing_behind(tmp_path, monkey
     with pytest.raises(HCRError) as info:
         data.load_mnist(root=root)
     message = str(info.value)
-    assert "Could not download MNIST" in message
-    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
-        assert name in message
-    assert str(root / "MNIST" / "raw") in message
+    assert message.startswith(f"4 data files are missing from {root.resolve()}: MNIST/raw/")
+    assert "downloading them failed" in message
+    for name in data.MNIST_FILES[True] + data.MNIST_FILES[False]:
+        assert f"MNIST/raw/{name}" in message
     assert "\n" not in message
     leftovers = [p for p in root.rglob("*") if p.is_file()]
     assert leftovers == [] and not list(root.glob(".download-*"))
@@ -170,3 +170,146 @@ def test_missing_files_lists_exactly_what_is_absent(data_dir):
     assert data.missing_files(data_dir) == [gone]
     assert data.missing_files(data_dir, train=True) == []
     assert data.missing_files(data_dir, kinds=("MNIST",)) == []
+
+
+
+# --- Every missing file at once; only the split asked for; a read-only folder (issue 9) -----
+
+
+def offline(monkeypatch):
+    """Make every torchvision download fail, as it does without internet (tests never go online)."""
+    import torchvision
+
+    def no_internet(self, *args, **kwargs):
+        raise RuntimeError("Error downloading: [Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(torchvision.datasets.MNIST, "download", no_internet)
+    monkeypatch.setattr(torchvision.datasets.EMNIST, "download", no_internet)
+
+
+def test_without_data_one_error_names_every_missing_file(tmp_path, monkeypatch):
+    offline(monkeypatch)
+    root = tmp_path / "nothing"
+    with pytest.raises(HCRError) as info:
+        data.load_characters(train=True, root=root)
+    message = str(info.value)
+    assert message.startswith(f"8 data files are missing from {root.resolve()}: ")
+    for path in data.missing_files(root):
+        assert str(path.relative_to(root.resolve())) in message
+    assert "ossci-datasets" in message and "EMNIST/gzip.zip" in message and "\n" not in message
+
+
+def test_only_the_files_of_the_split_asked_for_are_needed(data_dir, monkeypatch):
+    offline(monkeypatch)
+    (data_dir / "MNIST/raw/train-images-idx3-ubyte").unlink()
+    (data_dir / "EMNIST/raw/emnist-letters-train-labels-idx1-ubyte").unlink()
+    assert len(data.load_mnist(train=False, root=data_dir)) == 20
+    assert len(data.load_emnist_letters(train=False, root=data_dir)) == 26
+    assert len(data.load_characters(train=False, root=data_dir)) == 46
+    with pytest.raises(HCRError, match="2 data files are missing"):
+        data.load_characters(train=True, root=data_dir)
+
+
+def test_a_read_only_data_folder_is_named_as_such(tmp_path, monkeypatch):
+    import os
+    import tempfile
+
+    offline(monkeypatch)
+    root = tmp_path / "read-only"
+    root.mkdir()
+    if os.geteuid() == 0:  # root writes everywhere: make the folder refuse the way it would for a user
+        def refuse(*args, **kwargs):
+            raise PermissionError(13, "Permission denied", str(root))
+
+        monkeypatch.setattr(tempfile, "mkdtemp", refuse)
+    else:
+        root.chmod(0o555)
+    try:
+        with pytest.raises(HCRError) as info:
+            data.load_mnist(root=root)
+    finally:
+        root.chmod(0o755)
+    message = str(info.value)
+    assert "not writable" in message and "HCR_DATA_DIR" in message and "download" in message
+    assert "no internet" not in message and message.startswith("4 data files are missing")
+
+
+# --- EMNIST ByClass: 62 classes, upper and lower case (issue 7) -----------------------------
+
+
+def write_byclass(root, per_split=(124, 62)):
+    """Tiny ByClass files: each image holds a bar at the top (upright), stored transposed."""
+    for split, n in zip(("train", "test"), per_split):
+        upright = np.zeros((n, 28, 28), np.uint8)
+        upright[:, 2:5, 4:24] = 255
+        upright[:, 5:26, 4:7] = np.arange(n, dtype=np.uint8)[:, None, None] % 200 + 55
+        write_idx(root / "EMNIST/raw" / f"emnist-byclass-{split}-images-idx3-ubyte", upright.transpose(0, 2, 1))
+        write_idx(root / "EMNIST/raw" / f"emnist-byclass-{split}-labels-idx1-ubyte", np.arange(n) % 62)
+    return root
+
+
+def test_byclass_loads_upright_with_62_labels(tmp_path):
+    root = write_byclass(tmp_path / "d")
+    train = data.load_emnist_byclass(train=True, root=root)
+    test = data.load_emnist_byclass(train=False, root=root)
+    assert train.images.shape == (124, 28, 28) and len(test) == 62
+    assert train.images[0, 3, 4:24].min() == 255 and train.images[0, 24, 10:24].max() == 0  # bar on top
+    assert train.labels.tolist() == [i % 62 for i in range(124)] and train.labels.dtype == torch.long
+    assert [CASE_CLASS_NAMES[i] for i in test.labels[[0, 9, 10, 35, 36, 61]]] == list("09AZaz")
+    assert (train.sources == EMNIST).all()
+    framed = data.reframe(train)
+    assert framed.images.shape == train.images.shape and torch.equal(framed.labels, train.labels)
+
+
+def test_byclass_needs_only_its_own_files(tmp_path, monkeypatch):
+    offline(monkeypatch)
+    root = write_byclass(tmp_path / "d")
+    assert data.missing_files(root, kinds=("BYCLASS",)) == []
+    assert len(data.missing_files(root)) == 8  # the default kinds (the 36-class story) do not include ByClass
+    (root / "EMNIST/raw/emnist-byclass-test-images-idx3-ubyte").unlink()
+    assert [p.name for p in data.missing_files(root, kinds=("BYCLASS",))] == ["emnist-byclass-test-images-idx3-ubyte"]
+    assert len(data.load_emnist_byclass(train=True, root=root)) == 124
+    with pytest.raises(HCRError, match="^1 data file is missing .*EMNIST/raw/emnist-byclass-test-images-idx3-ubyte;"):
+        data.load_emnist_byclass(train=False, root=root)
+
+
+def test_byclass_checks(tmp_path):
+    root = write_byclass(tmp_path / "d")
+    write_idx(root / "EMNIST/raw/emnist-byclass-train-labels-idx1-ubyte", np.full(124, 62, np.uint8))
+    with pytest.raises(HCRError, match="outside 0-61"):
+        data.load_emnist_byclass(train=True, root=root)
+    write_idx(root / "EMNIST/raw/emnist-byclass-train-labels-idx1-ubyte", np.zeros(3, np.uint8))
+    with pytest.raises(HCRError, match="do not belong together"):
+        data.load_emnist_byclass(train=True, root=root)
+    path = root / "EMNIST/raw/emnist-byclass-test-images-idx3-ubyte"
+    path.write_bytes(path.read_bytes()[:-5])
+    with pytest.raises(HCRError, match="emnist-byclass-test-images-idx3-ubyte is damaged"):
+        data.load_emnist_byclass(train=False, root=root)
+
+
+def test_byclass_download_lands_in_place(tmp_path, monkeypatch):
+    """torchvision's EMNIST download brings every split: ByClass and Letters files are moved in."""
+    import torchvision
+
+    mirror = make_dataset_root(write_byclass(tmp_path / "mirror"))
+
+    def fake_download(self, *args, **kwargs):
+        import os
+        import shutil
+
+        os.makedirs(self.raw_folder, exist_ok=True)
+        for f in (mirror / "EMNIST/raw").iterdir():
+            shutil.copy(f, self.raw_folder)
+
+    monkeypatch.setattr(torchvision.datasets.EMNIST, "download", fake_download)
+    root = tmp_path / "fresh"
+    assert len(data.load_emnist_byclass(train=True, root=root)) == 124
+    assert data.missing_files(root, kinds=("EMNIST", "BYCLASS")) == []
+    assert not list(root.glob(".download-*"))
+
+
+def test_sample_per_class_works_for_62_classes(tmp_path):
+    byclass = data.load_emnist_byclass(train=True, root=write_byclass(tmp_path / "d"))
+    sample = data.sample_per_class(byclass, 1, seed=0)
+    assert sorted(sample.labels.tolist()) == list(range(62))
+    assert len(data.sample_per_class(byclass, 5, seed=0)) == 124  # at most what each class has

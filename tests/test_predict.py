@@ -11,15 +11,21 @@ from PIL import Image
 
 from helpers import checkpoint, data
 from helpers.errors import HCRError
-from helpers.labels import CLASS_NAMES
+from helpers.labels import CASE_CLASS_NAMES, CLASS_NAMES
 from helpers.predict import Predictor, answer, decode_data_url, preview_data_url
 from helpers.strokes import TEMPLATES, render, wobbly_strokes
 from tests.conftest import ROOT
 
 
-def cli(*args):
-    return subprocess.run([sys.executable, "-m", "helpers.predict", *map(str, args)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+def cli(*args, cwd=None):
+    """The command line as a user runs it; from another folder than the checkout by default."""
+    import os
+    import tempfile
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    with tempfile.TemporaryDirectory() as elsewhere:
+        return subprocess.run([sys.executable, "-m", "helpers.predict", *map(str, args)], cwd=cwd or elsewhere,
+                              env=env, capture_output=True, text=True, timeout=120)
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +62,8 @@ def test_prediction_fields(shipped, drawings):
     assert len(p.top3) == 3 and p.top3[0][1] >= p.top3[1][1] >= p.top3[2][1]
     assert p.image.shape == (28, 28)
     d = p.to_dict("x.png")
-    assert list(d) == ["path", "label", "confidence", "top3"] and d["path"] == "x.png"
+    assert list(d) == ["path", "label", "confidence", "top3", "unsure"] and d["path"] == "x.png"
+    assert p.unsure is False and d["unsure"] is False
 
 
 def test_cli_text_output(drawings, tiny_checkpoint):
@@ -72,8 +79,8 @@ def test_cli_json_with_the_default_checkpoint(drawings):
     assert run.returncode == 0, run.stderr
     records = [json.loads(line) for line in run.stdout.splitlines()]
     assert [r["path"] for r in records] == [str(p) for p in drawings.values()]
-    for record, char in zip(records, drawings):
-        assert set(record) == {"path", "label", "confidence", "top3"}
+    for record in records:
+        assert set(record) == {"path", "label", "confidence", "top3", "unsure"}
         assert record["label"] in CLASS_NAMES and record["label"] == record["top3"][0][0]
         assert record["confidence"] == record["top3"][0][1]
         assert all(isinstance(label, str) and 0 <= p <= 1 for label, p in record["top3"])
@@ -141,6 +148,181 @@ def test_one_image_is_fast_enough_for_a_live_pad(shipped, drawings):
     assert (time.perf_counter() - started) / 10 < 0.2
 
 
+def in_process(capsys, *args):
+    """The command line's main() in this process (no interpreter start-up): (status, stdout, stderr)."""
+    from helpers.predict import main
+
+    status = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_cli_answers_from_any_folder_with_relative_paths(tmp_path, drawings):
+    run = cli("--json", "7.png", cwd=drawings["7"].parent)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["path"] == "7.png" and json.loads(run.stdout)["label"] == "7"
+
+
+# --- Hardening (issue 9) --------------------------------------------------------------------
+
+
+def damaged_exif_jpeg(path):
+    """A JPEG whose EXIF header has one wrong byte (`MM\0*` -> `MM\xe9*`); its pixels are fine."""
+    import io
+
+    exif = Image.Exif()
+    exif[0x0112] = 1
+    exif[0x010F] = "Phone"
+    buffer = io.BytesIO()
+    render(wobbly_strokes("K", np.random.default_rng(5)), canvas=160, width=12).convert("RGB").save(
+        buffer, format="JPEG", quality=90, exif=exif.tobytes())
+    path.write_bytes(buffer.getvalue().replace(b"MM\x00*", b"MM\xe9*", 1))
+    return path
+
+
+def test_a_jpeg_with_damaged_exif_does_not_stop_the_others(tmp_path, drawings):
+    bad = damaged_exif_jpeg(tmp_path / "photo.jpg")
+    run = cli("--json", drawings["7"], bad, drawings["A"])
+    assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr
+    records = [json.loads(line) for line in run.stdout.splitlines()]
+    assert [r["path"] for r in records] == [str(drawings["7"]), str(bad), str(drawings["A"])]
+    assert records[1]["label"] == "K"
+
+
+def test_predict_many_turns_any_failure_into_an_error_for_that_image(shipped, drawings, monkeypatch):
+    from helpers import preprocess
+
+    real = preprocess.grey_to_ink
+    calls = []
+
+    def fails_once(grey):
+        calls.append(1)
+        if len(calls) == 2:
+            raise ValueError("something unexpected")
+        return real(grey)
+
+    monkeypatch.setattr(preprocess, "grey_to_ink", fails_once)
+    results = shipped.predict_many([drawings["3"], drawings["K"], drawings["A"]])
+    assert [type(r).__name__ for _, r in results] == ["Prediction", "HCRError", "Prediction"]
+    assert str(drawings["K"]) in str(results[1][1])
+
+
+def test_unsure_answers_are_marked(shipped, drawings, tiny_checkpoint, capsys):
+    """An untrained model spreads its probability: every answer is below the threshold."""
+    from helpers.predict import UNSURE_BELOW, format_line
+
+    guess = Predictor(tiny_checkpoint).predict(drawings["7"])
+    assert guess.confidence < UNSURE_BELOW and guess.unsure and guess.to_dict()["unsure"] is True
+    assert format_line("x.png", guess).endswith("(unsure)")
+    sure = shipped.predict(drawings["7"])
+    assert sure.confidence >= UNSURE_BELOW and not sure.unsure and "unsure" not in format_line("x.png", sure)
+    status, out, _ = in_process(capsys, drawings["7"], "--checkpoint", tiny_checkpoint)
+    assert status == 0 and out.strip().endswith("(unsure)")
+    status, out, _ = in_process(capsys, "--json", drawings["7"], "--checkpoint", tiny_checkpoint)
+    assert json.loads(out)["unsure"] is True
+
+
+def test_cli_refuses_a_checkpoint_with_nan_weights(tmp_path, drawings, tiny_checkpoint, capsys):
+    import torch
+
+    payload = torch.load(tiny_checkpoint, weights_only=True)
+    for value in payload["state_dict"].values():
+        if value.is_floating_point():
+            value.fill_(float("nan"))
+    nan = tmp_path / "nan.pt"
+    torch.save(payload, nan)
+    status, out, err = in_process(capsys, "--json", drawings["7"], "--checkpoint", nan)
+    assert status == 2 and out == "" and err.count("\n") == 1 and "not finite numbers" in err
+
+
+def test_a_non_finite_digit_prior_is_refused(tmp_path):
+    from helpers.model import build_model
+
+    with pytest.raises(HCRError, match="not a finite number"):
+        Predictor.from_model(build_model("baseline", seed=0), digit_prior=float("nan"))
+    path = checkpoint.save_checkpoint(tmp_path / "m.pt", build_model("baseline", seed=0), "baseline",
+                                      extra={"digit_prior": float("inf")})
+    with pytest.raises(HCRError, match="digit prior stored with .*m.pt is inf"):
+        Predictor(path)
+
+
+# --- Upper and lower case: the 62-class model (issue 7) -------------------------------------
+
+
+def case_checkpoint(path, favourite="a", digit_prior=0.0):
+    """An untrained 62-class model whose last layer prefers one class: enough to test plumbing."""
+    import torch
+
+    from helpers.model import build_model
+
+    net = build_model("baseline", num_classes=len(CASE_CLASS_NAMES), seed=0)
+    last = [m for m in net.modules() if isinstance(m, torch.nn.Linear)][-1]
+    with torch.no_grad():
+        last.bias.zero_()
+        last.bias[CASE_CLASS_NAMES.index(favourite)] = 50.0
+    return checkpoint.save_checkpoint(path, net, "baseline", class_names=CASE_CLASS_NAMES,
+                                      extra={"digit_prior": digit_prior})
+
+
+@pytest.fixture
+def case_model(tmp_path, monkeypatch):
+    """A 62-class checkpoint standing in for checkpoints/case.pt."""
+    path = case_checkpoint(tmp_path / "case.pt")
+    monkeypatch.setattr(checkpoint, "SHIPPED_CASE", path)
+    monkeypatch.setattr(checkpoint, "TRAINED_CASE", tmp_path / "runs" / "case.pt")
+    return path
+
+
+def test_case_sensitive_predictor_answers_small_letters(case_model, drawings):
+    predictor = Predictor(case_sensitive=True)
+    assert predictor.path == case_model and predictor.class_names == CASE_CLASS_NAMES
+    p = predictor.predict(drawings["7"])
+    assert p.label == "a" and len(p.top3) == 3 and all(label in CASE_CLASS_NAMES for label, _ in p.top3)
+    assert predictor.probabilities(p.image[None]).shape == (1, 62)
+
+
+def test_the_digit_prior_of_a_case_model_lifts_the_first_ten_classes(tmp_path, drawings):
+    favours_a = Predictor(case_checkpoint(tmp_path / "a.pt"))
+    with_prior = Predictor(case_checkpoint(tmp_path / "prior.pt", digit_prior=80.0))
+    image = favours_a.predict(drawings["7"]).image
+    assert favours_a.digit_prior == 0.0 and with_prior.digit_prior == 80.0
+    assert with_prior.predict(drawings["7"]).label in "0123456789"
+    np.testing.assert_allclose(with_prior.probabilities(image[None])[0, 10:].sum(), 0.0, atol=1e-6)
+
+
+def test_from_model_takes_class_names(drawings):
+    from helpers.model import build_model
+
+    net = build_model("baseline", num_classes=62, seed=0)
+    predictor = Predictor.from_model(net, class_names=CASE_CLASS_NAMES)
+    assert predictor.predict(drawings["7"]).label in CASE_CLASS_NAMES
+    assert Predictor.from_model(build_model("baseline", seed=0)).class_names == CLASS_NAMES
+
+
+def test_case_sensitive_without_the_case_model_says_how_to_get_it(tmp_path, monkeypatch, capsys, drawings):
+    from helpers.predict import main
+
+    monkeypatch.setattr(checkpoint, "SHIPPED_CASE", tmp_path / "checkpoints" / "case.pt")
+    monkeypatch.setattr(checkpoint, "TRAINED_CASE", tmp_path / "runs" / "case.pt")
+    with pytest.raises(HCRError, match="case-sensitive model is missing .*checkpoints/case.pt"):
+        Predictor(case_sensitive=True)
+    assert main(["--case-sensitive", str(drawings["7"])]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "notebook" in err
+
+
+def test_cli_case_sensitive_json_keys_stay_the_same(tmp_path, drawings, tiny_checkpoint, capsys):
+    case = case_checkpoint(tmp_path / "case.pt", favourite="q")
+    run = cli("--case-sensitive", "--json", drawings["7"], "--checkpoint", case)
+    assert run.returncode == 0, run.stderr
+    record = json.loads(run.stdout)
+    assert set(record) == {"path", "label", "confidence", "top3", "unsure"} and record["label"] == "q"
+    status, _, err = in_process(capsys, "--case-sensitive", drawings["7"], "--checkpoint", tiny_checkpoint)
+    assert status == 2 and err.count("\n") == 1  # a 36-class model
+    assert "trained for 36 classes (0-9, A-Z), not the 62 classes (0-9, A-Z, a-z)" in err
+    assert in_process(capsys, "--json", drawings["7"], "--checkpoint", case)[0] == 0  # no flag: the file decides
+
+
 def full_test_data():
     return not data.missing_files(train=False)
 
@@ -149,13 +331,13 @@ def full_test_data():
 def test_the_shipped_checkpoint_reproduces_its_recorded_accuracy():
     import torch
 
-    from helpers import evaluation, training
+    from helpers import evaluation
 
     net, info = checkpoint.load_checkpoint(checkpoint.SHIPPED)
     test_set = data.load_characters(train=False)
     if len(test_set) != info["metrics"]["test_images"]["digits"] + info["metrics"]["test_images"]["letters"]:
         pytest.skip("these are not the test files the checkpoint was measured on")
-    logits = training.predict_logits(net, test_set.to_float(), torch.device("cpu"))
+    logits = evaluation.predict_logits(net, test_set.to_float(), torch.device("cpu"))
     logits = evaluation.with_digit_prior(logits, info["extra"].get("digit_prior", 0.0))
     measured = evaluation.summarise(logits, test_set.labels, test_set.sources)
     for key in ("digits_acc", "letters_acc", "overall_acc"):
