@@ -1,4 +1,7 @@
-"""The web demo: `python app.py`, then open http://127.0.0.1:8000/ (see helpers/webapp.py)."""
+"""The web demo: `python app.py`, then open http://127.0.0.1:8000/ (`--help` lists the options).
+
+A local demo for your own browser, not a public server (see helpers/webapp.py).
+"""
 
 import sys
 

@@ -9,12 +9,14 @@ import urllib.request
 
 import numpy as np
 import pytest
+import traitlets
 from PIL import Image
 
 from helpers import checkpoint, webapp
 from helpers.drawpad import DrawPad
 from helpers.predict import Predictor, preview_data_url
 from helpers.strokes import render, wobbly_strokes
+from tests.test_webapp_server import always_g_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +58,39 @@ def test_pad_explains_an_empty_drawing_and_garbage(predictor):
     assert "damaged" in pad.result["error"]
     pad.image = preview_data_url(np.zeros((28, 28), np.float32))
     assert "error" in pad.result
+
+
+@pytest.fixture(scope="module")
+def case_checkpoint(tmp_path_factory):
+    return always_g_checkpoint(tmp_path_factory.mktemp("case") / "case.pt")
+
+
+def test_pad_switches_between_the_36_class_and_the_case_sensitive_model(predictor, case_checkpoint):
+    pad = DrawPad(predictor, case_predictor=Predictor(case_checkpoint, case_sensitive=True))
+    assert pad.mode == "36"
+    pad.image = data_url(drawing_bytes("7"))
+    assert pad.result["label"] == "7"
+    pad.mode = "case"  # the reader flips the switch: the same drawing, read by the other model
+    assert pad.result["label"] == "g"
+    pad.mode = "36"
+    assert pad.result["label"] == "7"
+    with pytest.raises(traitlets.TraitError):
+        pad.mode = "62"
+
+
+def test_pad_loads_the_case_model_on_first_switch(predictor, case_checkpoint, monkeypatch, tmp_path):
+    monkeypatch.setattr(checkpoint, "TRAINED_CASE", tmp_path / "runs" / "case.pt")
+    monkeypatch.setattr(checkpoint, "SHIPPED_CASE", tmp_path / "checkpoints" / "case.pt")
+    pad = DrawPad(predictor)
+    assert pad.case_predictor is None
+    pad.image = data_url(drawing_bytes("7"))
+    pad.mode = "case"
+    assert "case-sensitive model is missing" in pad.result["error"]
+    pad.mode = "36"
+    assert pad.result["label"] == "7"
+    monkeypatch.setattr(checkpoint, "SHIPPED_CASE", case_checkpoint)  # the model file has arrived
+    pad.mode = "case"
+    assert pad.result["label"] == "g" and pad.case_predictor is not None
 
 
 @pytest.fixture(scope="module")
