@@ -52,8 +52,8 @@ def main(only=None):
                      "images_per_second": len(train) * recipe.epochs / m["train_seconds"],
                      "test strict (%)": m["overall_acc"], "digits 10-way (%)": m["digits_10way_acc"],
                      "letters 26-way (%)": m["letters_26way_acc"],
-                     "elsewhere, digits (%)": elsewhere["ALL digits from other sources"]["strict_acc"],
-                     "elsewhere, characters (%)": elsewhere["ALL handwriting-style characters"]["strict_acc"]})
+                     "held-out fonts, digits (%)": elsewhere["ALL held-out fonts"]["digits_acc"],
+                     "held-out fonts, all (%)": elsewhere["ALL held-out fonts"]["strict_acc"]})
         print("    " + ", ".join(f"{k} {v:.2f}" for k, v in rows[-1].items() if k != "variant"), flush=True)
         write("ablation.json", {"seed": 0, "rows": rows})  # after each variant: a cut-short run keeps what it measured
 

@@ -9,7 +9,7 @@ import torch
 
 from helpers import data, evaluation, model, records, training
 from helpers.errors import HCRError
-from helpers.labels import EMNIST, MNIST, NUM_CLASSES, NUM_DIGITS
+from helpers.labels import EMNIST, MNIST, NUM_CLASSES, NUM_DIGITS, TO_36
 
 
 def run(main):
@@ -52,23 +52,37 @@ def logits_of(net, images):
     return evaluation.predict_logits(net, torch.as_tensor(images, dtype=torch.float32).reshape(-1, 1, 28, 28))
 
 
-def score_sets(scores, labels, names, groups):
-    """Strict and look-alike tolerant accuracy per set, and for all digits / all characters.
+def score_sets(scores, labels, names, groups, case_sensitive=False):
+    """Accuracy per set and for its digits and letters, through `evaluation`'s one scorer.
 
-    `scores` are logits or predicted class indices (-1: no answer, counted wrong); `groups[i]`
-    is the index in `names` of image i's set. Scored by `evaluation.summarise`.
+    `labels` are 0..61 (the true character, with its case); `scores` are logits or predicted
+    indices (-1: no answer, counted wrong), in the 36-class layout for a 36-class model, or the
+    62-class one with `case_sensitive`. A 36-class model is scored on capitals: strict and with
+    look-alikes (0/O, 1/I/L, 2/Z, 5/S) counted right. A case-sensitive model is scored 62-way
+    (`case_acc`), ByMerge-style 47-way and in any case (`nocase_acc`). Totals are added for all
+    dev fonts and all held-out fonts.
     """
     scores, labels, groups = torch.as_tensor(scores), torch.as_tensor(labels), np.asarray(groups)
+    folded = torch.tensor(TO_36)[labels]
     sources = torch.where(labels < NUM_DIGITS, MNIST, EMNIST)  # here: "a digit" or "a letter"
 
     def score(mask):
         mask = torch.from_numpy(mask)
-        s = evaluation.summarise(scores[mask], labels[mask], sources[mask])
-        return {"images": int(mask.sum()), "strict_acc": s["overall_acc"], "tolerant_acc": s["overall_tolerant_acc"]}
+        out = {"images": int(mask.sum())}
+        if case_sensitive:
+            for kind, part in (("", mask), ("digits_", mask & (labels < NUM_DIGITS)),
+                               ("letters_", mask & (labels >= NUM_DIGITS))):
+                if part.any():
+                    s = evaluation.summarise_case(scores[part], labels[part])
+                    out.update({f"{kind}{k}": s[k] for k in ("case_acc", "bymerge_acc", "nocase_acc")})
+            return out
+        s = evaluation.summarise(scores[mask], folded[mask], sources[mask])
+        out.update(strict_acc=s["overall_acc"], tolerant_acc=s["overall_tolerant_acc"],
+                   digits_acc=s["digits_acc"], letters_acc=s["letters_acc"])
+        return out
 
     out = {name: score(groups == g) for g, name in enumerate(names)}
-    for total, prefix in (("ALL digits from other sources", "digits"),
-                          ("ALL handwriting-style characters", "characters")):
+    for total, prefix in (("ALL dev fonts", "dev fonts"), ("ALL held-out fonts", "held-out fonts")):
         out[total] = score(np.isin(groups, [g for g, name in enumerate(names) if name.startswith(prefix)]))
     return out
 

@@ -27,7 +27,7 @@ def main():
         outside = logits_of(net, images)
         variants[name] = {"test": metrics, "elsewhere": score_sets(outside, labels, names, groups)}
         print(f"    test: digits {metrics['digits_acc']:.2f}%, letters {metrics['letters_acc']:.2f}%; elsewhere: "
-              f"digits {variants[name]['elsewhere']['ALL digits from other sources']['strict_acc']:.2f}%", flush=True)
+              f"held-out fonts {variants[name]['elsewhere']['ALL held-out fonts']['strict_acc']:.2f}%", flush=True)
         if framing == "centred":
             prior = evaluation.choose_digit_prior(net, val)
             shifted = evaluation.summarise(evaluation.with_digit_prior(logits, prior.value), test.labels, test.sources)

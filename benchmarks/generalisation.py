@@ -29,14 +29,16 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from helpers import data, records, strokes
 from helpers.framing import emnist_framing
-from helpers.labels import CLASS_NAMES
+from helpers.labels import CASE_CLASS_NAMES, CLASS_NAMES
 from helpers.paths import ASSETS, BUILD, PROJECT_DIR
 from helpers.preprocess import prepare
 
 from .common import run, score_sets
-from .fonts import FONTS, font_paths
+from .fonts import DEV_FONTS, FONTS, HELD_OUT_FONTS, font_paths
 
-GLYPHS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+GLYPHS = "".join(CASE_CLASS_NAMES)
+SET_NAMES = ("digits: MNIST test, EMNIST framing", "dev fonts, clean", "dev fonts, photographed",
+             "held-out fonts, clean", "held-out fonts, photographed", "script strokes")
 IMAGES_DIR = BUILD / "generalisation"
 
 
@@ -89,11 +91,14 @@ def save(image, path, rng, jpeg=False):
 
 
 def build_sets(out, fonts, seed=0, strokes_per_char=12, mnist_digits=2000, root=None):
-    """Write every test image under `out`; return {set name: [(path, true label), ...]}."""
+    """Write every test image under `out`; return {set name: [(path, true character), ...]}.
+
+    The true character keeps its case ("a" is a small a); a 36-class model is scored on its
+    capital. Fonts are split into dev fonts (which may be used to choose things, such as a
+    prior) and held-out fonts (never used to choose anything): see `benchmarks.fonts`.
+    """
     rng = np.random.default_rng(seed)
-    sets = {"digits: MNIST test, EMNIST framing": [], "digits: handwriting fonts": [], "digits: script strokes": [],
-            "characters: handwriting fonts, clean": [], "characters: handwriting fonts, photographed": [],
-            "characters: script strokes": []}
+    sets = {name: [] for name in SET_NAMES}
     # Digits by writers outside the training set, framed the EMNIST way, dark on light and enlarged.
     test = data.load_mnist(train=False, root=root)
     pick = rng.choice(len(test), size=min(mnist_digits, len(test)), replace=False)
@@ -104,17 +109,15 @@ def build_sets(out, fonts, seed=0, strokes_per_char=12, mnist_digits=2000, root=
         sets["digits: MNIST test, EMNIST framing"].append((path, label))
     for name, path in fonts.items():
         font = ImageFont.truetype(str(path), 100)
+        part = "held-out fonts" if name in HELD_OUT_FONTS else "dev fonts"
         for char in GLYPHS:
             if not glyph_exists(font, char):
                 continue
-            label = char.upper()
             tag = f"{name}_{'lower' if char.islower() else ''}{char}"
             clean = save(render_glyph(path, char, rng), out / "fonts" / f"{tag}_clean", rng)
             photo = save(photograph(render_glyph(path, char, rng), rng), out / "fonts" / f"{tag}_photo", rng, jpeg=True)
-            if char.isdigit():
-                sets["digits: handwriting fonts"] += [(clean, label), (photo, label)]
-            sets["characters: handwriting fonts, clean"].append((clean, label))
-            sets["characters: handwriting fonts, photographed"].append((photo, label))
+            sets[f"{part}, clean"].append((clean, char))
+            sets[f"{part}, photographed"].append((photo, char))
     for char in CLASS_NAMES:
         for k in range(strokes_per_char):
             canvas = int(rng.integers(64, 400))
@@ -122,33 +125,34 @@ def build_sets(out, fonts, seed=0, strokes_per_char=12, mnist_digits=2000, root=
                                    width=max(2, int(canvas * rng.uniform(0.03, 0.1))), margin=rng.uniform(0.08, 0.3))
             if k % 3 == 2:
                 image = Image.eval(image, lambda v: 255 - v)  # chalk on a blackboard
-            path = save(image, out / "strokes" / f"{char}_{k:02d}", rng)
-            sets["digits: script strokes" if char.isdigit() else "characters: script strokes"].append((path, char))
-    sets["characters: script strokes"] += sets["digits: script strokes"]
+            sets["script strokes"].append((save(image, out / "strokes" / f"{char}_{k:02d}", rng), char))
     return sets
 
 
 def prepared_images(seed=0):
     """Every set's images prepared as a user's files are, for scoring models in memory.
 
-    Returns (images float (N, 28, 28), labels, set names, set index of each image); cached in build/.
+    Returns (images float (N, 28, 28), labels 0..61 in CASE_CLASS_NAMES order, set names, set
+    index of each image); cached in build/.
     """
-    cache = BUILD / f"generalisation-prepared-{seed}.npz"  # delete it after changing `build_sets`
+    cache = BUILD / f"generalisation-prepared-case-{seed}.npz"  # delete it after changing `build_sets`
     if not cache.exists():
         sets = build_sets(IMAGES_DIR, font_paths(), seed=seed)
         items = [(path, label, g) for g, paths in enumerate(sets.values()) for path, label in paths]
         np.savez(cache, images=np.stack([prepare(path).image for path, _, _ in items]),
-                 labels=np.array([CLASS_NAMES.index(label) for _, label, _ in items]),
+                 labels=np.array([CASE_CLASS_NAMES.index(label) for _, label, _ in items]),
                  names=np.array(list(sets)), groups=np.array([g for _, _, g in items]))
     z = np.load(cache, allow_pickle=False)
     return z["images"], z["labels"], [str(n) for n in z["names"]], z["groups"]
 
 
-def predict_json(paths, checkpoint=None):
+def predict_json(paths, checkpoint=None, case_sensitive=False):
     """Run the real command line in batches; returns {path: prediction dict}."""
     out = {}
     for start in range(0, len(paths), 500):
         cmd = [sys.executable, "-m", "helpers.predict", "--json", *map(str, paths[start : start + 500])]
+        if case_sensitive:
+            cmd.append("--case-sensitive")
         if checkpoint:
             cmd += ["--checkpoint", str(checkpoint)]
         result = subprocess.run(cmd, cwd=PROJECT_DIR, capture_output=True, text=True)
@@ -162,31 +166,38 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog=f"python -m {__spec__.name}", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=IMAGES_DIR)
     parser.add_argument("--checkpoint", default=None)
-    parser.add_argument("--json", type=Path, default=ASSETS / "generalisation.json")
+    parser.add_argument("--case-sensitive", action="store_true", help="score the 62-class model (0-9, A-Z, a-z)")
+    parser.add_argument("--json", type=Path, default=None,
+                        help="record (default: assets/generalisation.json, or generalisation_case.json)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    record = args.json or ASSETS / ("generalisation_case.json" if args.case_sensitive else "generalisation.json")
     fonts = font_paths()
     if args.out.exists():
         shutil.rmtree(args.out)
     sets = build_sets(args.out, fonts, seed=args.seed)
     items = [(str(path), label, g) for g, paths in enumerate(sets.values()) for path, label in paths]
     started = time.perf_counter()
-    predictions = predict_json(sorted({path for path, _, _ in items}), args.checkpoint)
+    predictions = predict_json(sorted({path for path, _, _ in items}), args.checkpoint, args.case_sensitive)
     seconds = time.perf_counter() - started
     # The command's answers as class indices (-1 where it gave none), scored like any model.
-    pred = [CLASS_NAMES.index(predictions[path]["label"]) if path in predictions else -1 for path, _, _ in items]
-    labels = [CLASS_NAMES.index(label) for _, label, _ in items]
-    results = score_sets(pred, labels, list(sets), [g for _, _, g in items])
-    for name, r in results.items():
-        print(f"{name:48s} {r['images']:6d} images  strict {r['strict_acc']:6.2f}%  "
-              f"look-alikes ok {r['tolerant_acc']:6.2f}%")
+    pred = [CASE_CLASS_NAMES.index(predictions[path]["label"]) if path in predictions else -1 for path, _, _ in items]
+    labels = [CASE_CLASS_NAMES.index(label) for _, label, _ in items]
+    results = score_sets(pred, labels, list(sets), [g for _, _, g in items], case_sensitive=args.case_sensitive)
+    print_results(results)
     print(f"{len(predictions)} of {len({p for p, _, _ in items})} images answered by the predict command "
           f"in {seconds:.1f} s")
-    if args.json:
-        payload = {"seed": args.seed, "fonts": FONTS, "checkpoint": args.checkpoint or "default",
-                   "predict_seconds": round(seconds, 1), "results": results}
-        records.write(args.json.name, payload, folder=args.json.parent)
+    payload = {"seed": args.seed, "fonts": FONTS, "dev_fonts": DEV_FONTS, "held_out_fonts": HELD_OUT_FONTS,
+               "checkpoint": args.checkpoint or ("case" if args.case_sensitive else "default"),
+               "predict_seconds": round(seconds, 1), "results": results}
+    records.write(record.name, payload, folder=record.parent)
     return results
+
+
+def print_results(results):
+    for name, r in results.items():
+        cells = "  ".join(f"{k} {v:6.2f}%" for k, v in r.items() if k.endswith("_acc"))
+        print(f"{name:40s} {r['images']:6d} images  {cells}")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import torch
 
 from .errors import HCRError
 from .framing import frame_batch
-from .labels import CASE_NUM_CLASSES, EMNIST, MNIST, NUM_DIGITS
+from .labels import CASE_EITHER, CASE_NUM_CLASSES, EMNIST, MNIST, NUM_DIGITS
 from .paths import DATA_ENV, data_root  # noqa: F401  (data.data_root is public)
 
 MNIST_FILES = {
@@ -278,6 +278,27 @@ def load_characters(train=True, root=None, framing="centred", per_class=None, se
     if per_class is not None:
         merged = sample_per_class(merged, per_class, seed)
     return reframe(merged) if framing == "centred" else merged
+
+
+def load_case_characters(train=True, root=None, per_class=None, seed=0, extra=True):
+    """The case-sensitive set: EMNIST ByClass (labels 0..61), framed like everything else.
+
+    For training (`extra=True`) it adds every image that can help: MNIST digits (labels 0-9)
+    and EMNIST Letters, whose case is unknown, under labels CASE_EITHER + k ("letter k in either
+    case"; train with `training.target_set_loss(labels.CASE_TARGET_SETS)`). The test side is
+    ByClass alone. per_class keeps a balanced random sample of each label (quick runs, tests).
+    """
+    kinds = ("BYCLASS", "MNIST", "EMNIST") if train and extra else ("BYCLASS",)
+    require_files(kinds, train, root)  # one message naming every missing file
+    parts = [load_emnist_byclass(train, root)]
+    if train and extra:
+        letters = load_emnist_letters(train, root)
+        either = letters.labels - NUM_DIGITS + CASE_EITHER
+        parts += [load_mnist(train, root), CharacterSet(letters.images, either, letters.sources)]
+    merged = CharacterSet.concat(*parts)
+    if per_class is not None:
+        merged = sample_per_class(merged, per_class, seed)
+    return reframe(merged)
 
 
 def split_off(dataset, count, seed=0):

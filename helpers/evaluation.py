@@ -295,3 +295,74 @@ def choose_digit_prior(model, val_set, target=98.0, grid=PRIOR_GRID):
         curve.append((float(prior), digit_acc, letter_acc))
     value = next((p for p, acc, _ in curve if acc >= target), curve[-1][0])
     return DigitPrior(value=value, target=target, curve=tuple(curve))
+
+
+# --- A class bias chosen on input that looks real -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClassBias:
+    """How a model breaks ties between classes, chosen on input that looks real (the dev fonts).
+
+    `digit_prior` is added to the digit logits; `prior_correction` (tau) divides out that power
+    of the training set's class frequencies (0: none, 1: every class equally likely, as on a
+    page where a user writes any character). `bias` is the resulting shift per class, which
+    the Predictor adds to the logits. `grid` holds (digit prior, correction, dev score) rows.
+    """
+
+    digit_prior: float
+    prior_correction: float
+    bias: tuple
+    score: float
+    grid: tuple
+
+    GRID_COLUMNS = ("digit prior", "prior correction", "dev score (%)")
+
+
+def training_class_counts(labels, num_classes):
+    """Images per class in a training set; "either case" labels (>= num_classes, see
+    labels.CASE_EITHER) are shared between a letter's two cases in ByClass's proportions."""
+    labels = torch.as_tensor(labels)
+    counts = torch.bincount(labels[labels < num_classes], minlength=num_classes).double()
+    either = torch.bincount(labels[labels >= num_classes] - num_classes, minlength=26).double()
+    if either.sum() > 0:
+        upper, lower = counts[NUM_DIGITS:NUM_CLASSES], counts[NUM_CLASSES:]
+        share = (upper / (upper + lower).clamp(min=1)).where(upper + lower > 0, torch.tensor(0.5, dtype=torch.double))
+        counts[NUM_DIGITS:NUM_CLASSES] += either * share
+        counts[NUM_CLASSES:] += either * (1 - share)
+    return counts
+
+
+def class_bias(num_classes, digit_prior=0.0, prior_correction=0.0, train_counts=None):
+    """The per-class logit shift for a digit prior and a class-prior correction (a float tensor)."""
+    bias = torch.zeros(num_classes)
+    bias[:NUM_DIGITS] += digit_prior
+    if prior_correction and train_counts is not None:
+        log_prior = torch.as_tensor(train_counts, dtype=torch.double).clamp(min=1).log()
+        bias -= prior_correction * (log_prior - log_prior.mean()).float()
+    return bias
+
+
+DIGIT_GRID = tuple(round(0.25 * k, 2) for k in range(-4, 9))  # -1.0 ... 2.0
+CORRECTION_GRID = tuple(round(0.125 * k, 3) for k in range(0, 13))  # 0 ... 1.5
+
+
+def choose_class_bias(logits, labels, train_counts=None, digit_grid=DIGIT_GRID, correction_grid=(0.0,)):
+    """The digit prior and class-prior correction that read the most of `labels` right.
+
+    `labels` are 0..61 (true characters with their case). A 36-class model is scored on capitals
+    (strict), a 62-class one 62-way. Ties go to the smallest shift. Choose on dev data only,
+    then report the held-out part, which chose nothing.
+    """
+    logits, labels = torch.as_tensor(logits, dtype=torch.float32), torch.as_tensor(labels)
+    n = logits.shape[1]
+    target = labels if n == CASE_NUM_CLASSES else torch.tensor(TO_36)[labels]
+    rows = []
+    for d in digit_grid:
+        for tau in correction_grid:
+            bias = class_bias(n, d, tau, train_counts)
+            rows.append((float(d), float(tau), _pct((logits + bias).argmax(1) == target)))
+    best = max(rows, key=lambda r: (r[2], -abs(r[0]) - abs(r[1])))
+    bias = class_bias(n, best[0], best[1], train_counts)
+    return ClassBias(digit_prior=best[0], prior_correction=best[1], bias=tuple(round(float(b), 5) for b in bias),
+                     score=best[2], grid=tuple(rows))

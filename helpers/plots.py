@@ -225,3 +225,45 @@ def probability_bars(top, ax=None, figsize=(4, 2)):
     ax.bar_label(ax.containers[0], labels=[f"{p:.1f}%" for p in probs], padding=2, fontsize=9)
     ax.set_xlabel("probability (%)")
     return fig
+
+
+def case_class_counts(labels, title="Training images per class (EMNIST ByClass, this copy)"):
+    """How unbalanced the 62 classes are: one bar per class, digits, capitals, small letters."""
+    from .labels import CASE_CLASS_NAMES
+
+    counts = np.bincount(np.asarray(labels), minlength=len(CASE_CLASS_NAMES))[: len(CASE_CLASS_NAMES)]
+    fig = Figure(figsize=(13, 3.6), layout="constrained")
+    ax = fig.subplots()
+    colours = ["#1f77b4"] * 10 + ["#ff7f0e"] * 26 + ["#2ca02c"] * 26
+    ax.bar(range(len(counts)), counts, color=colours)
+    ax.set_xticks(range(len(counts)), CASE_CLASS_NAMES)
+    ax.set_ylabel("images")
+    handles = [Patch(color=c, label=name) for c, name in
+               (("#1f77b4", "digits"), ("#ff7f0e", "capitals"), ("#2ca02c", "small letters"))]
+    ax.legend(handles=handles, loc="upper right")
+    ax.set_title(title)
+    return fig
+
+
+def case_swaps(swaps, merged="cijklmopsuvwxyz", title="How often a letter is read in the other case"):
+    """Two bars per letter: capitals read as small letters, and small letters read as capitals.
+
+    `swaps` is `evaluation.case_swaps` (2 x 26, percent). Letters that ByMerge merges are marked
+    with a grey band: their two rates should be high, since the shape alone cannot tell the case.
+    """
+    swaps = np.asarray(swaps, dtype=float)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    x = np.arange(26)
+    fig = Figure(figsize=(12, 3.8), layout="constrained")
+    ax = fig.subplots()
+    for k, ch in enumerate(letters):
+        if ch in merged:
+            ax.axvspan(k - 0.5, k + 0.5, color="#eeeeee", zorder=0)
+    ax.bar(x - 0.2, np.nan_to_num(swaps[0]), 0.4, color="#ff7f0e", label="capital read as small (A -> a)")
+    ax.bar(x + 0.2, np.nan_to_num(swaps[1]), 0.4, color="#2ca02c", label="small read as capital (a -> A)")
+    ax.set_xticks(x, [f"{c.upper()}/{c}" for c in letters], fontsize=8)
+    ax.set_ylabel("% of that class's test images")
+    ax.legend(handles=ax.get_legend_handles_labels()[0] + [Patch(color="#eeeeee", label="merged in ByMerge")],
+              loc="upper left")
+    ax.set_title(title)
+    return fig

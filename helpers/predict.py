@@ -71,10 +71,12 @@ class Predictor:
         self.model, self.info = load_checkpoint(checkpoint, class_names=expected, device=device)
         self.device = torch.device(device)
         self.class_names = tuple(self.info["class_names"])
-        self.digit_prior = _digit_prior(self.info.get("extra", {}).get("digit_prior", 0.0), checkpoint)
+        extra = self.info.get("extra", {})
+        self.digit_prior = _digit_prior(extra.get("digit_prior", 0.0), checkpoint)
+        self.logit_bias = _logit_bias(extra.get("logit_bias"), len(self.class_names), checkpoint)
 
     @classmethod
-    def from_model(cls, model, digit_prior=0.0, device="cpu", class_names=CLASS_NAMES):
+    def from_model(cls, model, digit_prior=0.0, device="cpu", class_names=CLASS_NAMES, logit_bias=None):
         """Wrap a model trained in this session (the notebook's), no file needed."""
         predictor = cls.__new__(cls)
         predictor.path, predictor.info = "(in memory)", {}
@@ -82,6 +84,7 @@ class Predictor:
         predictor.model = model.to(predictor.device).eval()
         predictor.class_names = tuple(class_names)
         predictor.digit_prior = _digit_prior(digit_prior, "the model")
+        predictor.logit_bias = _logit_bias(logit_bias, len(predictor.class_names), "the model")
         return predictor
 
     @torch.no_grad()
@@ -89,6 +92,8 @@ class Predictor:
         """Class probabilities for prepared 28x28 float images, shape (N, number of classes)."""
         x = torch.as_tensor(np.asarray(images, dtype=np.float32)).reshape(-1, 1, 28, 28)
         logits = with_digit_prior(self.model(x.to(self.device)).float().cpu(), self.digit_prior)
+        if self.logit_bias is not None:
+            logits = logits + self.logit_bias
         return torch.softmax(logits, dim=1).numpy()
 
     def _prediction(self, image, probs, k=3):
@@ -134,6 +139,22 @@ def _digit_prior(value, where):
             "retrain or use the shipped checkpoint."
         )
     return prior
+
+
+def _logit_bias(values, count, where):
+    """Per-class shifts of the logits (a class-prior correction chosen on real-looking input), or None."""
+    if values is None:
+        return None
+    try:
+        bias = torch.tensor([float(v) for v in values], dtype=torch.float32)
+    except (TypeError, ValueError):
+        bias = torch.tensor([math.nan])
+    if len(bias) != count or not torch.isfinite(bias).all():
+        raise HCRError(
+            f"The class-prior correction stored with {where} is not {count} finite numbers: "
+            "retrain or use the shipped checkpoint."
+        )
+    return bias
 
 
 def _short(path):

@@ -1,5 +1,7 @@
 """The one scoring path: summarise, evaluate, confusions, the digit prior, and the benchmarks' use of them."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -158,15 +160,28 @@ def test_digits_framed_another_way_are_the_sets_digits_reframed():
 def test_benchmark_sets_are_scored_by_summarise():
     from benchmarks.common import score_sets
 
-    names = ["digits: a", "characters: b"]
-    labels = [0, 1, 24, 10, 21]
+    names = ["dev fonts, clean", "held-out fonts, clean"]
+    labels = [0, 1, 24, 10 + 26, 21]  # the fourth is a small "a": a 36-class model is scored on "A"
     groups = [0, 0, 1, 1, 1]
     for scores in (hand_made_logits(), PRED, PRED.tolist()):
         out = score_sets(scores, labels, names, groups)
-        assert out["digits: a"] == {"images": 2, "strict_acc": 50.0, "tolerant_acc": 100.0}
-        assert out["characters: b"] == {"images": 3, "strict_acc": 33.333, "tolerant_acc": 100.0}
-        assert out["ALL digits from other sources"] == out["digits: a"]
-        assert out["ALL handwriting-style characters"] == out["characters: b"]
+        dev, held = out["dev fonts, clean"], out["held-out fonts, clean"]
+        assert (dev["images"], dev["strict_acc"], dev["tolerant_acc"], dev["digits_acc"]) == (2, 50.0, 100.0, 50.0)
+        assert math.isnan(dev["letters_acc"])  # no letters in that set
+        assert (held["images"], held["strict_acc"], held["tolerant_acc"]) == (3, 33.333, 100.0)
+        assert math.isnan(held["digits_acc"]) and held["letters_acc"] == 33.333
+        assert out["ALL dev fonts"]["strict_acc"] == 50.0 and out["ALL held-out fonts"]["strict_acc"] == 33.333
+
+
+def test_case_sets_are_scored_62_way_47_way_and_in_any_case():
+    from benchmarks.common import score_sets
+
+    # true: "a" "a" "o" "7"; answers: "a" (right), "A" (wrong case), "O" (o/O merged in ByMerge), "7"
+    labels, pred = [36, 36, 50, 7], [36, 10, 24, 7]
+    out = score_sets(pred, labels, ["held-out fonts, clean"], [0, 0, 0, 0], case_sensitive=True)
+    held = out["held-out fonts, clean"]
+    assert (held["case_acc"], held["bymerge_acc"], held["nocase_acc"]) == (50.0, 75.0, 100.0)
+    assert (held["digits_case_acc"], held["letters_case_acc"]) == (100.0, 33.333)
 
 
 def test_missing_fonts_say_which_step_to_run(tmp_path):

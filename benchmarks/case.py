@@ -1,0 +1,58 @@
+"""Upper and lower case: which training data helps a 62-class model, measured.
+
+    python -m benchmarks.case     # about 20 min on a 2-core CPU; writes assets/case.json
+
+EMNIST Letters (88,000 images) knows the letter but not its case; MNIST adds 60,000 digits.
+Trains the case-sensitive model (compact CNN, `training.CASE_RECIPE`, random seed 0) on
+ByClass alone, on ByClass + MNIST, and on ByClass + MNIST + Letters (a letter of unknown case
+counts as right in either case: `training.target_set_loss`), and measures each on the ByClass
+test file (62-way, 47-way, any case, macro averages) and on the fonts (no class bias, so no
+choice made on the fonts enters these numbers).
+"""
+
+import numpy as np
+
+from helpers import data, evaluation, model, training
+from helpers.labels import CASE_NUM_CLASSES, CASE_TARGET_SETS
+
+from .common import logits_of, run, score_sets, write
+from .generalisation import prepared_images
+
+
+def split_by_file(train):
+    """ByClass, MNIST and Letters parts of the case training set, by position (it is concatenated
+    in that order by `data.load_case_characters`)."""
+    byclass = len(data.load_emnist_byclass(train=True))
+    keep = {"ByClass only": np.arange(byclass)}
+    letters = np.flatnonzero(train.labels.numpy() >= CASE_NUM_CLASSES)
+    mnist = np.setdiff1d(np.arange(byclass, len(train)), letters)
+    keep["ByClass + MNIST"] = np.concatenate([keep["ByClass only"], mnist])
+    keep["ByClass + MNIST + Letters (either case)"] = np.arange(len(train))
+    return keep
+
+
+def main():
+    train = data.load_case_characters(train=True)
+    test = data.load_case_characters(train=False)
+    images, labels, names, groups = prepared_images()
+    loss = training.target_set_loss(CASE_TARGET_SETS)
+    out = {}
+    for name, index in split_by_file(train).items():
+        part = train.subset(index)
+        net = model.build_model("compact", num_classes=CASE_NUM_CLASSES, seed=0)
+        history = training.train(net, part, None, training.CASE_RECIPE, seed=0, progress=False, log=None, loss_fn=loss)
+        test_scores = evaluation.summarise_case(evaluation.predict_logits(net, test.to_float()), test.labels)
+        fonts = score_sets(logits_of(net, images), labels, names, groups, case_sensitive=True)
+        out[name] = {"train_images": len(part), "train_seconds": round(history.train_seconds, 1),
+                     "byclass_test": test_scores, "fonts": fonts}
+        held = fonts["ALL held-out fonts"]
+        print(f"{name}: {len(part):,} images, {history.train_seconds:.0f} s | ByClass test 62-way "
+              f"{test_scores['case_acc']:.2f}%, 47-way {test_scores['bymerge_acc']:.2f}%, macro "
+              f"{test_scores['macro_case_acc']:.2f}% | held-out fonts right case {held['case_acc']:.2f}%, "
+              f"any case {held['nocase_acc']:.2f}%",
+              flush=True)
+    write("case.json", {"recipe": training.CASE_RECIPE.to_dict(), "variants": out})
+
+
+if __name__ == "__main__":
+    run(main)
