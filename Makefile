@@ -20,10 +20,10 @@ define CHECK_DATA
 import sys
 from helpers import data
 from helpers.errors import HCRError
-if data.missing_files():
-    print("Data files are missing: downloading MNIST and EMNIST Letters (a 536 MB archive) ...", flush=True)
+if data.missing_files(kinds=data.ALL_KINDS):
+    print("Data files are missing: downloading MNIST and EMNIST (a 536 MB archive) ...", flush=True)
     try:
-        data.require_files()
+        data.require_files(data.ALL_KINDS)
     except HCRError as error:
         print(error, file=sys.stderr)
         sys.exit(2)
@@ -35,7 +35,7 @@ data: $(VENV)/installed  ## MNIST and EMNIST Letters: checked, downloaded if mis
 
 # nbconvert runs the notebook; then tidy_notebook drops what changes at every run without a
 # change in content (widget state, timestamps). Curve-encrypted kernel sockets: no TCP warning.
-run: data  ## train on the full data, rewrite assets/ and runs/, save outputs in the notebook
+run: data fonts  ## train on the full data, rewrite assets/ and runs/, save outputs in the notebook
 	HCR_SMOKE=0 $(PY) -m jupyter nbconvert --to notebook --execute --inplace \
 		--ExecutePreprocessor.timeout=-1 --ExecutePreprocessor.kernel_name=python3 \
 		--KernelManager.transport_encryption=auto "$(NOTEBOOK)"

@@ -28,7 +28,7 @@ def pytest_collection_modifyitems(config, items):
 
     from helpers import data
 
-    missing = data.missing_files()
+    missing = data.missing_files(kinds=data.ALL_KINDS)
     if os.environ.get("HCR_REQUIRE_DATA") == "1" or not missing:
         return
     skip = pytest.mark.skip(reason=skip_reason(missing, data.data_root()))

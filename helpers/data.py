@@ -115,6 +115,9 @@ def check_idx(path, ndim):
     return dims
 
 
+ALL_KINDS = ("MNIST", "EMNIST", "BYCLASS")  # what the whole notebook reads (ByClass: the case section)
+
+
 def missing_files(root=None, train=(True, False), kinds=("MNIST", "EMNIST")):
     """The raw files not yet in the data folder (what a download, or a person, must put there).
 

@@ -20,6 +20,11 @@ MADE_BY = {
     "framing.json": "python -m benchmarks.framing",
     "ablation.json": "python -m benchmarks.ablation",
     "generalisation.json": "python -m benchmarks.generalisation",
+    "generalisation_case.json": "python -m benchmarks.generalisation --case-sensitive",
+    "case.json": "python -m benchmarks.case",
+    "priors.json": "make run (the notebook's section 9), or python -m benchmarks.priors",
+    "priors_case.json": "make run (the notebook's section 11), or python -m benchmarks.priors",
+    "lines.json": "python -m benchmarks.lines",
     "results.json": "make run",
 }
 

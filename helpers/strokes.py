@@ -1,4 +1,4 @@
-"""Pen strokes for the 36 characters, as a person would draw them, with random wobble.
+"""Pen strokes for the 36 characters (and a few small letters), as a person would draw them, with random wobble.
 
 Used to test the model on characters that come from no dataset (see benchmarks/), by the
 browser test, which draws these strokes with the mouse on the web demo's canvas, and by the
@@ -60,6 +60,15 @@ TEMPLATES = {
     "X": [_line((0.05, 0.0), (0.95, 1.0)), _line((0.95, 0.0), (0.05, 1.0))],
     "Y": [_line((0.0, 0.0), (0.5, 0.5), (1.0, 0.0)), _line((0.5, 0.5), (0.5, 1.0))],
     "Z": [_line((0.08, 0.0), (0.92, 0.0), (0.08, 1.0), (0.92, 1.0))],
+    # A few small letters whose shape differs from their capital (the case-sensitive browser test).
+    "a": [_arc(0.45, 0.62, 0.4, 0.38, -30, 330), _line((0.88, 0.22), (0.88, 1.0))],
+    "b": [_line((0.12, 0.0), (0.12, 1.0)), _arc(0.5, 0.68, 0.38, 0.32, 180, 540)],
+    "d": [_line((0.88, 0.0), (0.88, 1.0)), _arc(0.5, 0.68, 0.38, 0.32, 0, 360)],
+    "e": [_line((0.1, 0.62), (0.9, 0.62)) + _arc(0.5, 0.62, 0.4, 0.38, 0, -300)],
+    "h": [_line((0.12, 0.0), (0.12, 1.0)), _arc(0.5, 0.62, 0.38, 0.3, 180, 360) + _line((0.88, 0.62), (0.88, 1.0))],
+    "n": [_line((0.12, 0.3), (0.12, 1.0)), _arc(0.5, 0.62, 0.38, 0.3, 180, 360) + _line((0.88, 0.62), (0.88, 1.0))],
+    "r": [_line((0.15, 0.3), (0.15, 1.0)), _arc(0.6, 0.62, 0.45, 0.3, 180, 290)],
+    "t": [_line((0.45, 0.0), (0.45, 0.85)) + _arc(0.7, 0.85, 0.25, 0.15, 180, 90), _line((0.1, 0.3), (0.85, 0.3))],
 }
 
 # Width of each template relative to its height, so an O is round and a 1 is narrow.

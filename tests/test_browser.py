@@ -229,6 +229,23 @@ def test_web_demo_switches_to_the_case_sensitive_model(browser, web_demo_always_
     page.close()
 
 
+SMALL_LETTERS = "abdehnrt"  # drawn with the case switch on; each must come back in small case
+
+
+def test_web_demo_reads_small_letters_with_the_shipped_case_model(browser, web_demo):
+    page = browser.new_page(viewport={"width": 900, "height": 620})
+    page.goto(web_demo)
+    canvas = page.locator("canvas")
+    canvas.wait_for()
+    page.select_option("#mode", "case")
+    for seed, char in enumerate(SMALL_LETTERS):
+        page.get_by_role("button", name="Clear").click()
+        page.wait_for_function("!document.querySelector('.hcr-row')")
+        draw(page, canvas, char, seed)
+        shown(page, char)
+    page.close()
+
+
 NOTEBOOK = {
     "cells": [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
                "source": "from helpers.drawpad import DrawPad\nfrom helpers.predict import Predictor\n"
