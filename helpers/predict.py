@@ -1,8 +1,9 @@
 """Predict the character in images, from Python or the command line.
 
-    python -m helpers.predict IMAGE [IMAGE ...] [--json] [--case-sensitive] [--checkpoint PATH]
+    python -m helpers.predict IMAGE [IMAGE ...] [--json] [--case-sensitive | --text] [--checkpoint PATH]
 
-Each image goes through `preprocess.prepare`, the same framing the model was trained on.
+Each image goes through `preprocess.prepare`, the same framing the model was trained on; with
+--text each image is one line of writing, read by the CRNN (`lines.prepare_line`).
 A bad file gets one line on stderr and a non-zero exit status; the others are still answered.
 """
 
@@ -57,10 +58,18 @@ class Predictor:
 
     `case_sensitive=True` picks the 62-class model (0-9, A-Z, a-z) instead of the 36-class one
     (0-9, A-Z). An explicit `checkpoint` overrides the choice of file; the labels always come
-    from the checkpoint's own class names.
+    from the checkpoint's own class names. `text=True` reads each picture as a whole line of
+    text instead (the CRNN of `helpers.crnn`): `predict` then returns a `crnn.TextResult`.
     """
 
-    def __init__(self, checkpoint=None, device="cpu", case_sensitive=False):
+    def __new__(cls, checkpoint=None, device="cpu", case_sensitive=False, text=False):
+        if text:  # a whole line of text: the CRNN reader, with the same predict / predict_many
+            if case_sensitive:
+                raise HCRError("Lines are always read with case: drop case_sensitive (or --case-sensitive) with text.")
+            return LineReader(checkpoint, device)
+        return super().__new__(cls)
+
+    def __init__(self, checkpoint=None, device="cpu", case_sensitive=False, text=False):
         expected = CASE_CLASS_NAMES if case_sensitive else None
         if checkpoint is None:
             checkpoint = default_checkpoint(case_sensitive)
@@ -166,6 +175,28 @@ def _short(path):
         return str(path)
 
 
+class LineReader:
+    """`Predictor(text=True)`: the line reader behind the Predictor's `predict` / `predict_many`."""
+
+    def __init__(self, checkpoint=None, device="cpu"):
+        from .crnn import TextReader, default_reader_checkpoint
+
+        path = checkpoint if checkpoint is not None else default_reader_checkpoint()
+        if checkpoint is None and not Path(path).is_file():
+            raise HCRError(
+                f"The line-reading model is missing ({_short(path)}): get checkpoints/lines.pt from the "
+                "project's repository, or train one in the lines chapter (Reading_Handwritten_Lines.ipynb)."
+            )
+        self.reader = TextReader(path, device)
+        self.path = path
+
+    def predict(self, source, name=None):
+        return self.reader.read(source, name=name)
+
+    def predict_many(self, sources):
+        return self.reader.read_many(list(sources))
+
+
 def preview_data_url(image):
     """The 28x28 model input as a PNG data URL, for the drawing pad and the web page."""
     import base64
@@ -208,9 +239,13 @@ def format_line(path, prediction):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m helpers.predict", description=__doc__.split("\n\n")[0])
-    parser.add_argument("images", nargs="+", metavar="IMAGE", help="PNG or JPEG files, one character each")
+    parser.add_argument("images", nargs="+", metavar="IMAGE",
+                        help="PNG or JPEG files, one character each (with --text: one line of writing each)")
     parser.add_argument("--json", action="store_true",
-                        help="one JSON object per line: path, label, confidence, top3, unsure")
+                        help="one JSON object per line: path, label, confidence, top3, unsure "
+                             "(with --text: path, text, confidence, unsure)")
+    parser.add_argument("--text", action="store_true",
+                        help="read each image as one line of text (a word, a number, a sentence)")
     parser.add_argument("--case-sensitive", action="store_true",
                         help=f"tell upper and lower case apart: 62 classes 0-9, A-Z, a-z "
                              f"(model: {_short(default_checkpoint(True))})")
@@ -218,7 +253,7 @@ def main(argv=None):
                         help=f"model to use (default: {_short(default_checkpoint())})")
     args = parser.parse_args(argv)
     try:
-        predictor = Predictor(args.checkpoint, case_sensitive=args.case_sensitive)
+        predictor = Predictor(args.checkpoint, case_sensitive=args.case_sensitive, text=args.text)
     except HCRError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -229,6 +264,8 @@ def main(argv=None):
             print(f"error: {result}", file=sys.stderr)
         elif args.json:
             print(json.dumps(result.to_dict(path)))
+        elif args.text:
+            print(f"{path}: {result.text}  ({100 * result.confidence:.0f}%{', unsure' if result.unsure else ''})")
         else:
             print(format_line(path, result))
         sys.stdout.flush()
