@@ -267,3 +267,41 @@ def case_swaps(swaps, merged="cijklmopsuvwxyz", title="How often a letter is rea
               loc="upper left")
     ax.set_title(title)
     return fig
+
+
+def line_samples(images, texts, title="Synthetic lines, as the model sees them"):
+    """Normalised line images (float, bright ink on black, any widths), each under its text."""
+    fig = Figure(figsize=(11, 0.9 * len(images) + 0.4), layout="constrained")
+    axes = fig.subplots(len(images), 1, squeeze=False)[:, 0]
+    width = max(np.asarray(im).shape[1] for im in images)
+    for ax, image, text in zip(axes, images, texts):
+        image = np.asarray(image)
+        ax.imshow(1 - image, cmap="gray", vmin=0, vmax=1, aspect="equal")
+        ax.set_xlim(-0.5, width - 0.5)
+        ax.set_title(repr(text), fontsize=9, loc="left")
+        ax.axis("off")
+    fig.suptitle(title)
+    return fig
+
+
+def ctc_columns(image, probs, alphabet, text, blank="·"):
+    """What CTC sees: the line, and under it each column's probabilities for the classes that win
+    somewhere (the blank first), with the greedy reading.
+
+    `probs` is (columns, classes) softmax output for one line; class 0 is the blank and class
+    k + 1 is alphabet[k]. One output column covers `image width / columns` pixels.
+    """
+    image, probs = np.asarray(image), np.asarray(probs)
+    used = sorted(set(probs.argmax(1).tolist()) | {0})
+    names = [blank if k == 0 else repr(alphabet[k - 1])[1:-1] or " " for k in used]
+    fig = Figure(figsize=(12, 2.2 + 0.22 * len(used)), layout="constrained")
+    top, bottom = fig.subplots(2, 1, height_ratios=[1, max(2, 0.22 * len(used))], sharex=True)
+    columns = probs.shape[0]
+    top.imshow(1 - image, cmap="gray", vmin=0, vmax=1, aspect="auto", extent=(-0.5, columns - 0.5, 1, 0))
+    top.set_yticks([])
+    top.set_title(f"greedy reading: {text!r}", loc="left")
+    bottom.imshow(probs[:, used].T, cmap="Blues", vmin=0, vmax=1, aspect="auto", interpolation="nearest")
+    bottom.set_yticks(range(len(used)), names, fontsize=8)
+    bottom.set_xlabel("output column (one per 4 pixels of the line)")
+    bottom.set_ylabel("class")
+    return fig

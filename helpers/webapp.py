@@ -1,10 +1,13 @@
-"""The web demo: a local page to draw or upload a character and see the model's top-3.
+"""The web demo: a local page to draw or upload a character (see the model's top-3) or a line of text.
 
     python app.py [--host 127.0.0.1] [--port 8000] [--checkpoint PATH] [--case-checkpoint PATH]
+                  [--lines-checkpoint PATH]
 
 Standard library only (http.server). The page is static; POST /predict takes the JSON
-{"image": <data URL>, "mode": "36" | "case", "name": <file name, optional>} (or the raw bytes
-of a PNG or JPEG, with ?mode=case) and answers JSON: the top-3, or {"error": one sentence}.
+{"image": <data URL>, "mode": "36" | "case" | "text", "name": <file name, optional>} (or the raw
+bytes of a PNG or JPEG, with ?mode=case or ?mode=text) and answers JSON: the top-3 (modes "36"
+and "case"), the text read ("text": text, confidence, unsure, and the normalised line as
+"preview"), or {"error": one sentence}.
 
 It is a local demo, not a public server. It still refuses what a web page on the same machine
 could trick a browser into sending (requests for another host name: DNS rebinding) and keeps
@@ -34,7 +37,7 @@ from .predict import Predictor, answer, decode_data_url
 
 STATIC = Path(__file__).resolve().parent / "static"
 FILES = {"/": ("index.html", "text/html; charset=utf-8"), "/pad.js": ("pad.js", "text/javascript; charset=utf-8")}
-MODES = {"36": "36 classes (0-9, A-Z)", "case": "case-sensitive (0-9, A-Z, a-z)"}
+MODES = {"36": "36 classes (0-9, A-Z)", "case": "case-sensitive (0-9, A-Z, a-z)", "text": "a word or a line (text)"}
 
 MAX_UPLOAD = 20 * 1024 * 1024  # bytes of request body; the page sends a picture as base64 (4/3 bigger)
 SMALL_BODY = 1024 * 1024  # drawings are ~20 KB; bigger bodies are read one at a time
@@ -210,9 +213,11 @@ class DemoServer6(DemoServer):
 
 
 def load_predictor(mode, checkpoint=None):
-    """The predictor for one mode of the page: "36" or "case" (case-sensitive, 62 classes)."""
+    """The predictor for one mode of the page: "36", "case" (case-sensitive, 62 classes) or "text" (a line)."""
     if mode == "case":
         return Predictor(checkpoint, case_sensitive=True)
+    if mode == "text":
+        return Predictor(checkpoint, text=True)
     return Predictor(checkpoint)
 
 
@@ -220,7 +225,7 @@ class Models:
     """The predictors the page switches between, each loaded on first use and then kept."""
 
     def __init__(self, checkpoints=None, loaded=None):
-        self.checkpoints = {"36": None, "case": None, **(checkpoints or {})}
+        self.checkpoints = {mode: None for mode in MODES} | (checkpoints or {})
         self._loaded = {mode: p for mode, p in (loaded or {}).items() if p is not None}
         self._lock = threading.Lock()
 
@@ -451,10 +456,12 @@ class Handler(BaseHTTPRequestHandler):
         return (HTTPStatus.BAD_REQUEST if "error" in result else HTTPStatus.OK), result
 
 
-def serve(predictor=None, host="127.0.0.1", port=8000, case_predictor=None, checkpoint=None, case_checkpoint=None):
+def serve(predictor=None, host="127.0.0.1", port=8000, case_predictor=None, checkpoint=None, case_checkpoint=None,
+          text_reader=None, lines_checkpoint=None):
     """A started server (call .serve_forever() or run it in a thread); port 0 picks a free one.
 
-    Pass predictors to use them, or checkpoints (None: the default files) to load them on first use.
+    Pass predictors to use them (`text_reader`: a `Predictor(text=True)`), or checkpoints (None: the
+    default files) to load them on first use.
     """
     server_class = DemoServer6 if ":" in host else DemoServer
     server = server_class((host, port), Handler)
@@ -462,7 +469,8 @@ def serve(predictor=None, host="127.0.0.1", port=8000, case_predictor=None, chec
     server.allowed_hosts = allowed_hosts(host, server.port)
     server.any_ip = host in ("", "0.0.0.0", "::")
     server.url = f"http://{'127.0.0.1' if server.any_ip else url_host(host)}:{server.port}/"
-    server.models = Models({"36": checkpoint, "case": case_checkpoint}, {"36": predictor, "case": case_predictor})
+    server.models = Models({"36": checkpoint, "case": case_checkpoint, "text": lines_checkpoint},
+                           {"36": predictor, "case": case_predictor, "text": text_reader})
     server.predict_lock = threading.Lock()
     server.big_body = threading.Lock()  # held while a body over SMALL_BODY is read and answered
     return server
@@ -506,7 +514,8 @@ def _auto(value):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python app.py", description="Draw or upload a character; see the top-3. "
+    parser = argparse.ArgumentParser(prog="python app.py", description="Draw or upload a character (see the top-3) "
+                                     "or a word or a line (see the text). "
                                      "A local demo for your own browser, not a public server.",
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1",
@@ -517,6 +526,9 @@ def main(argv=None):
     parser.add_argument("--case-checkpoint", default="auto",
                         help="case-sensitive model, loaded when the page first asks for it; auto = runs/case.pt "
                              "if you trained one, else checkpoints/case.pt")
+    parser.add_argument("--lines-checkpoint", default="auto",
+                        help="line reader for the page's text mode, loaded when the page first asks for it; "
+                             "auto = runs/lines.pt if you trained one, else checkpoints/lines.pt")
     args = parser.parse_args(argv)
     if not 0 <= args.port <= 65535:
         print(f"error: --port {args.port} is not a port number: pass one from 1 to 65535, such as 8000 "
@@ -524,7 +536,7 @@ def main(argv=None):
         return 2
     try:
         server = serve(None, args.host, args.port, checkpoint=_auto(args.checkpoint),
-                       case_checkpoint=_auto(args.case_checkpoint))
+                       case_checkpoint=_auto(args.case_checkpoint), lines_checkpoint=_auto(args.lines_checkpoint))
     except OSError as error:
         print(f"error: {listen_error(error, args.host, args.port)}", file=sys.stderr)
         return 2

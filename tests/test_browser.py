@@ -1,8 +1,9 @@
 """The web demo and the notebook's drawing pad in a real headless Chromium, driven by Playwright.
 
 The mouse draws the strokes of characters on the canvas, as a person would, and the test reads
-the predictions the page shows. Needs Debian's chromium (`make browser`); skipped without it
-unless HCR_REQUIRE_BROWSER=1 (CI). HCR_SCREENSHOTS=1 saves the README's screenshots to assets/.
+the predictions the page shows; in the text mode it writes whole words on the wide canvas.
+Needs Debian's chromium (`make browser`); skipped without it unless HCR_REQUIRE_BROWSER=1 (CI).
+HCR_SCREENSHOTS=1 saves the README's screenshots to assets/.
 """
 
 import json
@@ -19,15 +20,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers.strokes import render, to_canvas, wobbly_strokes
+from helpers import crnn
+from helpers.strokes import TEMPLATES, render, to_canvas, wobbly_strokes
 from tests.conftest import ROOT
-from tests.test_webapp_server import always_g_checkpoint
+from tests.test_webapp_server import always_g_checkpoint, always_q_reader
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = os.environ.get("HCR_SCREENSHOTS") == "1"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--no-first-run", "--disable-sync", "--disable-quic"]
 CHARACTERS = "7A3KM"  # drawn on the canvas; each must come back as the top guess
+WORD = "ROOM 101"  # written with the mouse in the text mode; the shipped line reader must read exactly this
 
 
 def free_port():
@@ -76,27 +79,76 @@ def start_app(*args):
 
 @pytest.fixture(scope="module")
 def web_demo():
-    yield from start_app()
+    """The demo with the shipped models (the line reader is always checkpoints/lines.pt, never runs/)."""
+    yield from start_app("--lines-checkpoint", str(crnn.SHIPPED))
 
 
 @pytest.fixture(scope="module")
-def web_demo_always_g(tmp_path_factory):
-    """The demo with a case-sensitive model that always says "g": the switch's effect is plain to see."""
-    yield from start_app("--case-checkpoint", str(always_g_checkpoint(tmp_path_factory.mktemp("case") / "case.pt")))
+def web_demo_fakes(tmp_path_factory):
+    """The demo with a case-sensitive model that always says "g" and a line reader that always reads "q":
+    the switch's effect is plain to see."""
+    folder = tmp_path_factory.mktemp("fakes")
+    yield from start_app("--case-checkpoint", str(always_g_checkpoint(folder / "case.pt")),
+                         "--lines-checkpoint", str(always_q_reader(folder / "lines.pt")))
 
 
 def draw(page, canvas, char, seed):
-    """Draw `char` with the mouse: press, move through the stroke's points, release."""
+    """Draw `char` with the mouse on the square canvas."""
     canvas.scroll_into_view_if_needed()
+    size = canvas.bounding_box()["width"]
+    mouse_strokes(page, canvas, to_canvas(wobbly_strokes(char, np.random.default_rng(seed), jitter=0.01),
+                                          canvas=size, margin=0.2))
+
+
+X_HEIGHT = 0.6  # height of small letters without ascenders, relative to capitals, as in handwriting
+SMALL = "acemnorsuvwxz"
+SAME_SHAPE = "cosuvwxz"  # small letters with no template of their own: written as their capital, smaller
+LETTER_GAP, WORD_GAP = 0.22, 0.6  # space between letters and between words, in cap heights
+
+
+def line_strokes(text, width, height, seed=0):
+    """Strokes (pixels of a width x height canvas) that write `text` as one line of handwriting.
+
+    Letters sit side by side on one baseline: capitals, digits and ascenders at cap height, small
+    letters at X_HEIGHT of it; a space is a wider gap. The line is centred and as big as fits.
+    """
+    rng = np.random.default_rng(seed)
+    strokes, x = [], 0.0  # in cap heights, the baseline at y = 0; x is where the next letter starts
+    for char in text:
+        if char == " ":
+            x += WORD_GAP - LETTER_GAP
+            continue
+        template = char if char in TEMPLATES else char.upper() if char in SAME_SHAPE else None
+        if template is None:
+            raise ValueError(f"{char!r} has no stroke template: write 0-9, A-Z, {SAME_SHAPE} or "
+                             f"{''.join(c for c in TEMPLATES if c.islower())}")
+        letter = wobbly_strokes(template, rng, jitter=0.01, slant=0.1, rotate=3.0)
+        lo, hi = np.concatenate(letter).min(axis=0), np.concatenate(letter).max(axis=0)
+        scale = (X_HEIGHT if char in SMALL else 0.85 if char == "t" else 1.0) / (hi - lo)[1]
+        strokes += [(s - [lo[0], hi[1]]) * scale + [x, 0] for s in letter]
+        x += (hi - lo)[0] * scale + LETTER_GAP
+    x -= LETTER_GAP
+    cap = min(0.55 * height, 0.9 * width / x)  # pixels
+    origin = np.array([(width - x * cap) / 2, (height + cap) / 2])
+    return [[(float(px), float(py)) for px, py in s * cap + origin] for s in strokes]
+
+
+def mouse_strokes(page, canvas, strokes):
+    """Draw strokes given in canvas pixels with the mouse: press, move through the points, release."""
     box = canvas.bounding_box()
-    size = box["width"]
-    strokes = to_canvas(wobbly_strokes(char, np.random.default_rng(seed), jitter=0.01), canvas=size, margin=0.2)
     for stroke in strokes:
         page.mouse.move(box["x"] + stroke[0][0], box["y"] + stroke[0][1])
         page.mouse.down()
         for x, y in stroke[1:]:
             page.mouse.move(box["x"] + x, box["y"] + y, steps=2)
         page.mouse.up()
+
+
+def write(page, canvas, text, seed=0):
+    """Write `text` with the mouse on the wide canvas, letter after letter."""
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    mouse_strokes(page, canvas, line_strokes(text, box["width"], box["height"], seed))
 
 
 def top_guess(scope, timeout=20_000):
@@ -172,10 +224,17 @@ def test_web_demo_loads_without_errors(browser, web_demo):
 
 
 def touch_draw(page, canvas, char, seed):
-    """Draw `char` with one finger: touch events through the DevTools protocol, as a phone sends them."""
+    """Draw `char` with one finger on the square canvas."""
+    size = canvas.bounding_box()["width"]
+    touch_strokes(page, canvas, to_canvas(wobbly_strokes(char, np.random.default_rng(seed), jitter=0.01),
+                                          canvas=size, margin=0.2))
+
+
+def touch_strokes(page, canvas, strokes):
+    """Strokes in canvas pixels, drawn with one finger: touch events through the DevTools protocol, as a
+    phone sends them."""
     cdp = page.context.new_cdp_session(page)
     box = canvas.bounding_box()
-    strokes = to_canvas(wobbly_strokes(char, np.random.default_rng(seed), jitter=0.01), canvas=box["width"], margin=0.2)
     for stroke in strokes:
         points = [{"x": box["x"] + x, "y": box["y"] + y} for x, y in stroke]
         cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [points[0]]})
@@ -209,12 +268,12 @@ def shown(page, label):
                            timeout=20_000)
 
 
-def test_web_demo_switches_to_the_case_sensitive_model(browser, web_demo_always_g):
+def test_web_demo_switches_to_the_case_sensitive_model(browser, web_demo_fakes):
     page = browser.new_page(viewport={"width": 900, "height": 620})
-    page.goto(web_demo_always_g)
+    page.goto(web_demo_fakes)
     assert page.locator("#mode").input_value() == "36"
     assert page.locator("#mode option").all_text_contents() == [
-        "36 classes (0-9, A-Z)", "case-sensitive (0-9, A-Z, a-z)"]
+        "36 classes (0-9, A-Z)", "case-sensitive (0-9, A-Z, a-z)", "a word or a line (text)"]
     draw(page, page.locator("canvas"), "7", 0)
     shown(page, "7")
     with page.expect_request(lambda r: r.url.endswith("/predict")) as sent:
@@ -226,6 +285,110 @@ def test_web_demo_switches_to_the_case_sensitive_model(browser, web_demo_always_
     shown(page, "g")
     page.select_option("#mode", "36")
     shown(page, "A")
+    page.close()
+
+
+def canvas_shape(canvas):
+    box = canvas.bounding_box()
+    return box["width"], box["height"]
+
+
+def shown_text(page, text, timeout=20_000):
+    page.wait_for_function("t => document.querySelector('.hcr-text')?.textContent === t", arg=text, timeout=timeout)
+
+
+def test_web_demo_text_mode_shows_the_text_while_writing(browser, web_demo_fakes, tmp_path):
+    page = browser.new_page(viewport={"width": 900, "height": 620})
+    page.goto(web_demo_fakes)
+    canvas = page.locator("canvas")
+    draw(page, canvas, "7", 0)
+    shown(page, "7")
+    sent = []
+    page.on("request", lambda r: r.url.endswith("/predict") and sent.append(json.loads(r.post_data)["mode"]))
+    page.select_option("#mode", "text")
+    width, height = canvas_shape(canvas)
+    assert width / height > 3.5 and width > 600, "the text mode writes on a wide canvas that fills the page"
+    assert page.evaluate(BLANK_CANVAS), "the square drawing does not fit the wide canvas: it is wiped"
+    assert page.locator(".hcr-message").text_content().startswith("Write a word or a line")
+    mouse_strokes(page, canvas, line_strokes("K7AB", width, height)[:1])  # the first stroke of the first letter
+    shown_text(page, "q")  # a reading is shown as soon as a stroke ends, before the word is complete
+    assert page.locator(".hcr-confidence").text_content().startswith("confidence 100%")
+    assert page.locator(".hcr-seen img.hcr-line").get_attribute("src").startswith("data:image/png;base64,")
+    assert page.locator(".hcr-row").count() == 0 and page.locator(".hcr-unsure").count() == 0
+    before = len(sent)
+    mouse_strokes(page, canvas, line_strokes("K7AB", width, height)[1:])
+    page.wait_for_timeout(500)
+    assert len(sent) - before >= 5 and set(sent) == {"text"}, "every stroke sends the line to the line reader"
+    shown_text(page, "q")
+    page.get_by_role("button", name="Clear").click()
+    page.wait_for_selector(".hcr-message")
+    assert page.evaluate(BLANK_CANVAS) and canvas_shape(canvas)[0] == width
+    photo = tmp_path / "k.png"
+    render(wobbly_strokes("K", np.random.default_rng(5)), canvas=300, width=20).save(photo)
+    page.locator("#file").set_input_files(str(photo))  # an upload in the text mode is read as a line
+    shown_text(page, "q")
+    assert page.locator(".hcr-name").text_content() == "k.png:"
+    page.select_option("#mode", "36")  # back to one character: a square canvas, the upload read again
+    shown(page, "K")
+    width, height = canvas_shape(canvas)
+    assert abs(width - height) < 2
+    page.close()
+
+
+UNSURE_TEXT = """async () => {
+  const { showResults } = await import('/pad.js');
+  const box = document.createElement('div');
+  showResults(box, { text: 'R00M', confidence: 0.31, unsure: true, preview: '' }, 'text');
+  return [box.querySelector('.hcr-text').textContent, box.querySelector('.hcr-confidence').textContent,
+          box.querySelector('.hcr-unsure')?.textContent];
+}"""
+
+
+def test_web_demo_text_mode_says_when_it_is_unsure(browser, web_demo_fakes):
+    page = browser.new_page()
+    page.goto(web_demo_fakes)
+    text, confidence, unsure = page.evaluate(UNSURE_TEXT)
+    assert text == "R00M" and confidence.startswith("confidence 31%") and "unsure" in unsure
+    page.close()
+
+
+def test_web_demo_text_mode_on_a_phone(browser, web_demo_fakes):
+    """390 px wide: the wide canvas still fits without sideways scrolling, and a finger writes on it."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True,
+                                  device_scale_factor=3)
+    page = context.new_page()
+    page.goto(web_demo_fakes)
+    page.select_option("#mode", "text")
+    canvas = page.locator("canvas")
+    width, height = canvas_shape(canvas)
+    assert width / height > 3.5
+    assert page.evaluate("document.scrollingElement.scrollWidth") <= 390
+    assert canvas.bounding_box()["x"] + width <= 390
+    canvas.scroll_into_view_if_needed()
+    scrolled = page.evaluate("window.scrollY")
+    touch_strokes(page, canvas, line_strokes("AB7", width, height))
+    shown_text(page, "q")
+    assert page.evaluate("window.scrollY") == scrolled, "writing with a finger must not scroll the page"
+    assert page.evaluate("document.scrollingElement.scrollWidth") <= 390
+    context.close()
+
+
+def test_web_demo_reads_a_word_written_with_the_mouse(browser, web_demo):
+    """The shipped line reader reads WORD, written letter by letter with the mouse on the wide canvas."""
+    if not crnn.SHIPPED.is_file():
+        pytest.skip(f"the shipped line reader {crnn.SHIPPED.relative_to(ROOT)} is absent: train it (lines chapter)")
+    page = browser.new_page(viewport={"width": 900, "height": 620})
+    page.goto(web_demo)
+    page.select_option("#mode", "text")
+    canvas = page.locator("canvas")
+    write(page, canvas, WORD)
+    try:
+        shown_text(page, WORD, timeout=30_000)  # the first reading also loads the model
+    except Exception:  # a timeout: say what the page shows instead
+        pytest.fail(f"the page shows {page.locator('.hcr-text, .hcr-message').first.text_content()!r}, "
+                    f"not {WORD!r}")
+    if SCREENSHOTS:
+        page.screenshot(path=str(ROOT / "assets" / "web_demo_text.png"))
     page.close()
 
 
@@ -249,7 +412,8 @@ def test_web_demo_reads_small_letters_with_the_shipped_case_model(browser, web_d
 NOTEBOOK = {
     "cells": [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
                "source": "from helpers.drawpad import DrawPad\nfrom helpers.predict import Predictor\n"
-                         "pad = DrawPad(Predictor(), case_predictor=Predictor('case.pt', case_sensitive=True))\n"
+                         "pad = DrawPad(Predictor(), case_predictor=Predictor('case.pt', case_sensitive=True),\n"
+                         "              text_reader=Predictor('lines.pt', text=True))\n"
                          "pad"}],
     "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}},
     "nbformat": 4, "nbformat_minor": 5,
@@ -262,6 +426,7 @@ def jupyter(tmp_path_factory):
     folder = tmp_path_factory.mktemp("jupyter")
     (folder / "pad.ipynb").write_text(json.dumps(NOTEBOOK))
     always_g_checkpoint(folder / "case.pt")  # the pad's case-sensitive model says "g" to everything
+    always_q_reader(folder / "lines.pt")  # and its line reader reads "q"
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     with open(folder / "server.log", "w") as log:
@@ -317,4 +482,10 @@ def test_drawing_pad_in_jupyter(browser, jupyter, front_end, path):
     page.locator("select.hcr-mode").select_option("36")
     page.wait_for_function("() => document.querySelector('.hcr-pad .hcr-row .hcr-label')?.textContent === 'A'",
                            timeout=30_000)
+    page.locator("select.hcr-mode").select_option("text")  # a wide canvas; the text shows while writing
+    page.wait_for_selector(".hcr-pad .hcr-message", timeout=30_000)
+    width, height = canvas_shape(canvas)
+    assert width / height > 3.5
+    write(page, canvas, "AB7")
+    page.wait_for_function("() => document.querySelector('.hcr-pad .hcr-text')?.textContent === 'q'", timeout=30_000)
     page.close()

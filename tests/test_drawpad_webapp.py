@@ -12,11 +12,11 @@ import pytest
 import traitlets
 from PIL import Image
 
-from helpers import checkpoint, webapp
+from helpers import checkpoint, crnn, webapp
 from helpers.drawpad import DrawPad
 from helpers.predict import Predictor, preview_data_url
 from helpers.strokes import render, wobbly_strokes
-from tests.test_webapp_server import always_g_checkpoint
+from tests.test_webapp_server import always_g_checkpoint, always_q_reader, line_url
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +94,57 @@ def test_pad_loads_the_case_model_on_first_switch(predictor, case_checkpoint, mo
 
 
 @pytest.fixture(scope="module")
+def lines_checkpoint(tmp_path_factory):
+    return always_q_reader(tmp_path_factory.mktemp("lines") / "lines.pt")
+
+
+def test_pad_reads_a_line_in_text_mode(predictor, lines_checkpoint):
+    pad = DrawPad(predictor, text_reader=Predictor(lines_checkpoint, text=True))
+    pad.image = data_url(drawing_bytes("7"))
+    assert pad.result["label"] == "7"
+    pad.mode = "text"  # pad.js makes the canvas wide and blank: the square drawing is gone
+    assert pad.image == "" and pad.result == {}
+    pad.image = line_url("K7")
+    assert set(pad.result) == {"text", "confidence", "unsure", "preview"} and pad.result["text"] == "q"
+    assert pad.result["preview"].startswith("data:image/png;base64,")
+    pad.image = line_url("AB")  # every stroke sends the canvas again: the text follows the writing
+    assert pad.result["text"] == "q"
+    pad.image = ""
+    assert pad.result == {}
+    pad.image = line_url("K7")
+    pad.mode = "36"  # back to the square canvas: blank again
+    assert pad.image == "" and pad.result == {}
+
+
+def test_pad_explains_a_blank_line(predictor, lines_checkpoint):
+    pad = DrawPad(predictor, text_reader=Predictor(lines_checkpoint, text=True), mode="text")
+    blank = io.BytesIO()
+    Image.new("RGBA", (1120, 280), "white").save(blank, "PNG")
+    pad.image = data_url(blank.getvalue())
+    assert pad.result["error"].startswith("The drawing shows no writing")
+
+
+def test_pad_takes_a_text_reader_trained_in_the_notebook(predictor, lines_checkpoint):
+    """The lines chapter wraps its own model: `DrawPad(..., text_reader=TextReader.from_model(model))`."""
+    reader = crnn.TextReader.from_model(crnn.load_reader(lines_checkpoint)[0])
+    pad = DrawPad(predictor, text_reader=reader, mode="text", image=line_url("K7"))
+    assert pad.result["text"] == "q"
+
+
+def test_pad_loads_the_line_reader_on_first_switch(predictor, lines_checkpoint, monkeypatch, tmp_path):
+    monkeypatch.setattr(crnn, "TRAINED", tmp_path / "runs" / "lines.pt")
+    monkeypatch.setattr(crnn, "SHIPPED", tmp_path / "checkpoints" / "lines.pt")
+    pad = DrawPad(predictor)
+    assert pad.text_reader is None
+    pad.mode = "text"
+    pad.image = line_url("K7")
+    assert "line-reading model is missing" in pad.result["error"]
+    monkeypatch.setattr(crnn, "SHIPPED", lines_checkpoint)  # the model file has arrived
+    pad.image = line_url("AB")
+    assert pad.result["text"] == "q" and pad.text_reader is not None
+
+
+@pytest.fixture(scope="module")
 def server(predictor):
     srv = webapp.serve(predictor, port=0)
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
@@ -117,7 +168,10 @@ def test_page_and_script_are_served(server):
         page = r.read().decode()
     assert "<canvas" not in page and 'id="pad"' in page and 'type="file"' in page
     with urllib.request.urlopen(server + "/pad.js", timeout=10) as r:
-        assert "createPad" in r.read().decode() and r.headers["Content-Type"].startswith("text/javascript")
+        script = r.read().decode()
+        assert "createPad" in script and r.headers["Content-Type"].startswith("text/javascript")
+    for mode, text in webapp.MODES.items():  # the page's switch offers what the server reads
+        assert f'["{mode}", "{text}"]' in script
     with urllib.request.urlopen(server + "/health", timeout=10) as r:
         assert json.loads(r.read())["ok"] is True
 

@@ -16,9 +16,11 @@ import time
 
 import numpy as np
 import pytest
+from PIL import Image
 
-from helpers import checkpoint, webapp
+from helpers import checkpoint, crnn, webapp
 from helpers.labels import CASE_CLASS_NAMES
+from helpers.lines import encode
 from helpers.model import build_model
 from helpers.predict import Predictor
 from helpers.strokes import render, wobbly_strokes
@@ -38,9 +40,34 @@ def always_g_checkpoint(path):
     return checkpoint.save_checkpoint(path, model, "compact", class_names=CASE_CLASS_NAMES)
 
 
+def always_q_reader(path, logit=10.0):
+    """A tiny line reader (untrained CRNN) whose head says "q" in every column, so that it reads
+    any line as "q": a test can tell that the line reader answered. A small `logit` makes it unsure."""
+    import torch
+
+    model = crnn.CRNN(channels=(4, 4, 4, 4), hidden=8, layers=1)
+    with torch.no_grad():
+        model.head.weight.zero_()
+        model.head.bias.zero_()
+        model.head.bias[encode("q")[0]] = logit
+    return crnn.save_reader(path, model)
+
+
 @pytest.fixture(scope="module")
 def case_checkpoint(tmp_path_factory):
     return always_g_checkpoint(tmp_path_factory.mktemp("case") / "case.pt")
+
+
+@pytest.fixture(scope="module")
+def lines_checkpoint(tmp_path_factory):
+    return always_q_reader(tmp_path_factory.mktemp("lines") / "lines.pt")
+
+
+@pytest.fixture
+def no_lines_model(monkeypatch, tmp_path):
+    """As on a machine where neither runs/lines.pt nor checkpoints/lines.pt exists."""
+    monkeypatch.setattr(crnn, "TRAINED", tmp_path / "runs" / "lines.pt")
+    monkeypatch.setattr(crnn, "SHIPPED", tmp_path / "checkpoints" / "lines.pt")
 
 
 @pytest.fixture
@@ -76,6 +103,17 @@ def server(predictor):
 def drawing_url(char="K", seed=3):
     buffer = io.BytesIO()
     render(wobbly_strokes(char, np.random.default_rng(seed)), canvas=280, width=18).convert("RGBA").save(buffer, "PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def line_url(text="K7", width=1120, height=280):
+    """A PNG data URL of `text` written side by side on a white canvas as wide as the page's text canvas."""
+    canvas = Image.new("L", (width, height), 255)
+    for i, char in enumerate(text):
+        letter = render(wobbly_strokes(char, np.random.default_rng(i)), canvas=height, width=18)
+        canvas.paste(letter, (40 + i * height * 3 // 4, 0), Image.eval(letter, lambda v: 255 - v))
+    buffer = io.BytesIO()
+    canvas.save(buffer, "PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
@@ -312,6 +350,52 @@ def test_a_missing_case_model_is_one_sentence(server, no_case_model):
     assert status == 200 and body["label"] == "K"
 
 
+def test_the_text_mode_reads_a_line_with_the_line_reader(predictor, lines_checkpoint):
+    """mode "text" goes to the line reader, loaded on first use and kept; its answer is the text and the line it saw."""
+    srv = start(predictor, lines_checkpoint=lines_checkpoint)
+    port = port_of(srv)
+    try:
+        assert exchange(port, request(port, "GET", "/health"))[1]["models"] == {"36": "default.pt"}
+        status, body = post_json(port, {"image": line_url("K7"), "mode": "text"})
+        assert status == 200 and set(body) == {"text", "confidence", "unsure", "preview"}
+        assert body["text"] == "q" and isinstance(body["unsure"], bool) and 0 <= body["confidence"] <= 1
+        assert body["preview"].startswith("data:image/png;base64,")
+        seen = Image.open(io.BytesIO(base64.b64decode(body["preview"].split(",")[1])))
+        assert seen.height == 32 and seen.width > seen.height  # the normalised line, not a 28x28 character
+        assert exchange(port, request(port, "GET", "/health"))[1]["models"] == {"36": "default.pt", "text": "lines.pt"}
+        kept = srv.models.get("text")
+        status, body = post_json(port, {"image": line_url("AB"), "mode": "text", "name": "my word.png"})
+        assert status == 200 and body["text"] == "q" and body["name"] == "my word.png"
+        assert post_json(port, {"image": drawing_url("K"), "mode": "36"})[1]["label"] == "K"
+        raw = base64.b64decode(line_url("K7").split(",")[1])
+        status, body = exchange(port, request(port, "POST", "/predict?mode=text", raw))
+        assert status == 200 and body["text"] == "q"
+        assert srv.models.get("text") is kept
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def test_the_text_mode_explains_a_blank_canvas(predictor, lines_checkpoint):
+    srv = start(predictor, lines_checkpoint=lines_checkpoint)
+    blank = io.BytesIO()
+    Image.new("RGBA", (1120, 280), "white").save(blank, "PNG")
+    try:
+        status, body = post_json(port_of(srv), {"image": "data:image/png;base64," + base64.b64encode(
+            blank.getvalue()).decode(), "mode": "text"})
+        assert status == 400 and set(body) == {"error"}
+        assert body["error"].startswith("The drawing shows no writing") and body["error"].count(". ") == 0
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def test_a_missing_line_reader_is_one_sentence(server, no_lines_model):
+    status, body = post_json(port_of(server), {"image": line_url(), "mode": "text"})
+    assert status == 503 and "line-reading model is missing" in body["error"]
+    assert post_json(port_of(server), {"image": drawing_url("K"), "mode": "36"})[1]["label"] == "K"
+
+
 @pytest.mark.parametrize("payload, words", [
     ({"image": "data:image/png;base64,AAAA", "mode": "62"}, "Unknown mode"),
     ({"mode": "36"}, "not the JSON the page sends"),
@@ -333,6 +417,7 @@ def run_app(*args):
 def test_help_shows_the_defaults():
     out = run_app("--help").stdout
     assert "(default: 8000)" in out and "(default: 127.0.0.1)" in out and "--case-checkpoint" in out
+    assert "--lines-checkpoint" in out and "checkpoints/lines.pt" in out
 
 
 @pytest.mark.parametrize("port", ["99999", "-1"])

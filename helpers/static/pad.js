@@ -1,10 +1,12 @@
-// A drawing pad for one character, shared by the notebook widget and the web demo.
+// A drawing pad for one character or a line of text, shared by the notebook widget and the web demo.
 //
 // createPad(container, onImage) draws a white canvas with a black pen (mouse, pen or touch)
-// and calls onImage(pngDataUrl) while the user draws (at most every 120 ms) and when a
-// stroke ends; onImage("") after Clear. showResults(container, result) draws the top-3 bars
-// and the 28x28 picture the model saw. modeSwitch(value, onChange) is the choice between
-// the 36-class model and the case-sensitive one.
+// and calls onImage(pngDataUrl) while the user draws (at most every 120 ms, 250 ms on the
+// wide canvas) and when a stroke ends; onImage("") after Clear. setWide(true) turns the square
+// canvas into a wide one (WIDE times as wide) for a word or a line. showResults(container,
+// result, mode) draws the top-3 bars and the 28x28 picture the model saw, or the text read,
+// its confidence and the normalised line. modeSwitch(value, onChange) is the choice between
+// the 36-class model, the case-sensitive one and the line reader ("text").
 
 const STYLE = `
 .hcr-pad { display: flex; flex-wrap: wrap; gap: 18px; align-items: flex-start; font-family: system-ui, sans-serif; max-width: 100%; }
@@ -25,13 +27,22 @@ const STYLE = `
 .hcr-message { color: #546e7a; font-size: 14px; overflow-wrap: anywhere; }
 .hcr-switch { display: block; margin: 0 0 10px; font-size: 14px; color: #37474f; font-family: system-ui, sans-serif; }
 .hcr-switch select { font-size: 14px; max-width: 100%; }
+.hcr-pad.hcr-wide > .hcr-drawing { flex: 1 1 100%; }
+.hcr-pad canvas.hcr-wide { width: 100%; }
+.hcr-pad.hcr-wide .hcr-results { width: 100%; }
+.hcr-text { font-size: 30px; font-weight: 600; letter-spacing: 0.03em; white-space: pre-wrap; overflow-wrap: anywhere; }
+.hcr-text:empty::before { content: "(no text read)"; font-size: 15px; font-weight: 400; color: #90a4ae; }
+.hcr-confidence { font-size: 13px; color: #37474f; margin-top: 2px; }
+.hcr-seen img.hcr-line { width: auto; height: 64px; max-width: 100%; object-fit: contain; object-position: left; }
 `;
 
 // The values match helpers/webapp.py's MODES and DrawPad's `mode`.
 export const MODES = [
   ["36", "36 classes (0-9, A-Z)"],
   ["case", "case-sensitive (0-9, A-Z, a-z)"],
+  ["text", "a word or a line (text)"],
 ];
+export const WIDE = 4; // the canvas for a word or a line is WIDE times as wide as it is high
 
 export function addStyle(doc = document) {
   if (doc.getElementById("hcr-pad-style")) return;
@@ -55,12 +66,11 @@ export function modeSwitch(value, onChange, doc = document) {
   return { label, select };
 }
 
-export function createPad(container, onImage, { size = 280, pen = 18 } = {}) {
+export function createPad(container, onImage, { size = 280, pen = 18, wide = false } = {}) {
   addStyle(container.ownerDocument);
   const wrap = document.createElement("div");
+  wrap.className = "hcr-drawing";
   const canvas = document.createElement("canvas");
-  canvas.width = size;
-  canvas.height = size;
   canvas.className = "hcr-canvas";
   const clear = document.createElement("button");
   clear.textContent = "Clear";
@@ -71,13 +81,22 @@ export function createPad(container, onImage, { size = 280, pen = 18 } = {}) {
   const ctx = canvas.getContext("2d");
   const blank = () => {
     ctx.fillStyle = "#fff";
-    ctx.fillRect(0, 0, size, size);
+    ctx.fillRect(0, 0, canvas.width, canvas.height);
   };
-  blank();
-  ctx.lineWidth = pen;
-  ctx.lineCap = "round";
-  ctx.lineJoin = "round";
-  ctx.strokeStyle = "#000";
+  let every = 120; // ms between two images sent while a stroke goes on
+  const shape = (isWide) => { // resizing a canvas blanks it and resets the pen: set both again
+    canvas.width = isWide ? WIDE * size : size;
+    canvas.height = size;
+    canvas.classList.toggle("hcr-wide", isWide);
+    container.classList.toggle("hcr-wide", isWide);
+    every = isWide ? 250 : 120; // a line costs the server more than a character
+    blank();
+    ctx.lineWidth = pen;
+    ctx.lineCap = "round";
+    ctx.lineJoin = "round";
+    ctx.strokeStyle = "#000";
+  };
+  shape(wide);
 
   let pointer = null; // the one pointer (mouse, pen or finger) that is drawing; a second finger is ignored
   let last = null;
@@ -89,13 +108,13 @@ export function createPad(container, onImage, { size = 280, pen = 18 } = {}) {
     onImage(canvas.toDataURL("image/png"));
   };
   const sendSoon = () => {
-    const wait = 120 - (Date.now() - lastSent);
+    const wait = every - (Date.now() - lastSent);
     if (wait <= 0) send();
     else if (!pending) pending = setTimeout(send, wait);
   };
   const point = (e) => {
     const r = canvas.getBoundingClientRect();
-    return [((e.clientX - r.left) * size) / r.width, ((e.clientY - r.top) * size) / r.height];
+    return [((e.clientX - r.left) * canvas.width) / r.width, ((e.clientY - r.top) * canvas.height) / r.height];
   };
   canvas.addEventListener("pointerdown", (e) => {
     if (pointer !== null) return;
@@ -140,16 +159,34 @@ export function createPad(container, onImage, { size = 280, pen = 18 } = {}) {
     wipe();
     onImage("");
   });
-  // clear(): as the button does; wipe(): blank the canvas without telling onImage (an upload replaces it).
-  return { canvas, clear: () => clear.click(), wipe };
+  // clear(): as the button does; wipe(): blank the canvas without telling onImage (an upload replaces it);
+  // setWide(isWide): the square canvas (one character) or the wide one (a line), blank, without telling onImage.
+  return {
+    canvas,
+    clear: () => clear.click(),
+    wipe,
+    setWide: (isWide) => {
+      wipe();
+      shape(isWide);
+    },
+    get wide() {
+      return canvas.classList.contains("hcr-wide");
+    },
+  };
 }
 
-export function showResults(container, result) {
+const HINTS = {
+  text: "Write a word or a line (or upload a picture of one) and the text appears here while you write.",
+  char: "Draw a character (or upload a picture) and its top-3 guesses appear here.",
+};
+
+export function showResults(container, result, mode = "36") {
   container.replaceChildren();
-  if (!result || result.error || !result.top3 || !result.top3.length) {
+  const isText = result && typeof result.text === "string";
+  if (!result || result.error || (!isText && (!result.top3 || !result.top3.length))) {
     const p = document.createElement("div");
     p.className = "hcr-message";
-    p.textContent = (result && result.error) || "Draw a character (or upload a picture) and its top-3 guesses appear here.";
+    p.textContent = (result && result.error) || HINTS[mode === "text" ? "text" : "char"];
     container.appendChild(p);
     return;
   }
@@ -159,6 +196,11 @@ export function showResults(container, result) {
     name.textContent = `${result.name}:`;
     container.appendChild(name);
   }
+  if (isText) showText(container, result);
+  else showTop3(container, result);
+}
+
+function showTop3(container, result) {
   for (const [label, prob] of result.top3) {
     const row = document.createElement("div");
     row.className = "hcr-row";
@@ -192,7 +234,35 @@ export function showResults(container, result) {
   }
 }
 
-// anywidget entry point: the notebook's DrawPad (helpers/drawpad.py).
+function showText(container, result) {
+  const text = document.createElement("div");
+  text.className = "hcr-text";
+  text.textContent = result.text;
+  const confidence = document.createElement("div");
+  confidence.className = "hcr-confidence";
+  confidence.textContent = `confidence ${(100 * result.confidence).toFixed(0)}% (its least certain character)`;
+  container.append(text, confidence);
+  if (result.unsure) {
+    const unsure = document.createElement("div");
+    unsure.className = "hcr-unsure";
+    unsure.textContent = "The model is unsure of at least one character: check this reading.";
+    container.appendChild(unsure);
+  }
+  if (result.preview) {
+    const seen = document.createElement("div");
+    seen.className = "hcr-seen";
+    seen.textContent = "what the model saw (the line scaled to 32 pixels high):";
+    const img = document.createElement("img");
+    img.className = "hcr-line";
+    img.src = result.preview;
+    img.alt = "the normalised line";
+    seen.appendChild(img);
+    container.appendChild(seen);
+  }
+}
+
+// anywidget entry point: the notebook's DrawPad (helpers/drawpad.py). Switching to or from "text"
+// changes the canvas's shape and blanks it; DrawPad clears its `image` and `result` likewise.
 function render({ model, el }) {
   const { label, select } = modeSwitch(model.get("mode"), (mode) => {
     model.set("mode", mode);
@@ -204,14 +274,19 @@ function render({ model, el }) {
   el.appendChild(root);
   const results = document.createElement("div");
   results.className = "hcr-results";
-  createPad(root, (url) => {
+  const pad = createPad(root, (url) => {
     model.set("image", url);
     model.save_changes();
-  }, { size: model.get("size"), pen: model.get("pen") });
+  }, { size: model.get("size"), pen: model.get("pen"), wide: model.get("mode") === "text" });
   root.appendChild(results);
-  const update = () => showResults(results, model.get("result"));
+  const update = () => showResults(results, model.get("result"), model.get("mode"));
   model.on("change:result", update);
-  model.on("change:mode", () => { select.value = model.get("mode"); });
+  model.on("change:mode", () => {
+    const mode = model.get("mode");
+    select.value = mode;
+    if ((mode === "text") !== pad.wide) pad.setWide(mode === "text");
+    update();
+  });
   update();
 }
 
