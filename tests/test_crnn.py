@@ -1,0 +1,185 @@
+"""The line reader: CRNN shapes, CTC, greedy decoding, scores, training, checkpoints and TextReader."""
+
+import io
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from helpers import crnn, lines
+from helpers.errors import HCRError
+
+from .test_lines import font_images, png, written_line
+
+
+def tiny_model(seed=0):
+    torch.manual_seed(seed)
+    return crnn.CRNN(channels=(8, 16, 16, 32), hidden=32, layers=1, dropout=0.0)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models gain nothing from a second thread, and on a busy machine two threads wait
+    on each other: measured 2.3 s against 5 ms per training step while other jobs ran."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def bank():
+    return lines.CharacterBank.from_images(*font_images())
+
+
+# --- Shapes and CTC ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sequence", ["lstm", "gru", "conv"])
+def test_crnn_gives_one_column_per_four_pixels(sequence):
+    model = crnn.CRNN(channels=(8, 16, 16, 32), hidden=16, sequence=sequence).eval()
+    for width in (32, 130, 257):
+        out = model(torch.zeros(2, 1, lines.HEIGHT, width))
+        assert out.shape == (2, width // 4, lines.NUM_CTC_CLASSES)
+    assert crnn.frames(torch.tensor([32, 130])).tolist() == [8, 32]
+    with pytest.raises(HCRError, match="sequence"):
+        crnn.CRNN(sequence="transformer")
+
+
+def test_ctc_loss_uses_each_lines_own_width():
+    torch.manual_seed(0)
+    logits = torch.randn(2, 20, lines.NUM_CTC_CLASSES)
+    widths = torch.tensor([80, 40])  # 20 and 10 columns: the second line's last 10 are padding
+    targets = torch.tensor(lines.encode("abc") + lines.encode("Ok"))
+    lengths = torch.tensor([3, 2])
+    loss = crnn.ctc_loss(logits, widths, targets, lengths)
+    single = []
+    for row, (n, t) in enumerate(((20, targets[:3]), (10, targets[3:]))):
+        lp = F.log_softmax(logits[row : row + 1, :n], 2).transpose(0, 1)
+        total = F.ctc_loss(lp, t[None], torch.tensor([n]), torch.tensor([len(t)]), reduction="sum")
+        single.append(total / len(t))  # per character, as crnn.ctc_loss averages
+    assert loss.item() == pytest.approx(torch.stack(single).mean().item(), rel=1e-5)
+    changed = logits.clone()
+    changed[1, 10:] = 100.0  # what the padding columns say does not matter
+    assert crnn.ctc_loss(changed, widths, targets, lengths).item() == pytest.approx(loss.item(), rel=1e-5)
+
+
+def test_greedy_decode_merges_repeats_and_drops_blanks():
+    a, b = lines.encode("a")[0], lines.encode("b")[0]
+    path = [a, a, 0, a, b, b, 0]
+    probs = [0.9, 0.6, 0.99, 0.7, 0.8, 0.95, 0.9]
+    logits = torch.full((1, len(path), lines.NUM_CTC_CLASSES), -20.0)
+    for t, (k, p) in enumerate(zip(path, probs)):
+        logits[0, t, k] = 0.0
+        logits[0, t, (k + 5) % lines.NUM_CTC_CLASSES] = float(np.log((1 - p) / p))  # leave 1-p elsewhere
+    (text, confidence, char_probs), = crnn.greedy_decode(logits)
+    assert text == "aab"
+    assert char_probs == pytest.approx([0.9, 0.7, 0.95], abs=1e-4)
+    assert confidence == pytest.approx(0.7, abs=1e-4)
+    (short, _, _), = crnn.greedy_decode(logits, torch.tensor([12]))  # 3 columns only
+    assert short == "a"
+
+
+# --- Scores -------------------------------------------------------------------------------------
+
+
+def test_cer_word_and_line_accuracy_on_hand_examples():
+    assert crnn.cer("sitting", "kitten") == pytest.approx(3 / 6)
+    assert crnn.cer("kitten", "sitting") == pytest.approx(3 / 7)
+    assert crnn.cer(["ab", "c"], ["abc", "c"]) == pytest.approx(1 / 4)  # summed over lines
+    assert crnn.cer("hello", "Hello") == pytest.approx(1 / 5)
+    assert crnn.cer("hello", "Hello", ignore_case=True) == 0
+    assert crnn.word_accuracy("the cat sat", "the cat sat down") == pytest.approx(3 / 4)
+    assert crnn.word_accuracy("teh cat", "the cat") == pytest.approx(1 / 2)
+    assert crnn.word_accuracy(["Room 101", "A4"], ["Room 1O1", "A4"]) == pytest.approx(2 / 3)
+    assert crnn.line_accuracy(["Room 101", "a4 "], ["Room 101", "A4"]) == 0.5
+    assert crnn.line_accuracy(["Room 101", "a4 "], ["Room 101", "A4"], ignore_case=True) == 1.0
+    s = crnn.score(["ab"], ["abc"])
+    assert s["cer"] == pytest.approx(100 / 3) and s["lines"] == 1
+
+
+# --- Learning ------------------------------------------------------------------------------------
+
+
+def test_a_tiny_crnn_learns_to_read_a_few_lines(bank):
+    texts = ["ab 12", "Cd", "xY 7", "room"]
+    rng = np.random.default_rng(0)
+    line_set = lines.LineSet.from_images([lines.make_line(t, bank, rng) for t in texts], texts)
+    model = tiny_model()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    x, widths, targets, lengths = line_set.batch(range(len(texts)))
+    for _ in range(250):
+        loss = crnn.ctc_loss(model(x), widths, targets, lengths)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    readings = crnn.read_lines(model, line_set)
+    assert [text for text, _, _ in readings] == texts
+    assert all(confidence > 0.5 for _, confidence, _ in readings)
+
+
+def test_train_lines_is_seeded_and_records_each_epoch(bank):
+    train = lines.make_line_set(bank, 16, "train", seed=0, max_chars=6)
+    val = lines.make_line_set(bank, 4, "test", seed=0, max_chars=6)
+    runs = []
+    for _ in range(2):
+        model = tiny_model()
+        history = crnn.train_lines(model, train, val, epochs=2, batch_size=8, lr=3e-3, seed=1, progress=False,
+                                   log=None)
+        runs.append([row["train_loss"] for row in history.epochs])
+    assert runs[0] == runs[1]
+    row = history.epochs[-1]
+    assert {"epoch", "train_loss", "seconds", "val_cer", "val_cer_ignore_case", "val_word_acc",
+            "val_line_acc"} <= set(row)
+    assert history.lines_seen == 32 and history.train_seconds > 0 and not model.training
+    fresh = crnn.train_lines(tiny_model(), lambda epoch: train, None, epochs=1, batch_size=8, progress=False,
+                             log=None)
+    assert fresh.epochs[0]["epoch"] == 1
+
+
+# --- Checkpoints and the reader ---------------------------------------------------------------
+
+
+def test_reader_checkpoint_round_trip(tmp_path):
+    model = tiny_model()
+    path = crnn.save_reader(tmp_path / "lines.pt", model, metrics={"cer": 12.5})
+    loaded, info = crnn.load_reader(path)
+    assert info["metrics"] == {"cer": 12.5} and info["model"] == "crnn"
+    x = torch.rand(1, 1, lines.HEIGHT, 64)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), model.eval()(x))
+
+
+def test_load_reader_refuses_other_files(tmp_path, tiny_checkpoint):
+    with pytest.raises(HCRError, match="single characters, not lines"):
+        crnn.load_reader(tiny_checkpoint)
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(HCRError, match="not a checkpoint"):
+        crnn.load_reader(tmp_path / "junk.pt")
+    with pytest.raises(HCRError, match="No checkpoint"):
+        crnn.load_reader(tmp_path / "missing.pt")
+    payload = torch.load(crnn.save_reader(tmp_path / "edited.pt", tiny_model()), weights_only=True)
+    payload["state_dict"].pop("head.bias")
+    torch.save(payload, tmp_path / "edited.pt")
+    with pytest.raises(HCRError, match="weights do not fit"):
+        crnn.load_reader(tmp_path / "edited.pt")
+
+
+def test_text_reader_reads_pictures_and_gives_one_error_per_bad_one(tmp_path):
+    path = crnn.save_reader(tmp_path / "lines.pt", tiny_model())
+    reader = crnn.TextReader(path)
+    result = reader.read(png(written_line()))
+    assert isinstance(result.text, str) and 0 <= result.confidence <= 1 and isinstance(result.unsure, bool)
+    assert result.image.shape[0] == lines.HEIGHT
+    assert set(result.to_dict("x.png")) == {"path", "text", "confidence", "unsure"}
+    blank = io.BytesIO()
+    Image.new("L", (300, 60), 250).save(blank, format="PNG")
+    sources = [png(written_line()), blank.getvalue(), b"\x89PNG broken", np.asarray(written_line("A4"))]
+    results = reader.read_many(sources)
+    assert [type(r).__name__ for _, r in results] == ["TextResult", "HCRError", "HCRError", "TextResult"]
+    assert "shows no writing" in str(results[1][1]) and "\n" not in str(results[2][1])
+    with pytest.raises(HCRError, match="shows no writing"):
+        reader.read(blank.getvalue())
+    assert crnn.TextReader.from_model(tiny_model()).read(np.asarray(written_line())).text is not None

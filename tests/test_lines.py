@@ -1,0 +1,219 @@
+"""Synthetic lines: text, character bank, drawing, the line framing and users' pictures of lines."""
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from helpers import lines
+from helpers.errors import HCRError
+from helpers.labels import CASE_CLASS_NAMES
+
+
+def font_images(per_class=2, seed=0):
+    """Dataset-like images (uint8 (N, 28, 28), bright on black) of every class, in Pillow's own font."""
+    rng = np.random.default_rng(seed)
+    images, labels = [], []
+    for k, char in enumerate(CASE_CLASS_NAMES):
+        for _ in range(per_class):
+            font = ImageFont.load_default(size=int(rng.integers(20, 26)))
+            image = Image.new("L", (28, 28), 0)
+            ImageDraw.Draw(image).text((14, 14), char, font=font, fill=255, anchor="mm", stroke_width=1)
+            images.append(np.asarray(image))
+            labels.append(k)
+    return np.stack(images), np.array(labels)
+
+
+@pytest.fixture(scope="module")
+def bank():
+    return lines.CharacterBank.from_images(*font_images())
+
+
+def ink_rows(image, threshold=0.5):
+    rows = np.flatnonzero((image >= threshold).any(axis=1))
+    return rows[-1] - rows[0] + 1
+
+
+# --- Text ---------------------------------------------------------------------------------------
+
+
+def test_alphabet_puts_space_digits_capitals_small_letters_after_the_blank():
+    assert lines.ALPHABET == " 0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+    assert lines.NUM_CTC_CLASSES == 64 and lines.BLANK == 0
+    assert lines.encode(" 0Aa") == [1, 2, 12, 38]
+    assert lines.decode(lines.encode("Room 101")) == "Room 101"
+    with pytest.raises(HCRError, match="not in the line alphabet"):
+        lines.encode("12/03")
+
+
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_sample_text_stays_in_the_alphabet_and_the_length(split):
+    rng = np.random.default_rng(0)
+    texts = [lines.sample_text(rng, split, max_chars=32) for _ in range(2000)]
+    assert all(set(t) <= set(lines.ALPHABET) for t in texts)
+    assert all(1 <= len(t) <= 32 and t == " ".join(t.split()) for t in texts)
+    lengths = {len(t) for t in texts}
+    assert 1 in lengths and max(lengths) >= 30 and len(lengths) >= 30  # 1..32 characters, all lengths
+    joined = "".join(texts)
+    assert sum(c.isdigit() for c in joined) > 0.05 * len(joined)  # numbers are mixed in
+    assert any(t.isupper() for t in texts) and any(t.islower() for t in texts)
+    assert any(t[0].isupper() and t[1:].islower() and " " in t for t in texts)  # sentence case
+    short = [lines.sample_text(rng, split, max_chars=6) for _ in range(300)]
+    assert max(len(t) for t in short) <= 6
+
+
+def test_held_out_words_never_appear_in_training_text():
+    rng = np.random.default_rng(1)
+    words = {w.lower() for _ in range(3000) for w in lines.sample_text(rng, "train").split() if w.isalpha()}
+    assert words and not any(lines.is_test_word(w) for w in words)
+    held_out = {w.lower() for _ in range(1000) for w in lines.sample_text(rng, "test").split() if w.isalpha()}
+    assert held_out and all(lines.is_test_word(w) for w in held_out)
+    train_vocabulary, test_vocabulary = lines.vocabulary("train")[0], lines.vocabulary("test")[0]
+    assert not set(train_vocabulary) & set(test_vocabulary)
+    assert 0.07 < len(test_vocabulary) / (len(train_vocabulary) + len(test_vocabulary)) < 0.13
+
+
+def test_sample_text_is_seeded():
+    a = [lines.sample_text(np.random.default_rng(5)) for _ in range(3)]
+    b = [lines.sample_text(np.random.default_rng(5)) for _ in range(3)]
+    assert a == b
+
+
+# --- Drawing ----------------------------------------------------------------------------------
+
+
+def test_bank_sizes_characters_as_in_handwriting(bank):
+    def height(char):
+        return np.median([g.shape.shape[0] for g in bank.glyphs[char]])
+
+    assert height("O") == pytest.approx(lines.CAP, abs=2) and height("0") == pytest.approx(lines.CAP, abs=2)
+    assert height("o") / height("O") == pytest.approx(lines.X_HEIGHT, abs=0.05)
+    assert height("l") / height("O") > 0.95
+    g = bank.glyphs["g"][0]
+    assert g.baseline < g.shape.shape[0]  # a descender hangs below the baseline
+    assert bank.glyphs["O"][0].baseline == lines.CAP
+    assert bank.chars() == "".join(CASE_CLASS_NAMES)
+
+
+def test_render_line_draws_small_letters_smaller_than_capitals(bank):
+    from scipy import ndimage
+
+    ratios = []
+    for seed in range(10):
+        ink = lines.render_line("o O", bank, np.random.default_rng(seed))
+        labels, count = ndimage.label(ink > 0.5)
+        boxes = sorted(ndimage.find_objects(labels), key=lambda box: box[1].start)  # left to right
+        if count == 2:
+            small, capital = (box[0].stop - box[0].start for box in boxes)
+            ratios.append(small / capital)
+    assert len(ratios) >= 5 and 0.5 < np.median(ratios) < 0.75  # about X_HEIGHT
+
+
+def test_render_line_is_bright_ink_on_black(bank):
+    ink = lines.render_line("Room 101", bank, np.random.default_rng(0))
+    assert ink.dtype == np.float32 and ink.min() >= 0 and ink.max() == pytest.approx(1.0)
+    assert ink[0].max() == 0 and ink[-1].max() == 0 and ink[:, 0].max() == 0  # black around the ink
+    assert 0.03 < (ink > 0.5).mean() < 0.5
+
+
+def test_fsdl_style_gives_every_character_the_same_box(bank):
+    ink = lines.render_line("ab C", bank, np.random.default_rng(0), style="fsdl")
+    assert ink.shape[0] == 28 and ink.shape[1] >= 3 * 28 * 0.67
+    with pytest.raises(HCRError, match="style"):
+        lines.render_line("ab", bank, np.random.default_rng(0), style="cursive")
+
+
+def test_font_banks_keep_the_fonts_baseline_and_write_whole_lines(bank):
+    font = lines.CharacterBank.from_font(lambda size: ImageFont.load_default(size=size))
+    assert font.chars() == "".join(CASE_CLASS_NAMES)
+    o, g, big = font.glyphs["o"][0], font.glyphs["g"][0], font.glyphs["O"][0]
+    assert big.baseline == pytest.approx(lines.CAP, abs=3)  # capitals stand on the baseline ...
+    assert g.baseline < g.shape.shape[0] - 5  # ... descenders hang below it
+    assert o.shape.shape[0] < 0.85 * big.shape.shape[0]
+    empty = lines.CharacterBank({})
+    in_fonts = lines.make_line_set(empty, 5, "train", seed=0, max_chars=8, font_banks=[font], font_share=1.0)
+    assert len(in_fonts) == 5  # every line was written in the font
+    with pytest.raises(HCRError, match="lacks"):
+        lines.make_line_set(empty, 5, "train", seed=0, max_chars=8, font_banks=[font], font_share=0.0)
+
+
+def test_normalise_line_scales_to_the_height_and_keeps_the_aspect():
+    ink = np.zeros((300, 1200), np.float32)
+    ink[100:150, 100:600] = 1.0  # a 50 x 500 bar: aspect 10
+    out = lines.normalise_line(ink)
+    inner = lines.HEIGHT - 2 * lines.MARGIN
+    assert out.shape[0] == lines.HEIGHT and out.dtype == np.float32
+    assert out.shape[1] == pytest.approx(10 * inner + 2 * lines.MARGIN, abs=2)
+    assert out[: lines.MARGIN].max() == 0 and out[-lines.MARGIN :].max() == 0 and out[:, : lines.MARGIN].max() == 0
+    assert ink_rows(out) == inner
+    assert lines.normalise_line(np.zeros((40, 40))).max() == 0  # no ink: all black
+    assert lines.normalise_line(np.ones((4, 4))).shape == (lines.HEIGHT, lines.HEIGHT)  # never narrower than tall
+
+
+def test_normalise_line_redraws_blurry_and_thin_strokes_as_a_pen():
+    from scipy.ndimage import gaussian_filter
+
+    ink = np.zeros((60, 400), np.float32)
+    ink[30, 20:380] = 1.0  # a hairline
+    ink[10:50, 200] = 1.0
+    out = lines.normalise_line(gaussian_filter(ink, 1.5) * 4)
+    assert (out > 0.5).any()  # thin strokes survive
+    assert ((out > 0.05) & (out < 0.95)).sum() < (out >= 0.95).sum() * 3  # edges are antialiased, not a blur
+
+
+def test_make_line_set_is_compact_seeded_and_wide_enough_for_ctc(bank):
+    a = lines.make_line_set(bank, 12, "test", seed=3, max_chars=10)
+    b = lines.make_line_set(bank, 12, "test", seed=3, max_chars=10)
+    assert len(a) == 12 and a.texts == b.texts and bool((a.pixels == b.pixels).all())
+    assert a.pixels.dtype.is_floating_point is False and a.pixels.shape[0] == lines.HEIGHT
+    assert all(int(w) >= lines.min_width(t) for w, t in zip(a.widths, a.texts))
+    x, widths, targets, lengths = a.batch([0, 5, 7])
+    assert x.shape == (3, 1, lines.HEIGHT, int(widths.max())) and float(x.max()) <= 1.0
+    assert lengths.tolist() == [len(a.texts[i]) for i in (0, 5, 7)] and len(targets) == int(lengths.sum())
+    assert np.allclose(a.image(5), x[1, 0, :, : int(widths[1])].numpy())
+    assert lines.min_width("aab") == 4 * 4  # a repeated character needs a blank between
+
+
+# --- Users' pictures of a line ----------------------------------------------------------------
+
+
+def written_line(text="Room 101", dark_on_light=True, size=(420, 90)):
+    font = ImageFont.load_default(size=40)
+    paper, ink = (235, 20) if dark_on_light else (20, 235)
+    image = Image.new("L", size, paper)
+    ImageDraw.Draw(image).text((20, 20), text, font=font, fill=ink)
+    return image
+
+
+def png(image, **kwargs):
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", **kwargs)
+    return buffer.getvalue()
+
+
+def test_prepare_line_reads_either_polarity_alike():
+    dark = lines.prepare_line(png(written_line(dark_on_light=True)))
+    light = lines.prepare_line(png(written_line(dark_on_light=False)))
+    assert dark.shape == light.shape and dark.shape[0] == lines.HEIGHT
+    assert np.corrcoef(dark.ravel(), light.ravel())[0, 1] > 0.97
+    assert dark.shape[1] > 4 * lines.HEIGHT  # a line, not a character
+
+
+def test_prepare_line_takes_arrays_and_big_photos():
+    small = lines.prepare_line(np.asarray(written_line()))
+    big = lines.prepare_line(written_line().resize((4200, 900)))
+    assert small.shape[0] == big.shape[0] == lines.HEIGHT
+    assert abs(small.shape[1] - big.shape[1]) <= 3
+
+
+def test_prepare_line_refuses_blank_and_broken_pictures(tmp_path):
+    with pytest.raises(HCRError, match="shows no writing") as blank:
+        lines.prepare_line(png(Image.new("L", (300, 60), 240)), name="blank.png")
+    assert str(blank.value).startswith("blank.png") and "\n" not in str(blank.value)
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(png(written_line())[:60])
+    with pytest.raises(HCRError, match="broken.png"):
+        lines.prepare_line(broken)
+    with pytest.raises(HCRError, match="not an image"):
+        lines.prepare_line(b"hello, not a picture")
