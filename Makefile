@@ -5,8 +5,9 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 NOTEBOOK := Handwritten_Character_Recognition.ipynb
+LINES_NOTEBOOK := Reading_Handwritten_Lines.ipynb
 
-.PHONY: run data test lint browser benchmark fonts generalisation experiments clean
+.PHONY: run run-lines data test lint browser benchmark fonts generalisation experiments clean
 
 $(VENV)/installed: requirements.txt pyproject.toml
 	python3 -m venv $(VENV)
@@ -40,6 +41,12 @@ run: data fonts  ## train on the full data, rewrite assets/ and runs/, save outp
 		--ExecutePreprocessor.timeout=-1 --ExecutePreprocessor.kernel_name=python3 \
 		--KernelManager.transport_encryption=auto "$(NOTEBOOK)"
 	$(PY) -c "import sys; from helpers.records import tidy_notebook; tidy_notebook(sys.argv[1])" "$(NOTEBOOK)"
+
+run-lines: data fonts  ## the lines chapter: trains the CRNN (15 min), rewrites its figures, lines.json and runs/lines.pt
+	HCR_SMOKE=0 $(PY) -m jupyter nbconvert --to notebook --execute --inplace \
+		--ExecutePreprocessor.timeout=-1 --ExecutePreprocessor.kernel_name=python3 \
+		--KernelManager.transport_encryption=auto "$(LINES_NOTEBOOK)"
+	$(PY) -c "import sys; from helpers.records import tidy_notebook; tidy_notebook(sys.argv[1])" "$(LINES_NOTEBOOK)"
 
 test: $(VENV)/installed browser  ## pytest for helpers, nbval for the notebook (smoke mode), browser tests
 	$(PY) -m pytest

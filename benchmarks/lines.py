@@ -8,10 +8,9 @@
 Scored sets (none of them used for training or for choosing anything):
 - synthetic test lines: EMNIST ByClass and MNIST *test* images, words held out of all training text;
 - lines in handwriting fonts from npm's @fontsource packages, as clean scans (PNG) and as phone
-  photos (JPEG), read from the files like a user's pictures. The fonts are split by a fixed
-  rule: DEV_FONTS (every other font of `benchmarks.fonts.FONTS`, starting with the first) may be
-  used to develop and, with --fonts, to train; HELD_OUT_FONTS (the others) are never used for
-  anything but this score.
+  photos (JPEG), read from the files like a user's pictures. The fonts are split as everywhere
+  (`benchmarks.fonts`): DEV_FONTS may be used to develop and, with --font-share, to train;
+  HELD_OUT_FONTS (every third font) are never used for anything but this score.
 No real handwritten lines were available: these numbers say how well the reader handles
 EMNIST-like writing and fonts, not how well it reads a person's handwriting.
 """
@@ -29,10 +28,8 @@ from helpers import crnn, lines, records
 from helpers.paths import ASSETS, BUILD, RUNS
 
 from .common import machine, run
-from .fonts import FONTS, font_paths
+from .fonts import DEV_FONTS, HELD_OUT_FONTS, font_paths
 
-DEV_FONTS = FONTS[0::2]  # the fixed rule: alternate fonts in the list's order
-HELD_OUT_FONTS = FONTS[1::2]
 IMAGES_DIR = BUILD / "lines"
 SPEED_CHARS = 20  # the target: a line of 20 characters from PNG to text
 
@@ -139,7 +136,11 @@ def score_files(reader, items):
 
 def score_checkpoint(path, sets, synthetic, speed):
     """Every set's scores for one checkpoint, and its time per line from PNG to text."""
-    reader = crnn.TextReader(path)
+    return score_reader(crnn.TextReader(path), sets, synthetic, speed)
+
+
+def score_reader(reader, sets, synthetic, speed):
+    """Every set's scores for one reader, and its time per line from PNG to text."""
     result = {}
     for style, line_set in synthetic.items():
         texts = [text for text, _, _ in crnn.read_lines(reader.model, line_set)]
@@ -190,6 +191,40 @@ def score_main(args):
                                        "machine": machine(), "checkpoints": results}, folder=args.json.parent)
         print(f"wrote {args.json}")
     return results
+
+
+def score_model(model, per_font=30, synthetic=2000, seed=0):
+    """Score a model trained in this session (the notebook's) like `score` scores a checkpoint."""
+    if IMAGES_DIR.exists():
+        shutil.rmtree(IMAGES_DIR)
+    sets = build_font_sets(IMAGES_DIR, DEV_FONTS + HELD_OUT_FONTS, per_font=per_font, seed=seed)
+    speed = speed_files(IMAGES_DIR)
+    test_bank = lines.load_bank(False)
+    lines_ = {"handwriting": lines.make_line_set(test_bank, synthetic, "test", seed=seed + 2)}
+    reader = crnn.TextReader.from_model(model)
+    return {"seed": seed, "dev_fonts": DEV_FONTS, "held_out_fonts": HELD_OUT_FONTS, "machine": machine(),
+            "checkpoints": {"runs/lines.pt (the notebook's run)":
+                            {"scores": score_reader(reader, sets, lines_, speed)}}}
+
+
+def record(result):
+    """Write a `score_model` result to assets/lines.json."""
+    records.write("lines.json", result)
+
+
+def table(result):
+    """The first checkpoint's scores per set, in percent (a pandas DataFrame)."""
+    import pandas as pd
+
+    scores = next(iter(result["checkpoints"].values()))["scores"]
+    keys = ("lines", "cer", "cer_ignore_case", "word_acc", "line_acc", "line_acc_ignore_case")
+    rows = {name: {k: r[k] for k in keys} for name, r in scores.items() if name != "ms_per_line"}
+    frame = pd.DataFrame(rows).T.round(2)
+    speed = scores.get("ms_per_line")
+    if speed:
+        frame.attrs["ms_per_line"] = speed
+        print(f"a {speed['chars']}-character line from PNG to text: {speed['median']:.1f} ms (median)")
+    return frame
 
 
 def train_main(args):

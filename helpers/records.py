@@ -24,7 +24,7 @@ MADE_BY = {
     "case.json": "python -m benchmarks.case",
     "priors.json": "make run (the notebook's section 9), or python -m benchmarks.priors",
     "priors_case.json": "make run (the notebook's section 11), or python -m benchmarks.priors",
-    "lines.json": "python -m benchmarks.lines",
+    "lines.json": "make run-lines (the lines chapter), or python -m benchmarks.lines score runs/lines.pt",
     "results.json": "make run",
 }
 

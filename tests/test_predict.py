@@ -375,3 +375,8 @@ def test_the_predictor_api_reads_text_too(tmp_path, tiny_reader):
     assert isinstance(result.text, str) and result.to_dict("p")["path"] == "p"
     [(source, error)] = reader.predict_many([tmp_path / "missing.png"])
     assert isinstance(error, HCRError) and "does not exist" in str(error)
+
+
+def test_a_line_reader_given_for_characters_says_to_use_text(tiny_reader, drawings, capsys):
+    status, out, err = in_process(capsys, "--checkpoint", tiny_reader, drawings["7"])
+    assert status == 2 and "holds a line reader" in err and "--text" in err
