@@ -10,8 +10,6 @@ best class per column, merges repeats and drops blanks.
 """
 
 import math
-import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -403,15 +401,15 @@ def default_reader_checkpoint():
 
 
 def save_reader(path, model, metrics=None, recipe=None):
-    """Save a CRNN in the project's checkpoint format, atomically (a failed save keeps the old file)."""
-    import json
-
-    from .checkpoint import FORMAT
-
-    def plain(values):
-        return json.loads(json.dumps(dict(values or {}), default=str))
+    """Save a CRNN in the project's checkpoint format, with the same safe write as every checkpoint
+    (fsynced, renamed into place, a failed save keeps the old file, non-finite weights refused)."""
+    from .checkpoint import FORMAT, _not_finite, _plain, _write_atomically
 
     path = Path(path)
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    bad = _not_finite(state)
+    if bad is not None:
+        raise HCRError(f"Not saving {path}: the weight '{bad}' holds NaN or infinity; training diverged, train again.")
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": FORMAT,
@@ -420,20 +418,13 @@ def save_reader(path, model, metrics=None, recipe=None):
         "num_classes": NUM_CTC_CLASSES,
         "preprocessing": {"height": HEIGHT, "framing": "lines.normalise_line",
                           "values": "float in [0, 1], bright ink on black"},
-        "metrics": plain(metrics),
-        "recipe": plain(recipe),
+        "metrics": _plain(metrics),
+        "recipe": _plain(recipe),
         "torch_version": str(torch.__version__),
-        "extra": {"config": plain(model.config)},
-        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "extra": {"config": _plain(model.config)},
+        "state_dict": state,
     }
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    _write_atomically(path, payload)
     return path
 
 
