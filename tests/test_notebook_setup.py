@@ -139,7 +139,7 @@ def test_notebook_setup_runs_from_another_working_directory(monkeypatch, tmp_pat
     printed = "".join(o.get("text", "") for c in trimmed.cells for o in c.outputs)
     assert "assets runs" in printed
     assert str(ROOT) not in printed and str(tmp_path) not in printed  # no absolute path in the outputs
-    assert "data folder: $HCR_DATA_DIR" in printed and "8 data files missing" in printed
+    assert "data folder: $HCR_DATA_DIR" in printed and "12 data files missing" in printed
 
 
 def test_predict_runs_from_another_working_directory(tmp_path):
@@ -206,7 +206,7 @@ def test_pytest_says_why_the_notebook_is_skipped(tmp_path):
                           env={**env, "HCR_DATA_DIR": str(tmp_path)}, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout[-2000:]
     skipped = re.search(r"SKIPPED \[\d+\] .*", done.stdout).group(0)
-    assert "8 MNIST and EMNIST data files are missing" in skipped and "HCR_DATA_DIR" in skipped
+    assert "12 MNIST and EMNIST data files are missing" in skipped and "HCR_DATA_DIR" in skipped
 
 
 # --- Item 14: `make run` changes only what changed ----------------------------------------------
@@ -215,7 +215,7 @@ def test_pytest_says_why_the_notebook_is_skipped(tmp_path):
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 def test_make_run_is_quiet_and_rewrites_nothing_that_did_not_change(tmp_path):
     root = tmp_path / "data"
-    for path in data.missing_files(root):  # present (empty) files: the data check passes
+    for path in data.missing_files(root, kinds=data.ALL_KINDS):  # present (empty) files: the data check passes
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch()
     small = tmp_path / "small.ipynb"
@@ -224,11 +224,11 @@ def test_make_run_is_quiet_and_rewrites_nothing_that_did_not_change(tmp_path):
     nbformat.write(nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": {
         "name": "python3", "display_name": "Python 3", "language": "python"}}), small)
 
-    first = make("run", f"NOTEBOOK={small}", HCR_DATA_DIR=str(root))
+    first = make("-o", "fonts", "run", f"NOTEBOOK={small}", HCR_DATA_DIR=str(root))  # no npm fonts needed here
     assert first.returncode == 0, first.stderr
     assert "without encryption" not in first.stderr  # no kernel TCP warning
     once = small.read_bytes()
-    again = make("run", f"NOTEBOOK={small}", HCR_DATA_DIR=str(root))
+    again = make("-o", "fonts", "run", f"NOTEBOOK={small}", HCR_DATA_DIR=str(root))
     assert again.returncode == 0, again.stderr
     assert small.read_bytes() == once
 
@@ -280,7 +280,7 @@ def test_write_results_records_the_run_stamped_like_every_record(tmp_path):
 
 def test_records_name_the_benchmarks_as_modules():
     for name, command in records.MADE_BY.items():
-        assert command == "make run" or re.fullmatch(r"python -m benchmarks\.\w+", command), name
+        assert command.startswith("make run") or re.fullmatch(r"python -m benchmarks\.\w+( --?[\w-]+)*", command), name
 
 
 @pytest.mark.parametrize("kind", ["phone photo", "transparent drawing"])
