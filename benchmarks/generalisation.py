@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter, ImageFont
+from PIL import Image, ImageDraw, ImageFont
 
 from helpers import data, records, strokes
 from helpers.framing import emnist_framing
@@ -65,22 +65,6 @@ def render_glyph(font_path, char, rng):
     return image.rotate(rng.uniform(-8, 8), resample=Image.Resampling.BICUBIC, fillcolor=255)
 
 
-def photograph(image, rng):
-    """Make a clean dark-on-white picture look like a phone photo of ink on paper."""
-    ink = 1.0 - np.asarray(image, dtype=np.float32) / 255.0
-    h, w = ink.shape
-    paper = np.array([0.93, 0.92, 0.86]) * rng.uniform(0.8, 1.05) + rng.uniform(-0.04, 0.04, 3)
-    pen = [np.array([0.08, 0.1, 0.35]), np.array([0.1, 0.1, 0.12]), np.array([0.25, 0.25, 0.28])][rng.integers(3)]
-    rgb = paper[None, None] * (1 - ink[..., None]) + pen[None, None] * ink[..., None]
-    yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
-    light = 1 + rng.uniform(-0.25, 0.25) * (xx - 0.5) + rng.uniform(-0.25, 0.25) * (yy - 0.5)
-    light -= rng.uniform(0, 0.2) * ((xx - rng.uniform(0.2, 0.8)) ** 2 + (yy - rng.uniform(0.2, 0.8)) ** 2)
-    rgb = rgb * light[..., None] + rng.normal(0, rng.uniform(0.005, 0.03), size=rgb.shape)
-    photo = Image.fromarray((np.clip(rgb, 0, 1) * 255).astype(np.uint8), "RGB")
-    photo = photo.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.5) * max(h, w) / 200))
-    return photo
-
-
 def save(image, path, rng, jpeg=False):
     path.parent.mkdir(parents=True, exist_ok=True)
     if jpeg:
@@ -115,7 +99,8 @@ def build_sets(out, fonts, seed=0, strokes_per_char=12, mnist_digits=2000, root=
                 continue
             tag = f"{name}_{'lower' if char.islower() else ''}{char}"
             clean = save(render_glyph(path, char, rng), out / "fonts" / f"{tag}_clean", rng)
-            photo = save(photograph(render_glyph(path, char, rng), rng), out / "fonts" / f"{tag}_photo", rng, jpeg=True)
+            photo = strokes.fake_photo(render_glyph(path, char, rng), rng)
+            photo = save(photo, out / "fonts" / f"{tag}_photo", rng, jpeg=True)
             sets[f"{part}, clean"].append((clean, char))
             sets[f"{part}, photographed"].append((photo, char))
     for char in CLASS_NAMES:

@@ -56,7 +56,7 @@ def _draw_line(font, text, size, rng):
 def photograph(image, size, rng):
     """A clean dark-on-white line as a phone photo: tinted paper, coloured pen, uneven light, grain, blur.
 
-    Like `benchmarks.generalisation.photograph`, but the blur follows the letter size (`size`,
+    Like `strokes.fake_photo`, but the blur follows the letter size (`size`,
     the font size in px), not the picture's longer side, which for a line is its length.
     """
     ink = 1.0 - np.asarray(image, dtype=np.float32) / 255.0
