@@ -312,8 +312,8 @@ def test_cli_case_sensitive_json_keys_stay_the_same(tmp_path, drawings, tiny_che
     assert in_process(capsys, "--json", drawings["7"], "--checkpoint", case)[0] == 0  # no flag: the file decides
 
 
-def full_test_data():
-    return not data.missing_files(train=False)
+def full_test_data(kinds=("MNIST", "EMNIST")):
+    return not data.missing_files(train=False, kinds=kinds)
 
 
 @pytest.mark.skipif(not full_test_data(), reason="needs the MNIST and EMNIST test files (set HCR_DATA_DIR)")
@@ -333,6 +333,39 @@ def test_the_shipped_checkpoint_reproduces_its_recorded_accuracy():
         assert measured[key] == pytest.approx(info["metrics"][key], abs=0.02), key
     results = json.loads((ROOT / "assets" / "results.json").read_text())
     assert results["overall_acc"] == pytest.approx(measured["overall_acc"], abs=0.02)
+
+
+@pytest.mark.skipif(not full_test_data(("BYCLASS",)), reason="needs the EMNIST ByClass test files (set HCR_DATA_DIR)")
+def test_the_shipped_case_checkpoint_reproduces_its_recorded_accuracy():
+    import torch
+
+    from helpers import evaluation
+
+    net, info = checkpoint.load_checkpoint(checkpoint.SHIPPED_CASE, class_names=CASE_CLASS_NAMES)
+    test_set = data.load_case_characters(train=False)
+    if len(test_set) != info["metrics"]["test_images"]:
+        pytest.skip("these are not the ByClass test files the checkpoint was measured on")
+    measured = evaluation.summarise_case(evaluation.predict_logits(net, test_set.to_float(), torch.device("cpu")),
+                                         test_set.labels)
+    for key in ("case_acc", "bymerge_acc", "nocase_acc", "macro_case_acc"):
+        assert measured[key] == pytest.approx(info["metrics"][key], abs=0.02), key
+    assert len(info["extra"]["logit_bias"]) == len(CASE_CLASS_NAMES)  # the class bias ships with it
+
+
+@pytest.mark.skipif(not full_test_data(("MNIST", "BYCLASS")), reason="needs the MNIST and ByClass test files")
+def test_the_shipped_line_reader_reproduces_its_recorded_error_rate():
+    from helpers import crnn, lines
+
+    model, info = crnn.load_reader(crnn.SHIPPED)
+    recorded = info["metrics"]["synthetic_test"]
+    bank = lines.load_bank(train=False)  # the notebook's: every MNIST and ByClass test image
+    measured_on = checkpoint.read_checkpoint(checkpoint.SHIPPED_CASE)["metrics"]["test_images"] + 10_000
+    if len(bank) != measured_on:
+        pytest.skip("these are not the test files the line reader was measured on")
+    test_lines = lines.make_line_set(bank, recorded["lines"], "test", seed=2)  # the notebook's test lines
+    measured = crnn.evaluate_lines(model, test_lines)
+    assert measured["cer"] == pytest.approx(recorded["cer"], abs=0.05)
+    assert measured["cer_ignore_case"] == pytest.approx(recorded["cer_ignore_case"], abs=0.05)
 
 
 
