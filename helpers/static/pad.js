@@ -216,22 +216,8 @@ function showTop3(container, result) {
     row.append(name, bar, pct);
     container.appendChild(row);
   }
-  if (result.unsure) {
-    const unsure = document.createElement("div");
-    unsure.className = "hcr-unsure";
-    unsure.textContent = "The model is unsure: none of its guesses is likely.";
-    container.appendChild(unsure);
-  }
-  if (result.preview) {
-    const seen = document.createElement("div");
-    seen.className = "hcr-seen";
-    seen.textContent = "what the model saw (28x28):";
-    const img = document.createElement("img");
-    img.src = result.preview;
-    img.alt = "28x28 input";
-    seen.appendChild(img);
-    container.appendChild(seen);
-  }
+  showNotes(container, result, "The model is unsure: none of its guesses is likely.",
+            "what the model saw (28x28):", "28x28 input", "");
 }
 
 function showText(container, result) {
@@ -242,20 +228,26 @@ function showText(container, result) {
   confidence.className = "hcr-confidence";
   confidence.textContent = `confidence ${(100 * result.confidence).toFixed(0)}% (its least certain character)`;
   container.append(text, confidence);
+  showNotes(container, result, "The model is unsure of at least one character: check this reading.",
+            "what the model saw (the line scaled to 32 pixels high):", "the normalised line", "hcr-line");
+}
+
+// The "unsure" note and the picture the model saw, under either kind of result.
+function showNotes(container, result, unsureText, seenText, alt, imgClass) {
   if (result.unsure) {
     const unsure = document.createElement("div");
     unsure.className = "hcr-unsure";
-    unsure.textContent = "The model is unsure of at least one character: check this reading.";
+    unsure.textContent = unsureText;
     container.appendChild(unsure);
   }
   if (result.preview) {
     const seen = document.createElement("div");
     seen.className = "hcr-seen";
-    seen.textContent = "what the model saw (the line scaled to 32 pixels high):";
+    seen.textContent = seenText;
     const img = document.createElement("img");
-    img.className = "hcr-line";
+    if (imgClass) img.className = imgClass;
     img.src = result.preview;
-    img.alt = "the normalised line";
+    img.alt = alt;
     seen.appendChild(img);
     container.appendChild(seen);
   }
