@@ -7,6 +7,14 @@ import os
 os.environ.setdefault("HCR_SMOKE", "1")
 
 
+def pytest_configure(config):
+    # pytest.ini names the sanitize file relative to the project; nbval opens it relative to the
+    # working directory. Make it absolute so the notebooks can be tested from any folder.
+    path = config.getoption("nbval_sanitize_with", default=None)
+    if path and not os.path.isabs(path):
+        config.option.nbval_sanitize_with = str(config.rootpath / path)
+
+
 def pytest_collectstart(collector):
     # Progress bars and warnings go to stderr and differ from run to run.
     if collector.fspath and collector.fspath.ext == ".ipynb":
