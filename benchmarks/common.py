@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import torch
 
-from helpers import data, evaluation, model, records, training
+from helpers import data, evaluation, hardware, model, records, training
 from helpers.errors import HCRError
 from helpers.labels import EMNIST, MNIST, NUM_CLASSES, NUM_DIGITS, TO_36
 
@@ -23,7 +23,7 @@ def run(main):
 def machine():
     """What the numbers were measured on."""
     return {"processor": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-            "torch": str(torch.__version__), "bf16": training.cpu_has_native_bf16()}
+            "torch": str(torch.__version__), "bf16": hardware.cpu_has_native_bf16()}
 
 
 def train_and_measure(model_name, recipe, train_set, test_set, seed=0, num_classes=NUM_CLASSES, label_offset=0,

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import HCRError
+from .hardware import pick_device, seed_everything, use_bf16
 from .lines import ALPHABET, BLANK, HEIGHT, NUM_CTC_CLASSES, LineSet, decode, prepare_line
 from .paths import CHECKPOINTS, RUNS
 
@@ -243,14 +244,6 @@ class LineHistory:
     lines_seen: int = 0
 
 
-def _use_bf16(precision, device):
-    from .training import cpu_has_native_bf16
-
-    if device.type != "cpu" or precision == "fp32":
-        return False
-    return precision == "bf16" or cpu_has_native_bf16()
-
-
 def train_lines(model, train_set, val_set=None, epochs=10, batch_size=32, lr=2e-3, seed=0, progress=True,
                 log=print, weight_decay=1e-2, precision="auto", channels_last=True, device=None, max_seconds=None):
     """Train a CRNN in place with CTC; returns a LineHistory.
@@ -261,13 +254,11 @@ def train_lines(model, train_set, val_set=None, epochs=10, batch_size=32, lr=2e-
     epoch -> LineSet for fresh lines every epoch. `max_seconds` stops training (at the end of
     a batch) once that much training time has passed, so a time budget holds on any machine.
     """
-    from .training import pick_device, seed_everything
-
     seed_everything(seed)
     device = pick_device(device)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     model.to(device, memory_format=memory_format)
-    bf16 = _use_bf16(precision, device)
+    bf16 = use_bf16(precision, device)
     first = train_set(1) if callable(train_set) else train_set
     steps_per_epoch = math.ceil(len(first) / batch_size)
     decay = [p for p in model.parameters() if p.ndim > 1]

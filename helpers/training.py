@@ -7,20 +7,17 @@ schedule, progress bars and timed evaluations around it.
 """
 
 import math
-import os
-import random
 import time
 from dataclasses import asdict, dataclass, field
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn, update_bn
 
 from .errors import HCRError
 from .evaluation import evaluate, hits
+from .hardware import pick_device, seed_everything, use_bf16
 
-DEVICE_ENV = "HCR_DEVICE"
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("constant", "onecycle")
 PRECISIONS = ("fp32", "bf16", "auto")
@@ -38,6 +35,7 @@ class Recipe:
     schedule: str = "constant"  # "constant" or "onecycle"
     warmup: float = 0.25  # onecycle: share of the steps spent warming up to the peak rate
     augment: bool = False  # small random rotation, scale, shear, shift and stroke width
+    recalibrate_bn: bool = True  # with augment: BatchNorm statistics measured again on clean images
     ema: float = 0.0  # if > 0: keep (and return) an exponential moving average of the weights
     precision: str = "fp32"  # "fp32", "bf16" (CPU autocast) or "auto" (bf16 where the CPU has it)
     channels_last: bool = False
@@ -69,51 +67,8 @@ def _is_number(value, kind=(int, float)):
 
 SEED_RECIPE = Recipe()
 DEFAULT_RECIPE = Recipe(epochs=6, batch_size=256, optimizer="adamw", lr=3e-3, weight_decay=5e-4, schedule="onecycle",
-                        warmup=0.1, augment=True, precision="auto", channels_last=True)
+                        warmup=0.1, augment=True, ema=0.999, precision="auto", channels_last=True)
 CASE_RECIPE = Recipe(**{**asdict(DEFAULT_RECIPE), "epochs": 8})  # 62 classes: more to learn (benchmarks/case.py)
-
-
-# --- Reproducibility and hardware -------------------------------------------------------------
-
-
-def seed_everything(seed):
-    """Same seed, same machine, same numbers: seeds Python, NumPy and torch."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def pick_device(name=None):
-    """The argument, else $HCR_DEVICE, else the accelerator PyTorch finds (CUDA, MPS, ...), else the CPU."""
-    if isinstance(name, torch.device):
-        return name
-    name = name or os.environ.get(DEVICE_ENV)
-    if name:
-        try:
-            return torch.device(name)
-        except RuntimeError:
-            raise HCRError(f"{name!r} is not a device PyTorch knows: use cpu, cuda or mps (or unset ${DEVICE_ENV})."
-                           ) from None
-    accelerator = getattr(torch, "accelerator", None)  # torch >= 2.6
-    if accelerator is not None and accelerator.is_available():
-        return accelerator.current_accelerator()
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def cpu_has_native_bf16():
-    """bf16 autocast only pays on CPUs with bf16 instructions (AVX-512 BF16 or AMX)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = f.read()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def use_bf16(recipe, device):
-    """bf16 autocast on the CPU only: when the recipe asks for it, or ("auto") where the CPU has it."""
-    wanted = recipe.precision == "bf16" or (recipe.precision == "auto" and cpu_has_native_bf16())
-    return device.type == "cpu" and wanted
 
 
 # --- Augmentation and loss ---------------------------------------------------------------------
@@ -215,20 +170,30 @@ def train(model, train_set, test_set=None, recipe=SEED_RECIPE, seed=0, device=No
     loss_fn = loss_fn or F.cross_entropy
     memory_format = torch.channels_last if recipe.channels_last else torch.contiguous_format
     model.to(device, memory_format=memory_format)
-    bf16 = use_bf16(recipe, device)
+    bf16 = use_bf16(recipe.precision, device)
     images, labels = train_set.to_float(), train_set.labels
     test_images = test_set.to_float() if test_set is not None else None
     steps_per_epoch = math.ceil(len(images) / recipe.batch_size)
     optimizer, scheduler = make_optimizer(model, recipe, steps_per_epoch)
     # The weight average (if any) averages BatchNorm statistics too (use_buffers), to match its weights.
     ema = AveragedModel(model, multi_avg_fn=_warming_ema(recipe.ema), use_buffers=True) if recipe.ema else None
+    clean = images[torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:8192]].split(512)
+
+    def trained():
+        """The model to use: averaged if asked, with BatchNorm statistics measured again on clean
+        images, since those gathered on augmented ones make letters pass for digits (see README)."""
+        out = ema.module if ema else model
+        if recipe.augment and recipe.recalibrate_bn:
+            update_bn(clean, out, device)
+        return out
+
     eval_steps = {round(steps_per_epoch * k / evals_per_epoch) for k in range(1, evals_per_epoch + 1)}
     generator = torch.Generator().manual_seed(seed)
     history = History()
     for epoch in range(1, recipe.epochs + 1):
         model.train()
         batches = torch.randperm(len(images), generator=generator).split(recipe.batch_size)
-        bar = _progress_bar(steps_per_epoch, f"epoch {epoch}/{recipe.epochs}", progress)
+        bar = progress_bar(steps_per_epoch, f"epoch {epoch}/{recipe.epochs}", progress)
         loss_sum, right, seen = 0.0, 0, 0
         started = time.perf_counter()
         for step, idx in enumerate(batches, 1):
@@ -254,13 +219,15 @@ def train(model, train_set, test_set=None, recipe=SEED_RECIPE, seed=0, device=No
                 if step % 20 == 0 or step == steps_per_epoch:
                     bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{100 * right / seen:.1f}%")
             if test_set is not None and step in eval_steps:
-                history.train_seconds += time.perf_counter() - started  # the clock stops here
-                scores = evaluate(ema.module if ema else model, test_set, device, test_images, loss_fn)
-                history.evaluations.append({"epoch": epoch - 1 + step / steps_per_epoch,
-                                            "train_seconds": history.train_seconds,
-                                            "images_seen": history.images_seen, **scores})
+                history.train_seconds += time.perf_counter() - started  # the clock stops here...
+                started = time.perf_counter()
+                evaluated = trained()  # ...but this model's recalibration counts in its time
+                ready = history.train_seconds + time.perf_counter() - started
+                history.evaluations.append({"epoch": epoch - 1 + step / steps_per_epoch, "train_seconds": ready,
+                                            "images_seen": history.images_seen,
+                                            **evaluate(evaluated, test_set, device, test_images, loss_fn)})
                 model.train()
-                started = time.perf_counter()  # and starts again
+                started = time.perf_counter()  # ...and starts again
         history.train_seconds += time.perf_counter() - started
         if bar is not None:
             bar.close()
@@ -268,14 +235,16 @@ def train(model, train_set, test_set=None, recipe=SEED_RECIPE, seed=0, device=No
         if log is not None:
             log(_epoch_line(history.epochs[-1], recipe.epochs))
 
-    if ema is not None:  # hand back the averaged weights
-        model.load_state_dict(ema.module.state_dict())
+    started = time.perf_counter()
+    model.load_state_dict(trained().state_dict())  # the averaged weights, if any, recalibrated
+    history.train_seconds += time.perf_counter() - started
     model.eval()
     return history
 
 
-def _progress_bar(total, desc, enabled):
-    from tqdm.auto import tqdm  # in a notebook a widget, elsewhere a line of text
+def progress_bar(total, desc, enabled):
+    """A tqdm bar (a widget in a notebook, a line of text elsewhere), or None."""
+    from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=desc, leave=False, unit="batch") if enabled else None
 
@@ -283,8 +252,8 @@ def _progress_bar(total, desc, enabled):
 def _epoch_row(epoch, train_loss, train_acc, history):
     """One epoch's record, with the held-out scores when an evaluation closed the epoch."""
     row = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc, "seconds": history.train_seconds}
-    last = history.evaluations[-1] if history.evaluations else None
-    if last is not None and last["epoch"] == epoch:
+    last = history.evaluations[-1] if history.evaluations else {}
+    if last.get("epoch") == epoch:
         row.update(test_loss=last["loss"], test_acc=last["overall_acc"])
         row.update({f"test_{k}": last[k] for k in ("digits_acc", "letters_acc") if k in last})
     return row
@@ -293,7 +262,6 @@ def _epoch_row(epoch, train_loss, train_acc, history):
 def _epoch_line(row, epochs):
     line = f"epoch {row['epoch']}/{epochs}: train loss {row['train_loss']:.3f}, train acc {row['train_acc']:.2f}%"
     if "test_acc" in row:
-        line += f" | held-out acc {row['test_acc']:.2f}%"
         parts = [f"{k} {row[f'test_{k}_acc']:.2f}%" for k in ("digits", "letters") if f"test_{k}_acc" in row]
-        line += f" ({', '.join(parts)})" if parts else ""
+        line += f" | held-out acc {row['test_acc']:.2f}%" + (f" ({', '.join(parts)})" if parts else "")
     return line + f" | {row['seconds']:.0f} s"

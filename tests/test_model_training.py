@@ -1,13 +1,14 @@
 """Models, recipes and the training loop: seeding, devices, augmentation, the loss, EMA and history."""
 
+import copy
 import dataclasses
 
 import pytest
 import torch
 import torch.nn.functional as F
-from torch.optim.swa_utils import AveragedModel
+from torch.optim.swa_utils import AveragedModel, update_bn
 
-from helpers import data, evaluation, model, training
+from helpers import data, evaluation, hardware, model, training
 from helpers.errors import HCRError
 from helpers.labels import CASE_NUM_CLASSES, EMNIST, MNIST
 
@@ -40,30 +41,30 @@ def test_unknown_model_name_says_what_to_choose():
 
 
 def test_device_comes_from_the_argument_then_the_environment(monkeypatch):
-    monkeypatch.setenv(training.DEVICE_ENV, "meta")
-    assert training.pick_device() == torch.device("meta")
-    assert training.pick_device("cpu") == torch.device("cpu")  # the argument wins
-    monkeypatch.setenv(training.DEVICE_ENV, "gpu")
+    monkeypatch.setenv(hardware.DEVICE_ENV, "meta")
+    assert hardware.pick_device() == torch.device("meta")
+    assert hardware.pick_device("cpu") == torch.device("cpu")  # the argument wins
+    monkeypatch.setenv(hardware.DEVICE_ENV, "gpu")
     with pytest.raises(HCRError, match=r"'gpu' is not a device .*HCR_DEVICE"):
-        training.pick_device()
+        hardware.pick_device()
 
 
 def test_device_without_a_choice_is_the_accelerator_else_the_cpu(monkeypatch):
-    monkeypatch.delenv(training.DEVICE_ENV, raising=False)
+    monkeypatch.delenv(hardware.DEVICE_ENV, raising=False)
     monkeypatch.setattr(torch.accelerator, "is_available", lambda: True)
     monkeypatch.setattr(torch.accelerator, "current_accelerator", lambda: torch.device("mps"))
-    assert training.pick_device() == torch.device("mps")
+    assert hardware.pick_device() == torch.device("mps")
     monkeypatch.setattr(torch.accelerator, "is_available", lambda: False)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert training.pick_device() == torch.device("cpu")
+    assert hardware.pick_device() == torch.device("cpu")
 
 
 def test_bf16_only_on_the_cpu_and_only_when_asked_or_native():
     cpu, gpu = torch.device("cpu"), torch.device("cuda")
-    assert not training.use_bf16(training.Recipe(precision="fp32"), cpu)
-    assert training.use_bf16(training.Recipe(precision="bf16"), cpu)
-    assert not training.use_bf16(training.Recipe(precision="bf16"), gpu)
-    assert training.use_bf16(training.Recipe(precision="auto"), cpu) == training.cpu_has_native_bf16()
+    assert not hardware.use_bf16("fp32", cpu)
+    assert hardware.use_bf16("bf16", cpu)
+    assert not hardware.use_bf16("bf16", gpu)
+    assert hardware.use_bf16("auto", cpu) == hardware.cpu_has_native_bf16()
 
 
 # --- Recipes -----------------------------------------------------------------------------------
@@ -94,7 +95,8 @@ def test_the_recipes():
     assert (seed.epochs, seed.batch_size, seed.optimizer, seed.lr, seed.schedule, seed.augment) == (
         5, 64, "adam", 1e-3, "constant", False)
     d = training.DEFAULT_RECIPE
-    assert (d.epochs, d.batch_size, d.optimizer, d.schedule, d.augment, d.ema) == (6, 256, "adamw", "onecycle", True, 0)
+    assert (d.epochs, d.batch_size, d.optimizer, d.schedule, d.augment, d.ema, d.recalibrate_bn) == (
+        6, 256, "adamw", "onecycle", True, 0.999, True)
     with pytest.raises(dataclasses.FrozenInstanceError):
         d.epochs = 1  # a checked recipe stays checked
     assert training.Recipe(**d.to_dict()) == d
@@ -191,6 +193,22 @@ def test_weight_average_is_what_training_evaluates_and_returns(data_dir):
     # BatchNorm statistics are averaged with the weights, so the running mean is not the last one either.
     assert not torch.equal(averaged[1].running_mean, last[1].running_mean)
     assert history.evaluations[-1]["loss"] == evaluation.evaluate(averaged, train_set)["loss"]
+
+
+def test_batchnorm_statistics_come_from_clean_images_after_augmented_training(data_dir):
+    """Running statistics gathered on augmented batches are replaced by ones from the clean images."""
+    train_set = small_set(data_dir)  # under 512 images: the recalibration sees them all in one batch
+    recipe = training.Recipe(epochs=1, batch_size=16, augment=True)
+    nets = {}
+    for recalibrate in (True, False):
+        nets[recalibrate] = model.build_model("compact", seed=1)
+        training.train(nets[recalibrate], train_set, None, dataclasses.replace(recipe, recalibrate_bn=recalibrate),
+                       seed=1, progress=False, log=None)
+    clean = copy.deepcopy(nets[False])
+    update_bn([train_set.to_float()], clean)
+    assert torch.allclose(nets[True][1].running_mean, clean[1].running_mean, atol=1e-5)
+    assert torch.allclose(nets[True][1].running_var, clean[1].running_var, rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(nets[False][1].running_mean, clean[1].running_mean, atol=1e-3)
 
 
 def test_weight_average_remembers_little_at_first():
