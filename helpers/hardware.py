@@ -9,6 +9,7 @@ import torch
 from .errors import HCRError
 
 DEVICE_ENV = "HCR_DEVICE"
+PRECISIONS = ("fp32", "bf16", "auto")
 
 
 def seed_everything(seed):
@@ -47,5 +48,7 @@ def cpu_has_native_bf16():
 
 def use_bf16(precision, device):
     """bf16 autocast on the CPU only: when asked ("bf16"), or ("auto") where the CPU has it."""
+    if precision not in PRECISIONS:
+        raise HCRError(f"precision={precision!r} is unknown: choose one of {', '.join(PRECISIONS)}.")
     wanted = precision == "bf16" or (precision == "auto" and cpu_has_native_bf16())
     return device.type == "cpu" and wanted

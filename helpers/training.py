@@ -16,11 +16,10 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn, update_bn
 
 from .errors import HCRError
 from .evaluation import evaluate, hits
-from .hardware import pick_device, seed_everything, use_bf16
+from .hardware import PRECISIONS, pick_device, seed_everything, use_bf16
 
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("constant", "onecycle")
-PRECISIONS = ("fp32", "bf16", "auto")
 
 
 @dataclass(frozen=True)
@@ -156,6 +155,20 @@ def _warming_ema(decay):
     return update
 
 
+def recalibrate_batchnorm(model, batches, device=None):
+    """`torch.optim.swa_utils.update_bn` with dropout off, as it is when the model is used; the
+    random numbers that dropout would draw are left to the training."""
+    drops = [m for m in model.modules() if isinstance(m, torch.nn.Dropout)]
+    rates = [m.p for m in drops]
+    for m in drops:
+        m.p = 0.0
+    try:
+        update_bn(batches, model, device)
+    finally:
+        for m, rate in zip(drops, rates):
+            m.p = rate
+
+
 def train(model, train_set, test_set=None, recipe=SEED_RECIPE, seed=0, device=None, progress=True,
           evals_per_epoch=1, log=print, loss_fn=None):
     """Train `model` in place and return a History.
@@ -184,7 +197,7 @@ def train(model, train_set, test_set=None, recipe=SEED_RECIPE, seed=0, device=No
         images, since those gathered on augmented ones make letters pass for digits (see README)."""
         out = ema.module if ema else model
         if recipe.augment and recipe.recalibrate_bn:
-            update_bn(clean, out, device)
+            recalibrate_batchnorm(out, clean, device)
         return out
 
     eval_steps = {round(steps_per_epoch * k / evals_per_epoch) for k in range(1, evals_per_epoch + 1)}

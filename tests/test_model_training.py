@@ -195,20 +195,40 @@ def test_weight_average_is_what_training_evaluates_and_returns(data_dir):
     assert history.evaluations[-1]["loss"] == evaluation.evaluate(averaged, train_set)["loss"]
 
 
-def test_batchnorm_statistics_come_from_clean_images_after_augmented_training(data_dir):
-    """Running statistics gathered on augmented batches are replaced by ones from the clean images."""
+@pytest.mark.parametrize("ema", [0.0, 0.9])
+def test_batchnorm_statistics_come_from_clean_images_after_augmented_training(data_dir, ema):
+    """Running statistics gathered on augmented batches (and averaged, with a weight average) are
+    replaced by ones measured on the clean images, with dropout off as when the model is used."""
     train_set = small_set(data_dir)  # under 512 images: the recalibration sees them all in one batch
-    recipe = training.Recipe(epochs=1, batch_size=16, augment=True)
+    recipe = training.Recipe(epochs=1, batch_size=16, augment=True, ema=ema)
     nets = {}
     for recalibrate in (True, False):
         nets[recalibrate] = model.build_model("compact", seed=1)
         training.train(nets[recalibrate], train_set, None, dataclasses.replace(recipe, recalibrate_bn=recalibrate),
                        seed=1, progress=False, log=None)
-    clean = copy.deepcopy(nets[False])
+    clean = copy.deepcopy(nets[False]).eval()
+    for m in clean.modules():
+        if isinstance(m, torch.nn.Dropout):
+            m.p = 0.0
     update_bn([train_set.to_float()], clean)
-    assert torch.allclose(nets[True][1].running_mean, clean[1].running_mean, atol=1e-5)
-    assert torch.allclose(nets[True][1].running_var, clean[1].running_var, rtol=1e-4, atol=1e-5)
-    assert not torch.allclose(nets[False][1].running_mean, clean[1].running_mean, atol=1e-3)
+    norms = [[m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+             for net in (nets[True], nets[False], clean)]
+    assert len(norms[0]) >= 2
+    for recalibrated, gathered, expected in zip(*norms):
+        assert torch.allclose(recalibrated.running_mean, expected.running_mean, atol=1e-5)
+        assert torch.allclose(recalibrated.running_var, expected.running_var, rtol=1e-4, atol=1e-5)
+        assert not torch.allclose(gathered.running_var, expected.running_var, rtol=1e-2)
+    assert all(m.p > 0 for m in nets[True].modules() if isinstance(m, torch.nn.Dropout))  # dropout is back
+
+
+def test_recalibration_leaves_the_random_numbers_to_training(data_dir):
+    net = model.build_model("compact", seed=1).train()
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    training.recalibrate_batchnorm(net, [small_set(data_dir).to_float()])
+    assert torch.equal(torch.rand(3), expected)
+    assert net.training
 
 
 def test_weight_average_remembers_little_at_first():
