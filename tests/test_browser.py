@@ -244,12 +244,18 @@ def touch_strokes(page, canvas, strokes):
     cdp.detach()
 
 
-def test_web_demo_on_a_phone(browser, web_demo):
-    """390 px wide, as an iPhone: no sideways scrolling, and a finger draws on the canvas."""
+def phone_page(browser, url):
+    """A page 390 px wide with touch, as an iPhone shows it (close it with page.context.close())."""
     context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True,
                                   device_scale_factor=3)
     page = context.new_page()
-    page.goto(web_demo)
+    page.goto(url)
+    return page
+
+
+def test_web_demo_on_a_phone(browser, web_demo):
+    """390 px wide, as an iPhone: no sideways scrolling, and a finger draws on the canvas."""
+    page = phone_page(browser, web_demo)
     canvas = page.locator("canvas")
     canvas.wait_for()
     assert page.evaluate("document.scrollingElement.scrollWidth") <= 390
@@ -260,7 +266,7 @@ def test_web_demo_on_a_phone(browser, web_demo):
     page.wait_for_function("() => document.querySelector('.hcr-row .hcr-label')?.textContent === '7'", timeout=20_000)
     assert page.evaluate("window.scrollY") == scrolled, "drawing with a finger must not scroll the page"
     assert page.evaluate("document.scrollingElement.scrollWidth") <= 390
-    context.close()
+    page.context.close()
 
 
 def shown(page, label):
@@ -354,10 +360,7 @@ def test_web_demo_text_mode_says_when_it_is_unsure(browser, web_demo_fakes):
 
 def test_web_demo_text_mode_on_a_phone(browser, web_demo_fakes):
     """390 px wide: the wide canvas still fits without sideways scrolling, and a finger writes on it."""
-    context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True,
-                                  device_scale_factor=3)
-    page = context.new_page()
-    page.goto(web_demo_fakes)
+    page = phone_page(browser, web_demo_fakes)
     page.select_option("#mode", "text")
     canvas = page.locator("canvas")
     width, height = canvas_shape(canvas)
@@ -370,7 +373,7 @@ def test_web_demo_text_mode_on_a_phone(browser, web_demo_fakes):
     shown_text(page, "q")
     assert page.evaluate("window.scrollY") == scrolled, "writing with a finger must not scroll the page"
     assert page.evaluate("document.scrollingElement.scrollWidth") <= 390
-    context.close()
+    page.context.close()
 
 
 def test_web_demo_reads_a_word_written_with_the_mouse(browser, web_demo):
