@@ -59,7 +59,7 @@ browser:  ## Debian's chromium for the browser tests, when this machine lets us 
 		apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || \
 		echo "chromium is not installed: the browser tests will be skipped"
 
-benchmark: $(VENV)/installed  ## the original recipe against the default recipe, 3 seeds (about 47 min)
+benchmark: $(VENV)/installed  ## the original recipe against the default recipe, 3 seeds (about 35 min)
 	$(PY) -m benchmarks.speed_accuracy
 
 fonts: $(VENV)/installed  ## the handwriting fonts of the characters-from-elsewhere sets, from npm (needs npm)

@@ -1,7 +1,7 @@
 """The seed recipe and the default recipe, side by side, on the same data and machine.
 
-    python -m benchmarks.speed_accuracy                  # 3 seeds, about 32 min on a 2-core CPU
-    python -m benchmarks.speed_accuracy --seeds 0        # one seed, about 11 min
+    python -m benchmarks.speed_accuracy                  # 3 seeds, about 35 min on a 2-core CPU
+    python -m benchmarks.speed_accuracy --seeds 0        # one seed, about 12 min
     python -m benchmarks.speed_accuracy --seeds 0 --set ema=0 --out build/no_ema    # the default recipe changed
 
 For each seed it trains
