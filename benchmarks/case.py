@@ -29,13 +29,10 @@ VARIANTS = ("ByClass only", "ByClass + MNIST", "ByClass + MNIST + Letters (eithe
 def split_by_file(train):
     """ByClass, MNIST and Letters parts of the case training set, by position (it is concatenated
     in that order by `data.load_case_characters`)."""
-    byclass = len(data.load_emnist_byclass(train=True))
-    keep = {"ByClass only": np.arange(byclass)}
+    byclass = np.arange(len(data.load_emnist_byclass(train=True)))
     letters = np.flatnonzero(train.labels.numpy() >= CASE_NUM_CLASSES)
-    mnist = np.setdiff1d(np.arange(byclass, len(train)), letters)
-    keep["ByClass + MNIST"] = np.concatenate([keep["ByClass only"], mnist])
-    keep["ByClass + MNIST + Letters (either case)"] = np.arange(len(train))
-    return keep
+    mnist = np.setdiff1d(np.arange(len(byclass), len(train)), letters)
+    return dict(zip(VARIANTS, (byclass, np.concatenate([byclass, mnist]), np.arange(len(train)))))
 
 
 def main(argv=None):

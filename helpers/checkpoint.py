@@ -149,6 +149,16 @@ def read_checkpoint(path):
     return payload
 
 
+def refuse_non_finite(path, state):
+    """Weights holding NaN or infinity give meaningless answers: refuse them when loading (any model)."""
+    bad = _not_finite(state) if isinstance(state, dict) else None
+    if bad is not None:
+        raise HCRError(
+            f"{path} holds weights that are not finite numbers (NaN or infinity in '{bad}'), so its answers "
+            "would be meaningless: retrain the model or use the shipped checkpoint."
+        )
+
+
 def load_checkpoint(path=None, model_name=None, class_names=None, device="cpu"):
     """Rebuild the model stored in a checkpoint; returns (model in eval mode, checkpoint dict).
 
@@ -175,12 +185,7 @@ def load_checkpoint(path=None, model_name=None, class_names=None, device="cpu"):
             "asked for: use a checkpoint trained for those classes."
         )
     state = payload.get("state_dict")
-    bad = _not_finite(state) if isinstance(state, dict) else None
-    if bad is not None:
-        raise HCRError(
-            f"{path} holds weights that are not finite numbers (NaN or infinity in '{bad}'), so its answers "
-            "would be meaningless: retrain the model or use the shipped checkpoint."
-        )
+    refuse_non_finite(path, state)
     model = build_model(stored, num_classes=len(names))
     try:
         model.load_state_dict(state)

@@ -23,12 +23,13 @@ from .errors import HCRError
 from .hardware import pick_device, seed_everything, use_bf16
 from .lines import ALPHABET, BLANK, HEIGHT, NUM_CTC_CLASSES, LineSet, decode, prepare_line
 from .paths import CHECKPOINTS, RUNS
+from .predict import UNSURE_BELOW
+from .training import progress_bar
 
 STRIDE = 4  # the CNN halves the width twice: one output column per 4 pixels
 MODEL_NAME = "crnn"
 SHIPPED = CHECKPOINTS / "lines.pt"
 TRAINED = RUNS / "lines.pt"
-UNSURE = 0.5  # a line whose least certain character is below this is flagged "unsure"
 
 
 # --- The model ----------------------------------------------------------------------------------
@@ -273,7 +274,7 @@ def train_lines(model, train_set, val_set=None, epochs=10, batch_size=32, lr=2e-
         lines = first if epoch == 1 else (train_set(epoch) if callable(train_set) else train_set)
         model.train()
         batches = width_batches(lines.widths, batch_size, generator)[:steps_per_epoch]
-        bar = _progress_bar(len(batches), f"epoch {epoch}/{epochs}", progress)
+        bar = progress_bar(len(batches), f"epoch {epoch}/{epochs}", progress)
         loss_sum, seen = 0.0, 0
         started = time.perf_counter()
         for idx in batches:
@@ -367,14 +368,6 @@ def train_reader(recipe=LineRecipe(), root=None, progress=True, log=print):
     return model, history, time.perf_counter() - started
 
 
-def _progress_bar(total, desc, enabled):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, leave=False, unit="batch")
-
-
 def _epoch_line(row, epochs):
     line = f"epoch {row['epoch']}/{epochs}: train loss {row['train_loss']:.3f}"
     if "val_cer" in row:
@@ -421,7 +414,7 @@ def save_reader(path, model, metrics=None, recipe=None):
 
 def load_reader(path=None, device="cpu"):
     """(CRNN in eval mode, checkpoint dict) from a file saved by `save_reader`."""
-    from .checkpoint import read_checkpoint
+    from .checkpoint import read_checkpoint, refuse_non_finite
 
     path = Path(path) if path is not None else default_reader_checkpoint()
     payload = read_checkpoint(path)
@@ -430,6 +423,7 @@ def load_reader(path=None, device="cpu"):
                        "pass a line reader saved by helpers.crnn.save_reader.")
     if payload.get("class_names") != ["<blank>"] + list(ALPHABET):
         raise HCRError(f"{path} reads another alphabet than this project's lines: retrain it with helpers.crnn.")
+    refuse_non_finite(path, payload.get("state_dict"))
     try:
         model = CRNN(**payload["extra"]["config"])
         model.load_state_dict(payload["state_dict"])
@@ -446,7 +440,7 @@ def load_reader(path=None, device="cpu"):
 class TextResult:
     text: str
     confidence: float  # probability of the least certain character
-    unsure: bool  # confidence below UNSURE, or nothing read: check this reading
+    unsure: bool  # confidence below predict.UNSURE_BELOW, or nothing read: check this reading
     char_probs: list = field(default_factory=list, repr=False)
     image: np.ndarray = field(default=None, repr=False)  # the normalised line the model saw
 
@@ -477,7 +471,7 @@ class TextReader:
         line_set = LineSet.from_images(images, [""] * len(images))
         out = []
         for (text, confidence, probs), image in zip(read_lines(self.model, line_set, device=self.device), images):
-            unsure = confidence < UNSURE or not text.strip()  # nothing read is never a sure answer
+            unsure = confidence < UNSURE_BELOW or not text.strip()  # nothing read is never a sure answer
             out.append(TextResult(text, float(confidence), bool(unsure), probs, image))
         return out
 
@@ -496,3 +490,5 @@ class TextReader:
         good = [p for p in prepared if not isinstance(p, HCRError)]
         results = iter(self._read_images(good) if good else [])
         return [(source, p if isinstance(p, HCRError) else next(results)) for source, p in zip(sources, prepared)]
+
+    predict, predict_many = read, read_many  # a TextReader serves wherever a Predictor does (pad, web page)

@@ -18,17 +18,6 @@ STATIC = Path(__file__).resolve().parent / "static"
 MODES = ("36", "case", "text")
 
 
-class _ReadsLines:
-    """A `crnn.TextReader` (for example `TextReader.from_model(...)` in the notebook) seen as a predictor."""
-
-    def __init__(self, reader):
-        self.reader = reader
-        self.path = reader.path
-
-    def predict(self, source, name=None):
-        return self.reader.read(source, name=name)
-
-
 class DrawPad(anywidget.AnyWidget):
     """`DrawPad(predictor, case_predictor=None, text_reader=None)`; `result` holds the latest answer.
 
@@ -64,8 +53,7 @@ class DrawPad(anywidget.AnyWidget):
         if self.mode == "text":
             if self.text_reader is None:
                 self.text_reader = Predictor(text=True)
-            reader = self.text_reader
-            return reader if hasattr(reader, "predict") else _ReadsLines(reader)
+            return self.text_reader
         return self.predictor
 
     def _update(self, change=None):

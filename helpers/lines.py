@@ -16,7 +16,6 @@ single characters, so that EMNIST's blurry strokes, a crisp font and a photo loo
 import functools
 import zlib
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -617,20 +616,12 @@ def prepare_line(source, name=None):
     """
     from . import preprocess
 
-    if isinstance(source, np.ndarray):
-        grey = source.astype(np.float32)
-        if grey.ndim == 3:
-            grey = grey[..., :3].mean(axis=2)
-        if grey.max() > 1.0:
-            grey = grey / 255.0
-    else:
-        grey = preprocess._to_grey(preprocess.open_image(source, name))
-    grey = _shrink_line(grey)
-    ink, found = preprocess.grey_to_ink(grey)
-    if not found:
-        label = name or (str(source) if isinstance(source, (str, Path)) else "The image")
-        raise HCRError(f"{label} shows no writing (it looks blank): write or photograph a line and try again.")
-    return normalise_line(ink)
+    label = preprocess.picture_label(source, name)
+    with preprocess.one_sentence_errors(label):
+        ink, found = preprocess.grey_to_ink(_shrink_line(preprocess.to_grey(source, name)))
+        if not found:
+            raise HCRError(f"{label} shows no writing (it looks blank): write or photograph a line and try again.")
+        return normalise_line(ink)
 
 
 def _shrink_line(grey):

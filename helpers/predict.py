@@ -66,7 +66,7 @@ class Predictor:
         if text:  # a whole line of text: the CRNN reader, with the same predict / predict_many
             if case_sensitive:
                 raise HCRError("Lines are always read with case: drop case_sensitive (or --case-sensitive) with text.")
-            return LineReader(checkpoint, device)
+            return line_reader(checkpoint, device)
         return super().__new__(cls)
 
     def __init__(self, checkpoint=None, device="cpu", case_sensitive=False, text=False):
@@ -175,26 +175,17 @@ def _short(path):
         return str(path)
 
 
-class LineReader:
-    """`Predictor(text=True)`: the line reader behind the Predictor's `predict` / `predict_many`."""
+def line_reader(checkpoint=None, device="cpu"):
+    """`Predictor(text=True)`: a `crnn.TextReader`, which has the same `predict` / `predict_many`."""
+    from .crnn import TextReader, default_reader_checkpoint
 
-    def __init__(self, checkpoint=None, device="cpu"):
-        from .crnn import TextReader, default_reader_checkpoint
-
-        path = checkpoint if checkpoint is not None else default_reader_checkpoint()
-        if checkpoint is None and not Path(path).is_file():
-            raise HCRError(
-                f"The line-reading model is missing ({_short(path)}): get checkpoints/lines.pt from the "
-                "project's repository, or train one in the lines chapter (Reading_Handwritten_Lines.ipynb)."
-            )
-        self.reader = TextReader(path, device)
-        self.path = path
-
-    def predict(self, source, name=None):
-        return self.reader.read(source, name=name)
-
-    def predict_many(self, sources):
-        return self.reader.read_many(list(sources))
+    path = checkpoint if checkpoint is not None else default_reader_checkpoint()
+    if checkpoint is None and not Path(path).is_file():
+        raise HCRError(
+            f"The line-reading model is missing ({_short(path)}): get checkpoints/lines.pt from the "
+            "project's repository, or train one in the lines chapter (Reading_Handwritten_Lines.ipynb)."
+        )
+    return TextReader(path, device)
 
 
 def preview_data_url(image):

@@ -4,6 +4,7 @@ A photo, a scan or a drawing becomes an ink map (bright ink on black, whatever t
 light and polarity), which `framing.frame_ink` then frames exactly like the training images.
 """
 
+import contextlib
 import io
 import math
 import warnings
@@ -36,7 +37,7 @@ _UPRIGHT = {
 # --- From a user's file to a small grey picture ---------------------------------------------
 
 
-def _label(source, name):
+def picture_label(source, name):
     """How messages call an image: the given name, else the path, else "The image"."""
     if name:
         return name
@@ -65,7 +66,7 @@ def open_image(source, name=None):
     """
     if isinstance(source, Image.Image):
         return _working_image(source)
-    name = _label(source, name)
+    name = picture_label(source, name)
     try:
         if isinstance(source, (bytes, bytearray, memoryview)):
             if len(source) == 0:
@@ -278,17 +279,26 @@ def prepare(source, name=None):
     Whatever goes wrong with one picture becomes such a sentence, so a caller that handles
     many pictures (the command line, the web page) can keep answering the others.
     """
-    label = _label(source, name)
-    try:
-        if isinstance(source, np.ndarray):
-            grey = _array_to_grey(source)
-        else:
-            grey = _to_grey(open_image(source, name))
-        grey = _shrink(grey)
+    label = picture_label(source, name)
+    with one_sentence_errors(label):
+        grey = _shrink(to_grey(source, name))
         ink, found = grey_to_ink(grey)
         if not found:
             raise HCRError(f"{label} shows no character (it looks blank): draw or photograph one and try again.")
         return Prepared(image=frame_ink(ink), grey=grey, ink=ink)
+
+
+def to_grey(source, name=None):
+    """Any PNG/JPEG file, bytes, PIL image or array -> grey float image in [0, 1] (HCRError if unusable)."""
+    return _array_to_grey(source) if isinstance(source, np.ndarray) else _to_grey(open_image(source, name))
+
+
+@contextlib.contextmanager
+def one_sentence_errors(label):
+    """Whatever goes wrong with one picture becomes one HCRError sentence naming it, so a caller
+    that handles many pictures (the command line, the web page) can keep answering the others."""
+    try:
+        yield
     except HCRError:
         raise
     except MemoryError:

@@ -182,4 +182,6 @@ def test_text_reader_reads_pictures_and_gives_one_error_per_bad_one(tmp_path):
     assert "shows no writing" in str(results[1][1]) and "\n" not in str(results[2][1])
     with pytest.raises(HCRError, match="shows no writing"):
         reader.read(blank.getvalue())
-    assert crnn.TextReader.from_model(tiny_model()).read(np.asarray(written_line())).text is not None
+    line = np.asarray(written_line())  # the same model, from the file or from memory, reads the same
+    assert crnn.TextReader.from_model(reader.model).read(line).text == reader.read(line).text
+    assert reader.predict(line).text == reader.read(line).text  # serves where a Predictor does

@@ -217,3 +217,11 @@ def test_prepare_line_refuses_blank_and_broken_pictures(tmp_path):
         lines.prepare_line(broken)
     with pytest.raises(HCRError, match="not an image"):
         lines.prepare_line(b"hello, not a picture")
+
+
+def test_a_line_array_that_is_not_a_picture_gets_one_sentence():
+    """The same checks as a single character's: wrong shape, or nothing but NaN (read as blank)."""
+    with pytest.raises(HCRError, match=r"shape \(2, 2, 2, 2\)"):
+        lines.prepare_line(np.zeros((2, 2, 2, 2)))
+    with pytest.raises(HCRError, match="shows no writing"):
+        lines.prepare_line(np.full((40, 200), np.nan))

@@ -219,6 +219,12 @@ def test_batchnorm_statistics_come_from_clean_images_after_augmented_training(da
         assert torch.allclose(recalibrated.running_var, expected.running_var, rtol=1e-4, atol=1e-5)
         assert not torch.allclose(gathered.running_var, expected.running_var, rtol=1e-2)
     assert all(m.p > 0 for m in nets[True].modules() if isinstance(m, torch.nn.Dropout))  # dropout is back
+    # And without torch's help: the first BatchNorm holds the mean and (unbiased) variance of the first
+    # convolution's output on the clean images.
+    with torch.no_grad():
+        first = nets[True][0](train_set.to_float())
+    assert torch.allclose(nets[True][1].running_mean, first.mean((0, 2, 3)), atol=1e-4)
+    assert torch.allclose(nets[True][1].running_var, first.transpose(0, 1).flatten(1).var(1), rtol=1e-3, atol=1e-5)
 
 
 def test_recalibration_leaves_the_random_numbers_to_training(data_dir):
