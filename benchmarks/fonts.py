@@ -1,68 +1,15 @@
-"""Install the handwriting fonts that the generalisation sets are drawn in: an explicit step.
+"""Install the handwriting fonts that the font lines are drawn in: an explicit step.
 
-    python -m benchmarks.fonts      # npm-installs 42 @fontsource packages into build/fonts (needs npm)
+    python -m benchmarks.fonts      # npm-installs the @fontsource packages into build/fonts (needs npm)
 
-The fonts come from npm's @fontsource packages (none from Debian, none used for training).
-The benchmarks that draw with them only read build/fonts; if it is empty they say to run
-this step first, so nothing is downloaded behind your back.
+The fonts come from npm's @fontsource packages (none from Debian). Everything that draws with
+them reads build/fonts; if it is empty it says to run this step first, so nothing is
+downloaded behind your back. The list and the dev/held-out split live in helpers/fonts.py.
 """
 
-import shutil
-import subprocess
-
-from helpers.errors import HCRError
-from helpers.paths import BUILD
+from helpers.fonts import DEV_FONTS, FONTS, FONTS_DIR, HELD_OUT_FONTS, font_paths, install  # noqa: F401
 
 from .common import run
-
-FONTS_DIR = BUILD / "fonts"
-FONT_VERSION = "5.3.0"
-FONTS = [
-    "caveat", "indie-flower", "patrick-hand", "kalam", "shadows-into-light", "gloria-hallelujah",
-    "architects-daughter", "handlee", "schoolbell", "gochi-hand", "coming-soon", "just-another-hand",
-    "covered-by-your-grace", "nanum-pen-script", "reenie-beanie", "neucha", "short-stack", "itim", "mali",
-    "pangolin", "gaegu", "delius", "annie-use-your-telescope", "nothing-you-could-do", "the-girl-next-door",
-    "walter-turncoat", "just-me-again-down-here", "crafty-girls", "fuzzy-bubbles", "edu-sa-beginner",
-    "playpen-sans", "shantell-sans", "comic-neue", "mynerve", "sue-ellen-francisco", "permanent-marker",
-    "rock-salt", "caveat-brush", "swanky-and-moo-moo", "loved-by-the-king", "over-the-rainbow",
-    "waiting-for-the-sunrise",
-]
-
-# Every third font is held out: no prior, threshold, recipe or checkpoint is ever chosen on it,
-# so its figures are the honest ones. The others ("dev" fonts) may be used to choose things.
-HELD_OUT_FONTS = tuple(FONTS[2::3])
-DEV_FONTS = tuple(f for f in FONTS if f not in HELD_OUT_FONTS)
-
-
-def _regular(folder, font):
-    """The font's regular (400) latin file, or None if the package is not installed."""
-    files = sorted((folder / "node_modules" / "@fontsource" / font / "files").glob(f"{font}-latin-*-normal.woff2"))
-    return ([p for p in files if "-400-" in p.name] or files or [None])[0]
-
-
-def font_paths(folder=FONTS_DIR):
-    """{font name: path of its regular latin file}; stops with the command to run if any is missing."""
-    paths = {font: _regular(folder, font) for font in FONTS}
-    missing = [font for font, path in paths.items() if path is None]
-    if missing:
-        raise HCRError(f"{len(missing)} of the {len(FONTS)} handwriting fonts are not in {folder}: "
-                       "run `python -m benchmarks.fonts` first (it installs them with npm).")
-    return paths
-
-
-def install(folder=FONTS_DIR):
-    """npm-install the font packages that are not in `folder` yet; returns how many were installed."""
-    missing = [font for font in FONTS if _regular(folder, font) is None]
-    if not missing:
-        return 0
-    if shutil.which("npm") is None:
-        raise HCRError("npm is not installed: install Node.js (it brings npm), then run `python -m benchmarks.fonts`.")
-    folder.mkdir(parents=True, exist_ok=True)
-    if not (folder / "package.json").exists():
-        (folder / "package.json").write_text('{"name": "hcr-fonts", "private": true}\n')
-    command = ["npm", "install", "--no-audit", "--no-fund", "--prefix", str(folder)]
-    subprocess.run(command + [f"@fontsource/{font}@{FONT_VERSION}" for font in missing], check=True)
-    return len(missing)
 
 
 def main():

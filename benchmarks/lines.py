@@ -22,9 +22,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from helpers import crnn, lines, records
+from helpers.font_lines import font_chars, photograph, render_font_line
 from helpers.paths import ASSETS, BUILD, RUNS
 
 from .common import machine, run
@@ -32,49 +32,6 @@ from .fonts import DEV_FONTS, HELD_OUT_FONTS, font_paths
 
 IMAGES_DIR = BUILD / "lines"
 SPEED_CHARS = 20  # the target: a line of 20 characters from PNG to text
-
-
-def render_font_line(font_path, text, rng):
-    """`text` in a font, dark on white paper, at a random size, pen weight, margin and small tilt."""
-    size = int(rng.integers(28, 90))
-    font = ImageFont.truetype(str(font_path), size)
-    image = _draw_line(font, text, size, rng)
-    image.info["font_size"] = size
-    return image
-
-
-def _draw_line(font, text, size, rng):
-    stroke = int(rng.integers(0, max(1, size // 40) + 1))
-    left, top, right, bottom = font.getbbox(text, anchor="ls", stroke_width=stroke)
-    margin = (int(rng.uniform(0.3, 1.5) * size), int(rng.uniform(0.2, 1.0) * size))
-    image = Image.new("L", (right - left + 2 * margin[0], bottom - top + 2 * margin[1]), 255)
-    ImageDraw.Draw(image).text((margin[0] - left, margin[1] - top), text, font=font, fill=0, anchor="ls",
-                               stroke_width=stroke, stroke_fill=0)
-    return image.rotate(rng.uniform(-1.5, 1.5), resample=Image.Resampling.BICUBIC, expand=True, fillcolor=255)
-
-
-def photograph(image, size, rng):
-    """A clean dark-on-white line as a phone photo: tinted paper, coloured pen, uneven light, grain, blur.
-
-    Like `strokes.fake_photo`, but the blur follows the letter size (`size`,
-    the font size in px), not the picture's longer side, which for a line is its length.
-    """
-    ink = 1.0 - np.asarray(image, dtype=np.float32) / 255.0
-    h, w = ink.shape
-    paper = np.array([0.93, 0.92, 0.86]) * rng.uniform(0.8, 1.05) + rng.uniform(-0.04, 0.04, 3)
-    pen = [np.array([0.08, 0.1, 0.35]), np.array([0.1, 0.1, 0.12]), np.array([0.25, 0.25, 0.28])][rng.integers(3)]
-    rgb = paper[None, None] * (1 - ink[..., None]) + pen[None, None] * ink[..., None]
-    yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
-    light = 1 + rng.uniform(-0.25, 0.25) * (xx - 0.5) + rng.uniform(-0.5, 0.5) * (yy - 0.5) * h / max(h, w)
-    light -= rng.uniform(0, 0.2) * ((xx - rng.uniform(0.2, 0.8)) ** 2 + ((yy - 0.5) * w / max(h, w)) ** 2 / 4)
-    rgb = rgb * light[..., None] + rng.normal(0, rng.uniform(0.005, 0.03), size=rgb.shape)
-    photo = Image.fromarray((np.clip(rgb, 0, 1) * 255).astype(np.uint8), "RGB")
-    return photo.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.5) * size / 60))
-
-
-def font_chars(paths):
-    """{font name: the characters it really draws}."""
-    return {name: set(lines.CharacterBank.from_font(path).chars()) for name, path in paths.items()}
 
 
 def build_font_sets(out, fonts, per_font=30, seed=0):
@@ -228,15 +185,13 @@ def table(result):
 
 
 def train_main(args):
-    fonts = tuple(str(font_paths()[name]) for name in DEV_FONTS) if args.font_share > 0 else ()
-    recipe = crnn.LineRecipe(style=args.style, train_lines=args.lines, epochs=args.epochs, batch_size=args.batch_size,
-                             lr=args.lr, max_minutes=args.minutes, seed=args.seed, fonts=fonts,
-                             font_share=args.font_share)
+    recipe = crnn.LineRecipe(real_share=args.real, synthetic_share=args.synthetic, font_share=args.fonts,
+                             height=args.height, hidden=args.hidden, channels=tuple(args.channels), lr=args.lr,
+                             augment=args.augment, minutes=args.minutes, seed=args.seed)
     model, history, seconds = crnn.train_reader(recipe, progress=not args.quiet)
-    last = history.epochs[-1]
     metrics = {"train_seconds": round(history.train_seconds, 1), "total_seconds": round(seconds, 1),
-               "lines_seen": history.lines_seen, "epochs_done": len(history.epochs),
-               **{k: round(v, 3) for k, v in last.items() if k.startswith("val_")}, "history": history.epochs}
+               "lines_seen": history.lines_seen, "steps": history.steps, "sizes": history.sizes,
+               "best": history.best, "evaluations": history.evaluations}
     crnn.save_reader(args.out, model, metrics=metrics, recipe=recipe.to_dict())
     print(f"trained in {seconds:.0f} s ({history.train_seconds:.0f} s of training): wrote {args.out}")
 
@@ -244,15 +199,18 @@ def train_main(args):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m benchmarks.lines", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    train = sub.add_parser("train", help="train a line reader on synthetic lines")
-    train.add_argument("--style", choices=lines.STYLES, default="handwriting")
-    train.add_argument("--lines", type=int, default=crnn.LineRecipe.train_lines)
-    train.add_argument("--epochs", type=int, default=crnn.LineRecipe.epochs)
-    train.add_argument("--batch-size", type=int, default=crnn.LineRecipe.batch_size)
-    train.add_argument("--lr", type=float, default=crnn.LineRecipe.lr)
-    train.add_argument("--minutes", type=float, default=None, help="stop training after this many minutes in all")
-    train.add_argument("--font-share", type=float, default=0.0,
-                       help="share of the training lines written in the DEV fonts (0: EMNIST and MNIST only)")
+    train = sub.add_parser("train", help="train a line reader on a mix of real, synthetic and font lines")
+    defaults = crnn.LineRecipe()
+    train.add_argument("--real", type=float, default=defaults.real_share, help="share of real training lines")
+    train.add_argument("--synthetic", type=float, default=defaults.synthetic_share,
+                       help="share of synthetic EMNIST lines")
+    train.add_argument("--fonts", type=float, default=defaults.font_share, help="share of lines in the dev fonts")
+    train.add_argument("--height", type=int, default=defaults.height)
+    train.add_argument("--hidden", type=int, default=defaults.hidden)
+    train.add_argument("--channels", type=int, nargs=4, default=list(defaults.channels))
+    train.add_argument("--lr", type=float, default=defaults.lr)
+    train.add_argument("--augment", type=float, default=defaults.augment)
+    train.add_argument("--minutes", type=float, default=defaults.minutes, help="training time (loading not included)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", type=Path, default=RUNS / "lines.pt")
     train.add_argument("--quiet", action="store_true")

@@ -9,6 +9,7 @@ is: it sums over every way of spreading the text over the columns. Greedy decodi
 best class per column, merges repeats and drops blanks.
 """
 
+import copy
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -19,17 +20,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .alphabet import ALPHABET, BLANK, NUM_CTC_CLASSES, decode
+from .augment import augment_lines
 from .errors import HCRError
+from .framing import LINE_HEIGHT
 from .hardware import pick_device, seed_everything, use_bf16
-from .lines import ALPHABET, BLANK, HEIGHT, NUM_CTC_CLASSES, LineSet, decode, prepare_line
+from .lines import LineSet
 from .paths import CHECKPOINTS, RUNS
-from .predict import UNSURE_BELOW
 from .training import progress_bar
 
 STRIDE = 4  # the CNN halves the width twice: one output column per 4 pixels
 MODEL_NAME = "crnn"
 SHIPPED = CHECKPOINTS / "lines.pt"
 TRAINED = RUNS / "lines.pt"
+UNSURE_BELOW = 0.5  # a reading whose least certain character is below this is flagged "unsure"
 
 
 # --- The model ----------------------------------------------------------------------------------
@@ -39,51 +43,77 @@ def _block(c_in, c_out):
     return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
 
 
+def check_config(config):
+    """A CRNN's config, checked field by field before anything is built (configs come from files too)."""
+    if not isinstance(config, dict):
+        raise HCRError("The line reader's config is not a dictionary: the checkpoint is damaged.")
+    known = {"num_classes", "height", "channels", "hidden", "layers", "dropout"}
+    unknown = set(config) - known
+    if unknown:
+        raise HCRError(f"The line reader's config has unknown fields ({', '.join(sorted(map(str, unknown)))}): "
+                       "the checkpoint was saved by another version.")
+
+    def whole(name, low, high):
+        value = config.get(name)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise HCRError(f"The line reader's {name} is {value!r}, not a whole number from {low} to {high}: "
+                           "the checkpoint is damaged.")
+
+    whole("num_classes", 2, 1024)
+    whole("height", 16, 128)
+    whole("hidden", 1, 2048)
+    whole("layers", 1, 8)
+    if config["height"] % 16:
+        raise HCRError(f"The line reader's height is {config['height']}, not a multiple of 16: the checkpoint is "
+                       "damaged.")
+    channels = config.get("channels")
+    if not isinstance(channels, (list, tuple)) or len(channels) != 4 or not all(
+            isinstance(c, int) and not isinstance(c, bool) and 1 <= c <= 1024 for c in channels):
+        raise HCRError(f"The line reader's channels are {channels!r}, not four whole numbers from 1 to 1024: "
+                       "the checkpoint is damaged.")
+    dropout = config.get("dropout")
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+        raise HCRError(f"The line reader's dropout is {dropout!r}, not a number from 0 to 1: the checkpoint is "
+                       "damaged.")
+    return config
+
+
 class CRNN(nn.Module):
-    """(N, 1, 32, W) lines -> (N, W/4, classes) logits, class 0 being the CTC blank.
+    """(N, 1, height, W) lines -> (N, W/4, classes) logits, class 0 being the CTC blank."""
 
-    `sequence` is "lstm" or "gru" (bidirectional, `layers` deep) or "conv" (1-D convolutions:
-    no recurrence, so faster on some CPUs, with a context limited to their receptive field).
-    """
-
-    def __init__(self, num_classes=NUM_CTC_CLASSES, channels=(32, 64, 128, 128), hidden=128, layers=2,
-                 sequence="lstm", dropout=0.2):
+    def __init__(self, num_classes=NUM_CTC_CLASSES, height=LINE_HEIGHT, channels=(32, 64, 128, 192), hidden=192,
+                 layers=2, dropout=0.2):
         super().__init__()
-        if sequence not in ("lstm", "gru", "conv"):
-            raise HCRError(f"sequence={sequence!r} is unknown: use 'lstm', 'gru' or 'conv'.")
+        self.config = check_config({"num_classes": num_classes, "height": height, "channels": list(channels),
+                                    "hidden": hidden, "layers": layers, "dropout": dropout})
         a, b, c, d = channels
-        self.config = {"num_classes": num_classes, "channels": list(channels), "hidden": hidden, "layers": layers,
-                       "sequence": sequence, "dropout": dropout}
         self.cnn = nn.Sequential(
-            *_block(1, a), nn.MaxPool2d(2),  # 32 x W -> 16 x W/2
-            *_block(a, b), nn.MaxPool2d(2),  # -> 8 x W/4
-            *_block(b, c), *_block(c, c), nn.MaxPool2d((2, 1)),  # -> 4 x W/4
-            *_block(c, d), nn.MaxPool2d((2, 1)),  # -> 2 x W/4
+            *_block(1, a), nn.MaxPool2d(2),  # H x W -> H/2 x W/2
+            *_block(a, b), nn.MaxPool2d(2),  # -> H/4 x W/4
+            *_block(b, c), *_block(c, c), nn.MaxPool2d((2, 1)),  # -> H/8 x W/4
+            *_block(c, d), nn.MaxPool2d((2, 1)),  # -> H/16 x W/4
         )
-        features = d * (HEIGHT // 16)
         self.dropout = nn.Dropout(dropout)
-        if sequence == "conv":
-            layers_ = []
-            width = features
-            for k in range(max(1, layers) * 2):
-                dilation = 2 ** (k % 3)
-                layers_ += [nn.Conv1d(width, 2 * hidden, 5, padding=2 * dilation, dilation=dilation),
-                            nn.BatchNorm1d(2 * hidden), nn.ReLU(inplace=True)]
-                width = 2 * hidden
-            self.sequence = nn.Sequential(*layers_)
-        else:
-            rnn = nn.LSTM if sequence == "lstm" else nn.GRU
-            self.sequence = rnn(features, hidden, num_layers=layers, bidirectional=True, batch_first=True,
+        self.sequence = nn.LSTM(d * (height // 16), hidden, num_layers=layers, bidirectional=True, batch_first=True,
                                 dropout=dropout if layers > 1 else 0.0)
         self.head = nn.Linear(2 * hidden, num_classes)
 
-    def forward(self, x):
-        f = self.cnn(x)  # (N, C, 2, T)
-        f = f.flatten(1, 2)  # (N, C*2, T)
-        if self.config["sequence"] == "conv":
-            f = self.sequence(self.dropout(f)).transpose(1, 2)
+    @property
+    def height(self):
+        return self.config["height"]
+
+    def forward(self, x, widths=None):
+        """With `widths`, each line's padding is kept out of the LSTM (packed sequences), so a line
+        reads the same whatever the width of the other lines of its batch."""
+        f = self.cnn(x).flatten(1, 2).transpose(1, 2)  # (N, T, C * H/16)
+        f = self.dropout(f)
+        if widths is None:
+            f, _ = self.sequence(f)
         else:
-            f, _ = self.sequence(self.dropout(f.transpose(1, 2)))
+            lengths = frames(widths).clamp(1, f.shape[1]).cpu()
+            packed = nn.utils.rnn.pack_padded_sequence(f, lengths, batch_first=True, enforce_sorted=False)
+            f, _ = self.sequence(packed)
+            f, _ = nn.utils.rnn.pad_packed_sequence(f, batch_first=True, total_length=lengths.max().item())
         return self.head(self.dropout(f))  # (N, T, classes)
 
 
@@ -198,38 +228,53 @@ def score(predictions, truths):
 
 # --- Running the model ---------------------------------------------------------------------------
 
+BATCH_PIXELS = 48 * 24_000  # a batch holds at most this many pixels (lines x widest line x height)
 
-def width_batches(widths, batch_size, generator=None):
-    """Batches of lines of similar width (little padding); shuffled lightly when a generator is given."""
+
+def pixel_batches(widths, height, max_pixels=BATCH_PIXELS, max_lines=64, generator=None):
+    """Batches of lines of similar width, each within a pixel budget (so memory is bounded by the
+    budget, not by the widest line times the batch size); lightly shuffled when a generator is given."""
     widths = torch.as_tensor(widths, dtype=torch.float)
-    if generator is not None:  # sort by a noisy width, so batches differ from epoch to epoch
-        widths = widths * (1 + 0.1 * torch.rand(len(widths), generator=generator))
-    batches = list(torch.argsort(widths).split(batch_size))
+    key = widths * (1 + 0.1 * torch.rand(len(widths), generator=generator)) if generator is not None else widths
+    order = torch.argsort(key).tolist()
+    batches, current, widest = [], [], 0
+    for i in order:
+        w = int(widths[i])
+        if current and (len(current) >= max_lines or (len(current) + 1) * max(widest, w) * height > max_pixels):
+            batches.append(torch.tensor(current))
+            current, widest = [], 0
+        current.append(i)
+        widest = max(widest, w)
+    if current:
+        batches.append(torch.tensor(current))
     if generator is not None:
-        order = torch.randperm(len(batches), generator=generator).tolist()
-        batches = [batches[i] for i in order]
+        batches = [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
     return batches
 
 
 @torch.no_grad()
-def read_lines(model, line_set, batch_size=64, device=None):
-    """Greedy readings [(text, confidence, char probs)] of every line of a LineSet, in order."""
+def read_lines(model, line_set, device=None, max_pixels=BATCH_PIXELS):
+    """Greedy readings [(text, confidence, char probs)] of every line of a LineSet, in order.
+
+    Lines are read in batches of similar width; a line's padding is masked out of its own
+    readings, so its answer does not depend on the other lines of its batch.
+    """
     device = device or next(model.parameters()).device
     was_training = model.training
     model.eval()
     out = [None] * len(line_set)
-    for idx in width_batches(line_set.widths, batch_size):
-        x, widths, _, _ = line_set.batch(idx)
-        logits = model(x.to(device)).float().cpu()
+    for idx in pixel_batches(line_set.widths, line_set.height, max_pixels):
+        x, widths, _, _ = line_set.batch(idx, with_targets=False)
+        logits = model(x.to(device), widths).float().cpu()
         for i, reading in zip(idx.tolist(), greedy_decode(logits, widths)):
             out[i] = reading
     model.train(was_training)
     return out
 
 
-def evaluate_lines(model, line_set, batch_size=64, device=None):
+def evaluate_lines(model, line_set, device=None):
     """`score` of the model's greedy readings of a LineSet."""
-    texts = [text for text, _, _ in read_lines(model, line_set, batch_size, device)]
+    texts = [text for text, _, _ in read_lines(model, line_set, device)]
     return score(texts, line_set.texts)
 
 
@@ -238,142 +283,238 @@ def evaluate_lines(model, line_set, batch_size=64, device=None):
 
 @dataclass
 class LineHistory:
-    """Per-epoch loss, validation scores and training time (the clock stops while evaluating)."""
+    """Validation scores along the way, and the training time (the clock stops while evaluating)."""
 
-    epochs: list = field(default_factory=list)
+    evaluations: list = field(default_factory=list)
     train_seconds: float = 0.0
     lines_seen: int = 0
+    steps: int = 0
+    best: dict = None
 
 
-def train_lines(model, train_set, val_set=None, epochs=10, batch_size=32, lr=2e-3, seed=0, progress=True,
-                log=print, weight_decay=1e-2, precision="auto", channels_last=True, device=None, max_seconds=None):
-    """Train a CRNN in place with CTC; returns a LineHistory.
+def _mixed_order(parts, count, generator):
+    """`count` line indices into the concatenation of `parts` [(LineSet, weight)], each part drawn
+    with its weight (a part is walked through in a fresh random order before any line repeats)."""
+    weights = torch.tensor([float(w) for _, w in parts])
+    take = torch.multinomial(weights / weights.sum(), count, replacement=True, generator=generator)
+    offsets = np.cumsum([0] + [len(p) for p, _ in parts])
+    out = []
+    for k, (part, _) in enumerate(parts):
+        n = int((take == k).sum())
+        picks = []
+        while len(picks) < n:
+            picks += torch.randperm(len(part), generator=generator).tolist()
+        out += [int(offsets[k]) + i for i in picks[:n]]
+    return torch.tensor(out)
 
-    Seeded; AdamW with a one-cycle schedule; batches of lines of similar width; bf16 autocast
-    on CPUs with native bf16 (precision="auto") and channels-last convolutions (measured on the
-    2-core CPU: 1.5x and 1.25x more lines per second). `train_set` is a LineSet, or a function
-    epoch -> LineSet for fresh lines every epoch. `max_seconds` stops training (at the end of
-    a batch) once that much training time has passed, so a time budget holds on any machine.
+
+def _learning_rate(peak, progress, warmup=0.03):
+    """Warm up, then a cosine down to 2% of the peak; `progress` runs from 0 to 1."""
+    if progress < warmup:
+        return peak * (0.05 + 0.95 * progress / warmup)
+    t = min(1.0, (progress - warmup) / (1 - warmup))
+    return peak * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def train_lines(model, parts, val_set=None, max_seconds=None, steps=None, lr=1.5e-3, seed=0, augment=1.0,
+                batch_pixels=BATCH_PIXELS, eval_every=300, progress=True, log=print, weight_decay=1e-2,
+                precision="auto", device=None):
+    """Train a CRNN in place with CTC on a weighted mix of line sets; returns a LineHistory.
+
+    `parts` is [(LineSet, weight)]: each batch mixes lines drawn with those weights. Training
+    stops after `steps` batches or `max_seconds` of training, whichever comes first, and the
+    learning rate follows that budget (warm-up, then cosine), so a time budget holds on any
+    machine. Every `eval_every` seconds the val lines are read; the weights that read them
+    best are kept. Seeded: batches and augmentations follow the seed (the time budget decides
+    how many there are). bf16 autocast on CPUs with native bf16; channels-last convolutions.
     """
+    if max_seconds is None and steps is None:
+        raise HCRError("Give train_lines a budget: steps=, max_seconds= or both.")
     seed_everything(seed)
     device = pick_device(device)
-    memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    model.to(device, memory_format=memory_format)
+    model.to(device, memory_format=torch.channels_last)
     bf16 = use_bf16(precision, device)
-    first = train_set(1) if callable(train_set) else train_set
-    steps_per_epoch = math.ceil(len(first) / batch_size)
+    everything = LineSet.concat([p for p, _ in parts])
+    parts = [(p, w) for p, w in parts if len(p) and w > 0]
     decay = [p for p in model.parameters() if p.ndim > 1]
     no_decay = [p for p in model.parameters() if p.ndim <= 1]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
                                    {"params": no_decay, "weight_decay": 0.0}], lr=lr)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * steps_per_epoch,
-                                                    pct_start=0.15)
     generator = torch.Generator().manual_seed(seed)
     history = LineHistory()
-    for epoch in range(1, epochs + 1):
-        lines = first if epoch == 1 else (train_set(epoch) if callable(train_set) else train_set)
+    best_state, next_eval = None, eval_every
+    losses = []
+    bar = progress_bar(steps, "training the line reader", progress)
+
+    def budget_used():
+        used = []
+        if steps is not None:
+            used.append(history.steps / steps)
+        if max_seconds is not None:
+            used.append(history.train_seconds / max_seconds)
+        return max(used)
+
+    def evaluate():
+        nonlocal best_state
+        loss_sum, loss_count = sum(losses), len(losses)
+        row = {"step": history.steps, "seconds": round(history.train_seconds, 1), "lines_seen": history.lines_seen,
+               "train_loss": round(loss_sum / max(1, loss_count), 4)}
+        losses.clear()
+        if val_set is not None:
+            row.update({f"val_{k}": v for k, v in evaluate_lines(model, val_set, device).items() if k != "lines"})
+            if history.best is None or row["val_cer"] < history.best["val_cer"]:
+                history.best = row
+                best_state = copy.deepcopy(model.state_dict())
+        history.evaluations.append(row)
+        if log is not None:
+            log(_evaluation_line(row))
         model.train()
-        batches = width_batches(lines.widths, batch_size, generator)[:steps_per_epoch]
-        bar = progress_bar(len(batches), f"epoch {epoch}/{epochs}", progress)
-        loss_sum, seen = 0.0, 0
-        started = time.perf_counter()
-        for idx in batches:
-            x, widths, targets, lengths = lines.batch(idx)
+
+    model.train()
+    while budget_used() < 1:
+        order = _mixed_order(parts, 4096, generator)
+        widths = everything.widths[order]
+        for batch in pixel_batches(widths, everything.height, batch_pixels, generator=generator):
+            if budget_used() >= 1:
+                break
+            started = time.perf_counter()
+            for group in optimizer.param_groups:
+                group["lr"] = _learning_rate(lr, budget_used())
+            x, widths_, targets, lengths = everything.batch(order[batch])
+            x = augment_lines(x, generator, augment)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                logits = model(x.to(device).contiguous(memory_format=memory_format))
-            loss = ctc_loss(logits, widths, targets, lengths)
+                logits = model(x.to(device).contiguous(memory_format=torch.channels_last))
+            loss = ctc_loss(logits, widths_, targets.to(device), lengths.to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), 5.0)
             optimizer.step()
-            scheduler.step()
-            loss_sum += loss.item() * len(idx)
-            seen += len(idx)
-            history.lines_seen += len(idx)
+            history.train_seconds += time.perf_counter() - started
+            history.steps += 1
+            history.lines_seen += len(batch)
+            losses.append(loss.item())
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(loss=f"{loss_sum / seen:.3f}", refresh=False)
-            if max_seconds is not None and history.train_seconds + time.perf_counter() - started > max_seconds:
-                break
-        history.train_seconds += time.perf_counter() - started  # the clock stops for the evaluation
-        if bar is not None:
-            bar.close()
-        row = {"epoch": epoch, "train_loss": loss_sum / max(seen, 1), "seconds": history.train_seconds}
-        if val_set is not None:
-            scores = evaluate_lines(model, val_set, device=device)
-            row.update({f"val_{k}": v for k, v in scores.items() if k != "lines"})
-        history.epochs.append(row)
-        if log is not None:
-            log(_epoch_line(row, epochs))
-        if max_seconds is not None and history.train_seconds > max_seconds:
-            break
+                bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+            if history.train_seconds >= next_eval:
+                next_eval += eval_every
+                evaluate()
+    if bar is not None:
+        bar.close()
+    evaluate()
+    if best_state is not None:
+        model.load_state_dict(best_state)
     model.to(memory_format=torch.contiguous_format).eval()
     return history
+
+
+def _evaluation_line(row):
+    line = f"step {row['step']:,} ({row['seconds']:.0f} s, {row['lines_seen']:,} lines): loss {row['train_loss']:.3f}"
+    if "val_cer" in row:
+        line += (f", val CER {row['val_cer']:.2f}% ({row['val_cer_ignore_case']:.2f}% ignoring case), "
+                 f"words {row['val_word_acc']:.1f}%")
+    return line
 
 
 @dataclass(frozen=True)
 class LineRecipe:
     """Everything that makes a line reader, so a checkpoint can record how it was made."""
 
-    style: str = "handwriting"  # or "fsdl": the EMNIST Lines recipe, for comparison
-    train_lines: int = 45_000  # synthetic training lines, drawn once and reused every epoch
-    val_lines: int = 1_000  # training images with held-out words: curves without touching test data
-    epochs: int = 4
-    batch_size: int = 32
-    lr: float = 2e-3
-    max_chars: int = 32
-    channels: tuple = (32, 64, 96, 128)
-    hidden: int = 128
+    real_share: float = 0.5  # shares of each batch: real training lines ...
+    synthetic_share: float = 0.2  # ... EMNIST characters placed as handwriting ...
+    font_share: float = 0.3  # ... and lines in the DEV handwriting fonts
+    synthetic_lines: int = 15_000  # drawn once, augmented anew every time they are seen
+    font_lines: int = 6_000
+    height: int = LINE_HEIGHT
+    channels: tuple = (32, 64, 128, 192)
+    hidden: int = 192
     layers: int = 2
-    sequence: str = "lstm"
-    dropout: float = 0.1
-    fonts: tuple = ()  # font files; a share `font_share` of the training lines is written in them
-    font_share: float = 0.0
+    dropout: float = 0.2
+    lr: float = 1.5e-3
+    augment: float = 1.0
+    minutes: float = 45.0  # training time, loading and drawing not included
+    steps: int = None  # or a number of batches (whichever ends first)
+    real_limit: int = None  # use only this many real training lines (smoke runs)
+    val_limit: int = None
+    max_chars: int = 48
     precision: str = "auto"
-    max_minutes: float = None  # stop training after this many minutes (the time budget)
     seed: int = 0
 
     def to_dict(self):
-        out = asdict(self)
-        out["fonts"] = [Path(str(f)).name.split("-latin")[0] for f in self.fonts]
-        return out
+        return asdict(self)
+
+
+def _cached(name, make):
+    """A drawn LineSet from build/cache if this exact one was drawn before, else `make()` (then kept)."""
+    from .paths import BUILD
+
+    path = BUILD / "cache" / f"{name}.npz"
+    if path.is_file():
+        try:
+            return LineSet.load(path)
+        except Exception:  # a damaged cache is drawn again
+            pass
+    line_set = make()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        line_set.save(path)
+    except OSError:
+        pass
+    return line_set
+
+
+DRAWING_VERSION = 1  # bump when the drawing of synthetic or font lines changes (the cache is keyed on it)
+
+
+def build_parts(recipe, root=None, progress=True, log=print):
+    """The training mix and the val lines of a recipe: ([(LineSet, share)], val LineSet, sizes)."""
+    from . import font_lines, fonts, lines, real_lines
+
+    manifest = real_lines.read_manifest(root)
+    parts, sizes = [], {}
+    if recipe.real_share > 0:
+        real = real_lines.line_set(real_lines.load_split("train", root, recipe.height, recipe.real_limit,
+                                                         recipe.seed, progress, manifest))
+        parts.append((real, recipe.real_share))
+        sizes["real"] = len(real)
+    real_texts = [e.text for e in manifest.split("train")]
+    if recipe.synthetic_share > 0:
+        synthetic = _cached(
+            f"synthetic-{recipe.synthetic_lines}-{recipe.seed}-{recipe.height}-{DRAWING_VERSION}",
+            lambda: lines.make_line_set(lines.load_bank(True, root, seed=recipe.seed), recipe.synthetic_lines,
+                                        "train", recipe.seed, max_chars=32, progress=progress, height=recipe.height))
+        parts.append((synthetic, recipe.synthetic_share))
+        sizes["synthetic"] = len(synthetic)
+    if recipe.font_share > 0:
+        paths = fonts.font_paths()
+        files = [str(paths[name]) for name in fonts.DEV_FONTS]
+
+        texts = font_lines.TrainingTexts(real_texts, recipe.max_chars)
+        drawn = _cached(
+            f"fonts-{recipe.font_lines}-{recipe.seed}-{recipe.height}-{recipe.max_chars}-{DRAWING_VERSION}",
+            lambda: font_lines.make_font_line_set(files, recipe.font_lines, texts, recipe.seed, height=recipe.height))
+        parts.append((drawn, recipe.font_share))
+        sizes["fonts"] = len(drawn)
+    val = real_lines.line_set(real_lines.load_split("val", root, recipe.height, recipe.val_limit, recipe.seed,
+                                                    progress, manifest))
+    sizes["val"] = len(val)
+    if log is not None:
+        log("training lines: " + ", ".join(f"{k} {v:,}" for k, v in sizes.items()))
+    return parts, val, sizes
 
 
 def train_reader(recipe=LineRecipe(), root=None, progress=True, log=print):
-    """Build the character bank, draw the lines and train a CRNN; returns (model, history, seconds).
-
-    Only training images are used (the EMNIST ByClass and MNIST training files) and only
-    training words; `seconds` is everything: loading, drawing the lines and training.
-    """
-    from .lines import CharacterBank, load_bank, make_line_set
-
+    """Load and draw the training mix, then train a CRNN; returns (model, history, seconds in all)."""
     started = time.perf_counter()
-    bank = load_bank(True, root, seed=recipe.seed)
-    fonts = [CharacterBank.from_font(f) for f in recipe.fonts]
-    if log is not None:
-        log(f"character bank: {len(bank):,} training images; drawing {recipe.train_lines:,} lines ...")
-    common = {"max_chars": recipe.max_chars, "progress": progress}
-    train = make_line_set(bank, recipe.train_lines, "train", recipe.seed, style=recipe.style,
-                          font_banks=fonts, font_share=recipe.font_share, **common)
-    val = make_line_set(bank, recipe.val_lines, "test", recipe.seed + 1, **common)
+    parts, val, sizes = build_parts(recipe, root, progress, log)
     torch.manual_seed(recipe.seed)
-    model = CRNN(channels=recipe.channels, hidden=recipe.hidden, layers=recipe.layers, sequence=recipe.sequence,
+    model = CRNN(height=recipe.height, channels=recipe.channels, hidden=recipe.hidden, layers=recipe.layers,
                  dropout=recipe.dropout)
-    budget = None
-    if recipe.max_minutes is not None:
-        budget = max(1.0, 60 * recipe.max_minutes - (time.perf_counter() - started))
-    history = train_lines(model, train, val, epochs=recipe.epochs, batch_size=recipe.batch_size, lr=recipe.lr,
-                          seed=recipe.seed, progress=progress, log=log, precision=recipe.precision,
-                          max_seconds=budget)
+    history = train_lines(model, parts, val, max_seconds=60 * recipe.minutes if recipe.minutes else None,
+                          steps=recipe.steps, lr=recipe.lr, seed=recipe.seed, augment=recipe.augment,
+                          progress=progress, log=log, precision=recipe.precision)
+    history.sizes = sizes
     return model, history, time.perf_counter() - started
-
-
-def _epoch_line(row, epochs):
-    line = f"epoch {row['epoch']}/{epochs}: train loss {row['train_loss']:.3f}"
-    if "val_cer" in row:
-        line += (f" | val CER {row['val_cer']:.2f}% ({row['val_cer_ignore_case']:.2f}% ignoring case),"
-                 f" lines exact {row['val_line_acc']:.1f}%")
-    return line + f" | {row['seconds']:.0f} s"
 
 
 # --- Checkpoints ---------------------------------------------------------------------------------
@@ -385,31 +526,24 @@ def default_reader_checkpoint():
 
 
 def save_reader(path, model, metrics=None, recipe=None):
-    """Save a CRNN in the project's checkpoint format, with the same safe write as every checkpoint
-    (fsynced, renamed into place, a failed save keeps the old file, non-finite weights refused)."""
-    from .checkpoint import FORMAT, _not_finite, _plain, _write_atomically
+    """Save a CRNN in the project's checkpoint format, with the same safe write as every checkpoint."""
+    from . import checkpoint
+    from .real_lines import ATTRIBUTION
 
-    path = Path(path)
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    bad = _not_finite(state)
-    if bad is not None:
-        raise HCRError(f"Not saving {path}: the weight '{bad}' holds NaN or infinity; training diverged, train again.")
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
-        "format": FORMAT,
         "model": MODEL_NAME,
         "class_names": ["<blank>"] + list(ALPHABET),
         "num_classes": NUM_CTC_CLASSES,
-        "preprocessing": {"height": HEIGHT, "framing": "lines.normalise_line",
+        "preprocessing": {"height": model.config["height"], "framing": "framing.frame_line",
                           "values": "float in [0, 1], bright ink on black"},
-        "metrics": _plain(metrics),
-        "recipe": _plain(recipe),
-        "torch_version": str(torch.__version__),
-        "extra": {"config": _plain(model.config)},
+        "metrics": metrics,
+        "recipe": recipe,
+        "attribution": ATTRIBUTION,
+        "extra": {"config": model.config},
         "state_dict": state,
     }
-    _write_atomically(path, payload)
-    return path
+    return checkpoint.save_payload(path, payload)
 
 
 def load_reader(path=None, device="cpu"):
@@ -423,11 +557,17 @@ def load_reader(path=None, device="cpu"):
                        "pass a line reader saved by helpers.crnn.save_reader.")
     if payload.get("class_names") != ["<blank>"] + list(ALPHABET):
         raise HCRError(f"{path} reads another alphabet than this project's lines: retrain it with helpers.crnn.")
+    extra = payload.get("extra")
+    config = extra.get("config") if isinstance(extra, dict) else None
+    check_config(config)
+    if config["num_classes"] != NUM_CTC_CLASSES:
+        raise HCRError(f"{path} has {config['num_classes']} output classes, not {NUM_CTC_CLASSES}: the checkpoint "
+                       "is damaged; retrain it or use the shipped checkpoint.")
     refuse_non_finite(path, payload.get("state_dict"))
     try:
-        model = CRNN(**payload["extra"]["config"])
+        model = CRNN(**config)
         model.load_state_dict(payload["state_dict"])
-    except (RuntimeError, KeyError, TypeError):
+    except (RuntimeError, KeyError, TypeError, AttributeError):
         raise HCRError(f"{path} says it holds a line reader, but its weights do not fit: the file was edited "
                        "or saved by another version; retrain it or use the shipped checkpoint.") from None
     return model.to(device).eval(), payload
@@ -440,13 +580,16 @@ def load_reader(path=None, device="cpu"):
 class TextResult:
     text: str
     confidence: float  # probability of the least certain character
-    unsure: bool  # confidence below predict.UNSURE_BELOW, or nothing read: check this reading
+    unsure: bool  # confidence below UNSURE_BELOW, or nothing read: check this reading
     char_probs: list = field(default_factory=list, repr=False)
-    image: np.ndarray = field(default=None, repr=False)  # the normalised line the model saw
+    image: np.ndarray = field(default=None, repr=False)  # the framed line the model saw
+    box: tuple = None  # (left, top, right, bottom) in the picture, when read from a page
 
     def to_dict(self, path=None):
         out = {"path": path} if path is not None else {}
         out.update(text=self.text, confidence=round(self.confidence, 6), unsure=self.unsure)
+        if self.box is not None:
+            out["box"] = [int(v) for v in self.box]
         return out
 
 
@@ -467,28 +610,50 @@ class TextReader:
         return reader
 
     @torch.no_grad()
-    def _read_images(self, images):
-        line_set = LineSet.from_images(images, [""] * len(images))
-        out = []
-        for (text, confidence, probs), image in zip(read_lines(self.model, line_set, device=self.device), images):
-            unsure = confidence < UNSURE_BELOW or not text.strip()  # nothing read is never a sure answer
-            out.append(TextResult(text, float(confidence), bool(unsure), probs, image))
-        return out
+    def _read_one(self, image):
+        """One framed line, read alone: its answer never depends on other lines."""
+        x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None, None].to(self.device)
+        text, confidence, probs = greedy_decode(self.model(x).float().cpu())[0]
+        if not math.isfinite(confidence):
+            raise HCRError("The line reader gave an answer that is not a number: its checkpoint is damaged; "
+                           "use the shipped checkpoint.")
+        unsure = confidence < UNSURE_BELOW or not text.strip()  # nothing read is never a sure answer
+        return TextResult(text, float(confidence), bool(unsure), probs, image)
+
+    def _prepare(self, source, name=None):
+        from .preprocess import prepare_line
+
+        return prepare_line(source, name=name, height=self.model.config["height"])
 
     def read(self, source, name=None):
         """One picture of a line (path, bytes, PIL image or array) -> TextResult; HCRError if unusable."""
-        return self._read_images([prepare_line(source, name=name)])[0]
+        return self._read_one(self._prepare(source, name))
 
     def read_many(self, sources):
-        """[(source, TextResult or HCRError)]: a bad picture gets its own error, the others are read."""
-        prepared = []
+        """[(source, TextResult or HCRError)]: a bad picture gets its own error, the others are read.
+
+        Pictures are prepared and read one at a time, so memory holds one picture, not all of them."""
+        if isinstance(sources, (str, bytes, Path)):
+            raise HCRError("read_many takes a list of pictures, not one: pass [picture], or use read(picture).")
+        out = []
         for source in sources:
             try:
-                prepared.append(prepare_line(source))
+                out.append((source, self._read_one(self._prepare(source))))
             except HCRError as error:
-                prepared.append(error)
-        good = [p for p in prepared if not isinstance(p, HCRError)]
-        results = iter(self._read_images(good) if good else [])
-        return [(source, p if isinstance(p, HCRError) else next(results)) for source, p in zip(sources, prepared)]
+                out.append((source, error))
+        return out
+
+    def read_page(self, source, name=None):
+        """A picture of one line or of a page -> [TextResult] per line, in reading order, each with its box.
+
+        Raises HCRError with one sentence for unusable pictures and for pictures without writing."""
+        from .page import page_lines
+
+        out = []
+        for line in page_lines(source, name, self.model.config["height"]):
+            result = self._read_one(line.image)
+            result.box = line.box
+            out.append(result)
+        return out
 
     predict, predict_many = read, read_many  # a TextReader serves wherever a Predictor does (pad, web page)

@@ -139,3 +139,35 @@ def emnist_framing(images):
         square[top : top + crop.shape[0], left : left + crop.shape[1]] = crop
         out[i] = np.asarray(Image.fromarray(square).resize((28, 28), Image.Resampling.BICUBIC))
     return out
+
+
+# --- Lines ---------------------------------------------------------------------------------------
+
+LINE_HEIGHT = 48  # a framed line is this many pixels tall (chosen on the real val lines: see the lines chapter)
+LINE_MARGIN = 3  # black rows above and below the ink, and columns before and after it
+
+
+def frame_line(ink, height=LINE_HEIGHT, margin=LINE_MARGIN):
+    """Crop a line's ink map to its ink, scale it to `height` px keeping the aspect, pad with black.
+
+    Unlike `frame_ink`, the grey levels are kept (a line is read at a scale where binarising
+    would break thin strokes and dots); they are only stretched so the darkest ink is 1.
+    `ink` is 2-D float in [0, 1], bright ink on black. Returns float32 (height, width) with
+    width >= height; a picture without ink comes back all zero.
+    """
+    ink = np.asarray(ink, dtype=np.float32)
+    inner = height - 2 * margin
+    rows = np.flatnonzero((ink >= INK_THRESHOLD).any(axis=1))
+    cols = np.flatnonzero((ink >= INK_THRESHOLD).any(axis=0))
+    if rows.size == 0:
+        return np.zeros((height, height), np.float32)
+    crop = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    h, w = crop.shape
+    new_w = max(1, round(w * inner / h))
+    small = np.asarray(Image.fromarray(crop, mode="F").resize((new_w, inner), Image.Resampling.BILINEAR,
+                                                             reducing_gap=2.0 if h > inner else None))
+    peak = float(np.percentile(small[small > INK_THRESHOLD], 98)) if (small > INK_THRESHOLD).any() else 1.0
+    small = np.clip(small / max(peak, 1e-3), 0.0, 1.0)
+    out = np.zeros((height, max(height, new_w + 2 * margin)), np.float32)
+    out[margin : margin + inner, margin : margin + new_w] = small
+    return out

@@ -21,32 +21,16 @@ import numpy as np
 import torch
 from PIL import Image
 
+from . import alphabet
 from .errors import HCRError
-from .framing import INK_THRESHOLD, MIN_STROKE
+from .framing import INK_THRESHOLD, LINE_HEIGHT, MIN_STROKE, frame_line
 from .labels import CASE_CLASS_NAMES
 
-# --- The alphabet -------------------------------------------------------------------------------
+# --- The alphabet (helpers/alphabet.py) and the line height (framing.LINE_HEIGHT) -------------
 
-ALPHABET = " " + "".join(CASE_CLASS_NAMES)  # space, 0-9, A-Z, a-z; CTC class k+1 is ALPHABET[k]
-BLANK = 0  # the CTC blank; never a character
-NUM_CTC_CLASSES = len(ALPHABET) + 1
-_INDEX = {ch: i + 1 for i, ch in enumerate(ALPHABET)}
-
-HEIGHT = 32  # a normalised line is HEIGHT pixels tall ...
-MARGIN = 2  # ... with this much black above and below the ink (and left and right of it)
-
-
-def encode(text):
-    """Text -> list of CTC class indices (1..63); refuses characters outside the alphabet."""
-    try:
-        return [_INDEX[ch] for ch in text]
-    except KeyError as error:
-        raise HCRError(f"{error.args[0]!r} is not in the line alphabet: use spaces, digits and letters only.") from None
-
-
-def decode(indices):
-    """CTC class indices (without blanks) -> text."""
-    return "".join(ALPHABET[i - 1] for i in indices if i != BLANK)
+ALPHABET, BLANK, NUM_CTC_CLASSES = alphabet.ALPHABET, alphabet.BLANK, alphabet.NUM_CTC_CLASSES
+encode, decode = alphabet.encode, alphabet.decode
+HEIGHT = LINE_HEIGHT
 
 
 # --- Text ------------------------------------------------------------------------------------------
@@ -236,6 +220,30 @@ def sample_text(rng, split="train", max_chars=32):
         tokens = [str(rng.integers(10))]
     style = CASES[rng.choice(len(CASES), p=CASE_WEIGHTS)]
     return " ".join(_cased(tokens, style, rng))
+
+
+AFTER_WORD = (",", ",", ",", ".", ";", ":", "!", "?")  # marks that follow a word, by how often people write them
+
+
+def punctuate(text, rng, share=0.3):
+    """Text with the punctuation of real sentences: marks after words, a closing mark, quotes,
+    brackets, hyphens and apostrophes (the reader's alphabet has them; the word list has none)."""
+    words = text.split(" ")
+    out = []
+    for k, word in enumerate(words):
+        r = rng.random()
+        if r < share * 0.08 and word.isalpha():
+            word = f'"{word}"' if rng.random() < 0.5 else f"({word})"
+        elif r < share * 0.14 and word.isalpha() and len(word) > 2:
+            word = word[: len(word) // 2] + "-" + word[len(word) // 2 :] if rng.random() < 0.3 else f"{word}'s"
+        elif r < share * 0.2 and word.isalpha() and k + 1 < len(words):
+            word = word + rng.choice(["-", " /", " &", " -"])
+        if k + 1 < len(words) and rng.random() < share * 0.5:
+            word += AFTER_WORD[rng.integers(len(AFTER_WORD))]
+        out.append(word)
+    if rng.random() < share * 2:
+        out[-1] += rng.choice([".", ".", ".", "!", "?", ":"])
+    return " ".join(out)
 
 
 # --- Character images --------------------------------------------------------------------------
@@ -434,27 +442,11 @@ def load_bank(train=True, root=None, per_class=None, seed=0):
     """A CharacterBank of EMNIST ByClass (with case) and MNIST digits of one split."""
     from . import data
 
-    emnist = _load_byclass(train, root)
+    emnist = data.load_emnist_byclass(train, root)
     mnist = data.load_mnist(train, root)
     images = np.concatenate([emnist.images.numpy(), mnist.images.numpy()])
     labels = np.concatenate([emnist.labels.numpy(), mnist.labels.numpy()])
     return CharacterBank.from_images(images, labels, per_class=per_class, seed=seed)
-
-
-def _load_byclass(train, root):
-    from . import data
-
-    if hasattr(data, "load_emnist_byclass"):
-        return data.load_emnist_byclass(train, root)
-    import torchvision  # until data.load_emnist_byclass exists: the same files, read directly
-
-    try:
-        ds = torchvision.datasets.EMNIST(str(data.data_root(root)), split="byclass", train=train, download=False)
-    except RuntimeError:
-        raise HCRError(f"EMNIST ByClass is missing from {data.data_root(root)}/EMNIST/raw/: place the "
-                       "emnist-byclass-* files there (from the EMNIST archive) and run again.") from None
-    return data.CharacterSet(ds.data.transpose(1, 2).contiguous(), ds.targets.long(),
-                             torch.ones(len(ds.targets), dtype=torch.uint8))
 
 
 # --- Drawing a line ----------------------------------------------------------------------------
@@ -570,81 +562,18 @@ def _render_fsdl(text, bank, rng):
     return canvas
 
 
-# --- The line framing ---------------------------------------------------------------------------
-
-
-def normalise_line(ink):
-    """Crop to the ink, scale to HEIGHT px keeping the aspect, pad, redraw as a pen shape.
-
-    `ink` is a 2-D float array in [0, 1], bright ink on black. Like `framing.frame_ink`, the
-    line is binarised at half intensity on a grid fine enough for smooth edges, thin strokes
-    are widened, and it is scaled down with antialiasing. Returns float32 (HEIGHT, width) with
-    width >= HEIGHT; a picture without ink comes back all zero.
-    """
-    ink = np.asarray(ink, dtype=np.float32)
-    inner = HEIGHT - 2 * MARGIN
-    crop = _crop(ink)
-    if crop is None:
-        return np.zeros((HEIGHT, HEIGHT), np.float32)
-    h, w = crop.shape
-    up = max(1, int(np.ceil(2 * inner / h)))  # binarise where the line is at least 2x its final height
-    if up > 1:
-        crop = np.asarray(Image.fromarray(crop, mode="F").resize((w * up, h * up), Image.Resampling.BILINEAR))
-    shape = _crop((crop >= 0.5).astype(np.float32), 0.5)
-    if shape is None:
-        return np.zeros((HEIGHT, HEIGHT), np.float32)
-    h, w = shape.shape
-    scale = inner / h
-    shape = _thicken(shape >= 0.5, scale)
-    new_w = max(1, round(w * scale))
-    small = np.asarray(Image.fromarray(shape.astype(np.uint8) * 255).resize((new_w, inner), Image.Resampling.BILINEAR),
-                       dtype=np.float32) / 255.0
-    out = np.zeros((HEIGHT, max(HEIGHT, new_w + 2 * MARGIN)), np.float32)
-    out[MARGIN : MARGIN + inner, MARGIN : MARGIN + new_w] = small
-    return out
-
-
-LINE_WORKING_WIDTH = 1600  # wide photos of a line are shrunk to this width before finding the ink
-
-
-def prepare_line(source, name=None):
-    """Any PNG/JPEG/array of ONE line of writing, dark on light or light on dark -> normalised line.
-
-    Goes through the same steps as a single character (`preprocess`: open, grey, find the ink),
-    then `normalise_line`. Raises HCRError with one sentence for files that are not usable
-    images and for pictures without writing.
-    """
-    from . import preprocess
-
-    label = preprocess.picture_label(source, name)
-    with preprocess.one_sentence_errors(label):
-        ink, found = preprocess.grey_to_ink(_shrink_line(preprocess.to_grey(source, name)))
-        if not found:
-            raise HCRError(f"{label} shows no writing (it looks blank): write or photograph a line and try again.")
-        return normalise_line(ink)
-
-
-def _shrink_line(grey):
-    h, w = grey.shape
-    if w <= LINE_WORKING_WIDTH and h <= LINE_WORKING_WIDTH:
-        return grey
-    scale = LINE_WORKING_WIDTH / max(h, w)
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return np.asarray(Image.fromarray(grey, mode="F").resize(size, Image.Resampling.BOX))
-
-
 # --- Line sets ----------------------------------------------------------------------------------
 
 
 @dataclass
 class LineSet:
-    """Normalised lines kept side by side in one uint8 strip (HEIGHT, total width), and their text.
+    """Framed lines kept side by side in one uint8 strip (height, total width), and their text.
 
     Compact (a line of 32 characters is about 16 kB) and quick to batch: `batch` pads only to
     the widest line of the batch.
     """
 
-    pixels: torch.Tensor  # uint8 (HEIGHT, sum of widths)
+    pixels: torch.Tensor  # uint8 (height, sum of widths)
     starts: torch.Tensor  # int64 (N,): where each line begins in `pixels`
     widths: torch.Tensor  # int64 (N,)
     texts: list
@@ -653,34 +582,60 @@ class LineSet:
         return len(self.texts)
 
     def image(self, i):
-        """Line i as float32 (HEIGHT, width) in [0, 1]."""
+        """Line i as float32 (height, width) in [0, 1]."""
         s, w = int(self.starts[i]), int(self.widths[i])
         return self.pixels[:, s : s + w].float().numpy() / 255.0
 
-    def batch(self, index):
+    def batch(self, index, with_targets=True):
         """(images float (B, 1, HEIGHT, max width), widths, targets concatenated, target lengths)."""
         index = [int(i) for i in index]
         widths = self.widths[index]
-        x = torch.zeros(len(index), 1, HEIGHT, int(widths.max()), dtype=torch.uint8)
+        x = torch.zeros(len(index), 1, self.height, int(widths.max()), dtype=torch.uint8)
         for row, i in enumerate(index):
             s, w = int(self.starts[i]), int(self.widths[i])
             x[row, 0, :, :w] = self.pixels[:, s : s + w]
+        if not with_targets:
+            return x.float().div_(255.0), widths, None, None
         codes = [encode(self.texts[i]) for i in index]
         targets = torch.tensor([c for code in codes for c in code], dtype=torch.long)
         lengths = torch.tensor([len(c) for c in codes], dtype=torch.long)
         return x.float().div_(255.0), widths, targets, lengths
 
-    def subset(self, index):
-        return LineSet.from_images([self.image(int(i)) for i in index], [self.texts[int(i)] for i in index])
+    @property
+    def height(self):
+        return int(self.pixels.shape[0])
 
     @staticmethod
-    def from_images(images, texts):
-        """From float (HEIGHT, w) images in [0, 1] and their texts."""
+    def from_images(images, texts, height=None):
+        """From float (height, w) images in [0, 1], all of one height, and their texts."""
         widths = torch.tensor([im.shape[1] for im in images], dtype=torch.long)
         starts = torch.cumsum(widths, 0) - widths
         strip = np.concatenate([np.rint(np.clip(im, 0, 1) * 255).astype(np.uint8) for im in images], axis=1) \
-            if images else np.zeros((HEIGHT, 0), np.uint8)
+            if images else np.zeros((height or HEIGHT, 0), np.uint8)
         return LineSet(torch.from_numpy(strip), starts, widths, list(texts))
+
+    def save(self, path):
+        """Keep the set in one .npz file (pixels, widths and texts), to skip drawing it next time."""
+        import json
+
+        np.savez(path, pixels=self.pixels.numpy(), widths=self.widths.numpy(), texts=np.array(json.dumps(self.texts)))
+
+    @staticmethod
+    def load(path):
+        import json
+
+        with np.load(path, allow_pickle=False) as stored:
+            widths = torch.from_numpy(stored["widths"].astype(np.int64))
+            return LineSet(torch.from_numpy(stored["pixels"].copy()), torch.cumsum(widths, 0) - widths, widths,
+                           json.loads(str(stored["texts"])))
+
+    @staticmethod
+    def concat(sets):
+        """One LineSet of several (of one height)."""
+        sets = [s for s in sets if len(s)]
+        pixels = torch.cat([s.pixels for s in sets], dim=1)
+        widths = torch.cat([s.widths for s in sets])
+        return LineSet(pixels, torch.cumsum(widths, 0) - widths, widths, [t for s in sets for t in s.texts])
 
 
 def min_width(text, stride=4):
@@ -689,10 +644,10 @@ def min_width(text, stride=4):
     return stride * (len(text) + repeats)
 
 
-def make_line(text, bank, rng, style="handwriting", stride=4):
-    """One synthetic line, normalised, at least wide enough for CTC to read `text`."""
-    line = normalise_line(render_line(text, bank, rng, style))
-    need = min_width(text, stride) + 2 * MARGIN
+def make_line(text, bank, rng, style="handwriting", stride=4, height=LINE_HEIGHT):
+    """One synthetic line, framed like a user's, at least wide enough for CTC to read `text`."""
+    line = frame_line(render_line(text, bank, rng, style), height)
+    need = min_width(text, stride) + 6
     if line.shape[1] < need:
         line = np.pad(line, ((0, 0), (0, need - line.shape[1])))
     return line
@@ -710,7 +665,7 @@ def _text_for(bank, rng, split, max_chars, tries=1000):
 
 
 def make_line_set(bank, count, split="train", seed=0, max_chars=32, style="handwriting", progress=False,
-                  font_banks=(), font_share=0.0):
+                  font_banks=(), font_share=0.0, height=LINE_HEIGHT):
     """`count` synthetic lines: text from `split`'s words, drawn with `bank` (build it from the same split).
 
     With `font_banks` (one CharacterBank per font, `CharacterBank.from_font`), a share
@@ -729,5 +684,5 @@ def make_line_set(bank, count, split="train", seed=0, max_chars=32, style="handw
             source = font_banks[rng.integers(len(font_banks))]
         text = _text_for(source, rng, split, max_chars)
         texts.append(text)
-        images.append(make_line(text, source, rng, style if source is bank else "handwriting"))
-    return LineSet.from_images(images, texts)
+        images.append(make_line(text, source, rng, style if source is bank else "handwriting", height=height))
+    return LineSet.from_images(images, texts, height)

@@ -56,7 +56,7 @@ def _brief(exc):
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def open_image(source, name=None):
+def open_image(source, name=None, working_side=WORKING_SIDE):
     """Open a path, bytes or PIL image and return it small, upright and grey ('L', 'LA' or 'F').
 
     Refuses what is not a usable picture in one sentence. The full-size pixels are decoded
@@ -65,7 +65,7 @@ def open_image(source, name=None):
     image (a file name for uploads); paths speak for themselves.
     """
     if isinstance(source, Image.Image):
-        return _working_image(source)
+        return _working_image(source, working_side)
     name = picture_label(source, name)
     try:
         if isinstance(source, (bytes, bytearray, memoryview)):
@@ -89,9 +89,9 @@ def open_image(source, name=None):
                 width, height = image.size
                 if width * height > MAX_PIXELS:
                     raise _too_large(name, image.size)
-                image.draft("L", (WORKING_SIDE * 2, WORKING_SIDE * 2))  # JPEG: decode small, fast
+                image.draft("L", (working_side * 2, working_side * 2))  # JPEG: decode small, fast
                 image.load()
-                return _working_image(image)
+                return _working_image(image, working_side)
     except HCRError:
         raise
     except Image.DecompressionBombError:
@@ -138,7 +138,7 @@ def _convert(stripe, mode):
     return stripe.convert("RGB").convert("L")
 
 
-def _working_image(image):
+def _working_image(image, working_side=WORKING_SIDE):
     """Upright, grey, at most a few times WORKING_SIDE: converted and shrunk stripe by stripe.
 
     Shrinking by an integer factor averages whole blocks of pixels (with premultiplied alpha
@@ -147,7 +147,7 @@ def _working_image(image):
     orientation = _orientation(image)
     width, height = image.size
     mode = _grey_mode(image)
-    factor = max(1, max(width, height) // WORKING_SIDE)
+    factor = max(1, max(width, height) // working_side)
     rows = factor * max(1, STRIPE_PIXELS // max(1, width * factor))  # whole blocks per stripe
     small = Image.new(mode, (math.ceil(width / factor), math.ceil(height / factor)))
     for top in range(0, height, rows):
@@ -288,9 +288,11 @@ def prepare(source, name=None):
         return Prepared(image=frame_ink(ink), grey=grey, ink=ink)
 
 
-def to_grey(source, name=None):
+def to_grey(source, name=None, working_side=WORKING_SIDE):
     """Any PNG/JPEG file, bytes, PIL image or array -> grey float image in [0, 1] (HCRError if unusable)."""
-    return _array_to_grey(source) if isinstance(source, np.ndarray) else _to_grey(open_image(source, name))
+    if isinstance(source, np.ndarray):
+        return _array_to_grey(source)
+    return _to_grey(open_image(source, name, working_side))
 
 
 @contextlib.contextmanager
@@ -305,3 +307,64 @@ def one_sentence_errors(label):
         raise HCRError(f"{label} needs more memory than is free: shrink it and try again.") from None
     except Exception as exc:
         raise HCRError(f"{label} could not be prepared ({_brief(exc)}): save it again as a PNG or JPEG file.") from None
+
+
+# --- Lines of writing ---------------------------------------------------------------------------
+
+LINE_WORKING_SIDE = 2048  # photos of a line or a page are shrunk to at most about this before finding the ink
+
+
+def line_to_ink(grey):
+    """Bright ink on black for a picture of writing (a line or a page); (ink, found).
+
+    Like `grey_to_ink`, but built for lines: the paper is estimated by a morphological closing
+    wider than the strokes (so uneven light and shadows go), and small marks are kept, since
+    dots, commas and apostrophes are characters. Only specks much smaller than a dot go.
+    """
+    grey = np.asarray(grey, dtype=np.float32)
+    h, w = grey.shape
+    if min(h, w) < 4:
+        return np.zeros_like(grey), False
+    margin = max(1, min(h, w) // 20)
+    border = np.concatenate([grey[:margin].ravel(), grey[-margin:].ravel(),
+                             grey[:, :margin].ravel(), grey[:, -margin:].ravel()])
+    ink = (1.0 - grey) if float(np.median(border)) >= 0.5 else grey.copy()
+    mask = ink > _otsu(ink)
+    distance = ndimage.distance_transform_edt(mask)
+    stroke = 2.0 * float(np.percentile(distance[distance > 0], 75)) if (distance > 0).any() else 2.0
+    size = int(min(max(7, 3 * stroke + 3), max(7, min(h, w))))
+    paper = ndimage.grey_opening(ink, size=(size, size))  # the ink's complement: lowest level near each pixel
+    ink = np.clip(ink - ndimage.uniform_filter(paper, size=size), 0.0, None)
+    peak = float(np.percentile(ink, 99.5))
+    if peak < 0.08:  # less contrast than faint pencil on white: nothing is written here
+        return np.zeros_like(grey), False
+    ink = np.clip(ink / peak, 0.0, 1.0)
+    floor = 0.5 * _otsu(ink)
+    ink = np.clip((ink - floor) / (1.0 - floor), 0.0, 1.0)
+    marks = ink > 0.3
+    labels, count = ndimage.label(marks, structure=np.ones((3, 3)))
+    if count == 0:
+        return np.zeros_like(grey), False
+    areas = ndimage.sum_labels(marks, labels, index=np.arange(1, count + 1))
+    keep = areas >= max(2.0, 0.25 * stroke * stroke)
+    kept = keep[labels - 1] & (labels > 0)
+    if areas.max() < max(8.0, 4 * stroke * stroke):
+        return np.zeros_like(grey), False
+    near = ndimage.binary_dilation(kept, iterations=1)
+    return np.where(near, ink, 0.0).astype(np.float32), True
+
+
+def prepare_line(source, name=None, height=None):
+    """Any PNG/JPEG/array of ONE line of writing, dark on light or light on dark -> framed line.
+
+    The same road as a character (`open_image`, grey, ink), then `framing.frame_line`. Raises
+    HCRError with one sentence for files that are not usable images and for blank pictures.
+    """
+    from .framing import LINE_HEIGHT, frame_line
+
+    label = picture_label(source, name)
+    with one_sentence_errors(label):
+        ink, found = line_to_ink(to_grey(source, name, LINE_WORKING_SIDE))
+        if not found:
+            raise HCRError(f"{label} shows no writing (it looks blank): write or photograph a line and try again.")
+        return frame_line(ink, height or LINE_HEIGHT)

@@ -37,15 +37,42 @@ def bank():
 # --- Shapes and CTC ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("sequence", ["lstm", "gru", "conv"])
-def test_crnn_gives_one_column_per_four_pixels(sequence):
-    model = crnn.CRNN(channels=(8, 16, 16, 32), hidden=16, sequence=sequence).eval()
+@pytest.mark.parametrize("height", [32, 48])
+def test_crnn_gives_one_column_per_four_pixels(height):
+    model = crnn.CRNN(height=height, channels=(8, 16, 16, 32), hidden=16).eval()
     for width in (32, 130, 257):
-        out = model(torch.zeros(2, 1, lines.HEIGHT, width))
+        out = model(torch.zeros(2, 1, height, width))
         assert out.shape == (2, width // 4, lines.NUM_CTC_CLASSES)
     assert crnn.frames(torch.tensor([32, 130])).tolist() == [8, 32]
-    with pytest.raises(HCRError, match="sequence"):
-        crnn.CRNN(sequence="transformer")
+
+
+@pytest.mark.parametrize("field, value", [("dropout", 2), ("channels", [8, 16]), ("layers", 0), ("hidden", -5),
+                                          ("height", 40), ("channels", [8, 16, 16, 2_000_000]), ("hidden", True)])
+def test_crnn_config_is_checked_before_anything_is_built(field, value):
+    config = {"num_classes": lines.NUM_CTC_CLASSES, "height": 48, "channels": [8, 16, 16, 32], "hidden": 16,
+              "layers": 1, "dropout": 0.1, field: value}
+    with pytest.raises(HCRError, match=field):
+        crnn.check_config(config)
+    with pytest.raises(HCRError, match="unknown fields"):
+        crnn.check_config({**config, field: crnn.CRNN().config[field], "sequence": "gru"})
+
+
+def test_a_line_reads_the_same_whatever_shares_its_batch(bank):
+    rng = np.random.default_rng(0)
+    texts = ["ab", "a much longer line 12"]
+    images = [lines.make_line(t, bank, rng) for t in texts]
+    model = tiny_model(1).eval()
+    alone = crnn.read_lines(model, lines.LineSet.from_images(images[:1], texts[:1]))[0]
+    together = crnn.read_lines(model, lines.LineSet.from_images(images, texts))[0]
+    assert alone[0] == together[0] and alone[1] == pytest.approx(together[1], rel=1e-4)
+
+
+def test_pixel_batches_stay_within_their_budget():
+    widths = torch.tensor([40, 2000, 60, 900, 50, 3000, 70])
+    batches = crnn.pixel_batches(widths, 48, max_pixels=48 * 3000)
+    assert sorted(i for b in batches for i in b.tolist()) == list(range(7))
+    for b in batches:
+        assert len(b) == 1 or len(b) * int(widths[b].max()) * 48 <= 48 * 3000
 
 
 def test_ctc_loss_uses_each_lines_own_width():
@@ -120,23 +147,31 @@ def test_a_tiny_crnn_learns_to_read_a_few_lines(bank):
     assert all(confidence > 0.5 for _, confidence, _ in readings)
 
 
-def test_train_lines_is_seeded_and_records_each_epoch(bank):
+def test_train_lines_is_seeded_mixes_its_parts_and_keeps_the_best(bank):
     train = lines.make_line_set(bank, 16, "train", seed=0, max_chars=6)
+    other = lines.make_line_set(bank, 8, "train", seed=1, max_chars=6)
     val = lines.make_line_set(bank, 4, "test", seed=0, max_chars=6)
     runs = []
     for _ in range(2):
         model = tiny_model()
-        history = crnn.train_lines(model, train, val, epochs=2, batch_size=8, lr=3e-3, seed=1, progress=False,
-                                   log=None)
-        runs.append([row["train_loss"] for row in history.epochs])
-    assert runs[0] == runs[1]
-    row = history.epochs[-1]
-    assert {"epoch", "train_loss", "seconds", "val_cer", "val_cer_ignore_case", "val_word_acc",
-            "val_line_acc"} <= set(row)
-    assert history.lines_seen == 32 and history.train_seconds > 0 and not model.training
-    fresh = crnn.train_lines(tiny_model(), lambda epoch: train, None, epochs=1, batch_size=8, progress=False,
-                             log=None)
-    assert fresh.epochs[0]["epoch"] == 1
+        history = crnn.train_lines(model, [(train, 0.7), (other, 0.3)], val, steps=6, lr=3e-3, seed=1,
+                                   eval_every=1e9, progress=False, log=None)
+        runs.append([p.detach().clone() for p in model.parameters()])
+    assert all(torch.equal(a, b) for a, b in zip(*runs))
+    row = history.evaluations[-1]
+    assert {"step", "seconds", "val_cer", "val_cer_ignore_case", "val_word_acc", "val_line_acc"} <= set(row)
+    assert history.steps == 6 and history.train_seconds > 0 and not model.training
+    assert history.best["val_cer"] == min(r["val_cer"] for r in history.evaluations)
+    with pytest.raises(HCRError, match="budget"):
+        crnn.train_lines(tiny_model(), [(train, 1.0)], progress=False, log=None)
+
+
+def test_mixed_order_draws_each_part_by_its_weight():
+    a = lines.LineSet.from_images([np.zeros((48, 60), np.float32)] * 10, ["a"] * 10)
+    b = lines.LineSet.from_images([np.zeros((48, 60), np.float32)] * 5, ["b"] * 5)
+    order = crnn._mixed_order([(a, 0.8), (b, 0.2)], 5000, torch.Generator().manual_seed(0))
+    share = float((order < 10).float().mean())
+    assert 0.77 < share < 0.83 and int(order.max()) < 15
 
 
 # --- Checkpoints and the reader ---------------------------------------------------------------

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from helpers import lines
+from helpers import alphabet, framing, lines, preprocess
 from helpers.errors import HCRError
 from helpers.labels import CASE_CLASS_NAMES
 
@@ -38,13 +38,32 @@ def ink_rows(image, threshold=0.5):
 # --- Text ---------------------------------------------------------------------------------------
 
 
-def test_alphabet_puts_space_digits_capitals_small_letters_after_the_blank():
-    assert lines.ALPHABET == " 0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-    assert lines.NUM_CTC_CLASSES == 64 and lines.BLANK == 0
+def test_alphabet_has_punctuation_and_accents_after_the_letters():
+    assert lines.ALPHABET.startswith(" 0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+    assert set(".,'\"-:;!?()/&") <= set(lines.ALPHABET) and "é" in lines.ALPHABET
+    assert lines.NUM_CTC_CLASSES == len(lines.ALPHABET) + 1 and lines.BLANK == 0
     assert lines.encode(" 0Aa") == [1, 2, 12, 38]
-    assert lines.decode(lines.encode("Room 101")) == "Room 101"
+    assert lines.decode(lines.encode("Room 101, l'été!")) == "Room 101, l'été!"
     with pytest.raises(HCRError, match="not in the line alphabet"):
-        lines.encode("12/03")
+        lines.encode("12*03")
+
+
+def test_fold_maps_variants_on_purpose_and_reports_what_has_no_place():
+    assert alphabet.fold("l\u2019homme \u00abdit\u00bb \u2014 c\u0153ur \u017fans") == (
+        "l'homme \"dit\" - coeur sans", set())
+    assert alphabet.fold("  a\tb  ") == ("a b", set())
+    text, unknown = alphabet.fold("5 * 3 = $15")
+    assert unknown == {"*", "$"} and "*" not in text
+    assert alphabet.fold("e\u0301")[0] == "é"  # NFC first: a combining accent becomes the letter
+    assert alphabet.ascii_fold("été à") == "ete a"
+
+
+def test_punctuate_adds_only_alphabet_marks_and_keeps_the_words():
+    rng = np.random.default_rng(0)
+    texts = [lines.punctuate(lines.sample_text(rng, "train", 40), rng) for _ in range(500)]
+    assert all(set(t) <= set(lines.ALPHABET) for t in texts)
+    marks = set("".join(texts)) - set(lines.ALPHABET[:63])
+    assert {",", ".", "'", "-"} <= marks
 
 
 @pytest.mark.parametrize("split", ["train", "test"])
@@ -138,38 +157,38 @@ def test_font_banks_keep_the_fonts_baseline_and_write_whole_lines(bank):
         lines.make_line_set(empty, 5, "train", seed=0, max_chars=8, font_banks=[font], font_share=0.0)
 
 
-def test_normalise_line_scales_to_the_height_and_keeps_the_aspect():
+def test_frame_line_scales_to_the_height_and_keeps_the_aspect_and_the_grey():
     ink = np.zeros((300, 1200), np.float32)
-    ink[100:150, 100:600] = 1.0  # a 50 x 500 bar: aspect 10
-    out = lines.normalise_line(ink)
-    inner = lines.HEIGHT - 2 * lines.MARGIN
-    assert out.shape[0] == lines.HEIGHT and out.dtype == np.float32
-    assert out.shape[1] == pytest.approx(10 * inner + 2 * lines.MARGIN, abs=2)
-    assert out[: lines.MARGIN].max() == 0 and out[-lines.MARGIN :].max() == 0 and out[:, : lines.MARGIN].max() == 0
-    assert ink_rows(out) == inner
-    assert lines.normalise_line(np.zeros((40, 40))).max() == 0  # no ink: all black
-    assert lines.normalise_line(np.ones((4, 4))).shape == (lines.HEIGHT, lines.HEIGHT)  # never narrower than tall
+    ink[100:150, 100:600] = 0.6  # a 50 x 500 bar: aspect 10
+    out = framing.frame_line(ink)
+    m, inner = framing.LINE_MARGIN, framing.LINE_HEIGHT - 2 * framing.LINE_MARGIN
+    assert out.shape[0] == framing.LINE_HEIGHT and out.dtype == np.float32
+    assert out.shape[1] == pytest.approx(10 * inner + 2 * m, abs=2)
+    assert out[:m].max() == 0 and out[-m:].max() == 0 and out[:, :m].max() == 0
+    assert ink_rows(out) == inner and out.max() == pytest.approx(1.0)  # stretched so the darkest ink is 1
+    assert framing.frame_line(np.zeros((40, 40))).max() == 0  # no ink: all black
+    assert framing.frame_line(np.ones((4, 4))).shape == (framing.LINE_HEIGHT, framing.LINE_HEIGHT)
+    assert framing.frame_line(ink, height=32).shape[0] == 32
 
 
-def test_normalise_line_redraws_blurry_and_thin_strokes_as_a_pen():
-    from scipy.ndimage import gaussian_filter
-
-    ink = np.zeros((60, 400), np.float32)
-    ink[30, 20:380] = 1.0  # a hairline
-    ink[10:50, 200] = 1.0
-    out = lines.normalise_line(gaussian_filter(ink, 1.5) * 4)
-    assert (out > 0.5).any()  # thin strokes survive
-    assert ((out > 0.05) & (out < 0.95)).sum() < (out >= 0.95).sum() * 3  # edges are antialiased, not a blur
+def test_line_to_ink_keeps_dots_and_commas_and_drops_uneven_light():
+    grey = np.tile(np.linspace(0.55, 0.95, 600, dtype=np.float32), (80, 1))  # a shadow across the paper
+    grey[30:50, 50:400] -= 0.45  # a thick stroke
+    grey[44:48, 450:454] -= 0.45  # a full stop, 4 px
+    ink, found = preprocess.line_to_ink(grey)
+    assert found and ink[46, 452] > 0.5 and ink[40, 200] > 0.5
+    assert ink[10, 550] == 0 and ink[10, 5] == 0  # bright and dark ends of the shadow are both paper
+    assert not preprocess.line_to_ink(np.full((60, 300), 0.8, np.float32))[1]
 
 
 def test_make_line_set_is_compact_seeded_and_wide_enough_for_ctc(bank):
     a = lines.make_line_set(bank, 12, "test", seed=3, max_chars=10)
     b = lines.make_line_set(bank, 12, "test", seed=3, max_chars=10)
     assert len(a) == 12 and a.texts == b.texts and bool((a.pixels == b.pixels).all())
-    assert a.pixels.dtype.is_floating_point is False and a.pixels.shape[0] == lines.HEIGHT
+    assert a.pixels.dtype.is_floating_point is False and a.pixels.shape[0] == framing.LINE_HEIGHT
     assert all(int(w) >= lines.min_width(t) for w, t in zip(a.widths, a.texts))
     x, widths, targets, lengths = a.batch([0, 5, 7])
-    assert x.shape == (3, 1, lines.HEIGHT, int(widths.max())) and float(x.max()) <= 1.0
+    assert x.shape == (3, 1, framing.LINE_HEIGHT, int(widths.max())) and float(x.max()) <= 1.0
     assert lengths.tolist() == [len(a.texts[i]) for i in (0, 5, 7)] and len(targets) == int(lengths.sum())
     assert np.allclose(a.image(5), x[1, 0, :, : int(widths[1])].numpy())
     assert lines.min_width("aab") == 4 * 4  # a repeated character needs a blank between
@@ -193,35 +212,35 @@ def png(image, **kwargs):
 
 
 def test_prepare_line_reads_either_polarity_alike():
-    dark = lines.prepare_line(png(written_line(dark_on_light=True)))
-    light = lines.prepare_line(png(written_line(dark_on_light=False)))
-    assert dark.shape == light.shape and dark.shape[0] == lines.HEIGHT
+    dark = preprocess.prepare_line(png(written_line(dark_on_light=True)))
+    light = preprocess.prepare_line(png(written_line(dark_on_light=False)))
+    assert dark.shape == light.shape and dark.shape[0] == framing.LINE_HEIGHT
     assert np.corrcoef(dark.ravel(), light.ravel())[0, 1] > 0.97
-    assert dark.shape[1] > 4 * lines.HEIGHT  # a line, not a character
+    assert dark.shape[1] > 4 * framing.LINE_HEIGHT  # a line, not a character
 
 
 def test_prepare_line_takes_arrays_and_big_photos():
-    small = lines.prepare_line(np.asarray(written_line()))
-    big = lines.prepare_line(written_line().resize((4200, 900)))
-    assert small.shape[0] == big.shape[0] == lines.HEIGHT
+    small = preprocess.prepare_line(np.asarray(written_line()))
+    big = preprocess.prepare_line(written_line().resize((4200, 900)))
+    assert small.shape[0] == big.shape[0] == framing.LINE_HEIGHT
     assert abs(small.shape[1] - big.shape[1]) <= 3
 
 
 def test_prepare_line_refuses_blank_and_broken_pictures(tmp_path):
     with pytest.raises(HCRError, match="shows no writing") as blank:
-        lines.prepare_line(png(Image.new("L", (300, 60), 240)), name="blank.png")
+        preprocess.prepare_line(png(Image.new("L", (300, 60), 240)), name="blank.png")
     assert str(blank.value).startswith("blank.png") and "\n" not in str(blank.value)
     broken = tmp_path / "broken.png"
     broken.write_bytes(png(written_line())[:60])
     with pytest.raises(HCRError, match="broken.png"):
-        lines.prepare_line(broken)
+        preprocess.prepare_line(broken)
     with pytest.raises(HCRError, match="not an image"):
-        lines.prepare_line(b"hello, not a picture")
+        preprocess.prepare_line(b"hello, not a picture")
 
 
 def test_a_line_array_that_is_not_a_picture_gets_one_sentence():
     """The same checks as a single character's: wrong shape, or nothing but NaN (read as blank)."""
     with pytest.raises(HCRError, match=r"shape \(2, 2, 2, 2\)"):
-        lines.prepare_line(np.zeros((2, 2, 2, 2)))
+        preprocess.prepare_line(np.zeros((2, 2, 2, 2)))
     with pytest.raises(HCRError, match="shows no writing"):
-        lines.prepare_line(np.full((40, 200), np.nan))
+        preprocess.prepare_line(np.full((40, 200), np.nan))

@@ -1,0 +1,158 @@
+"""The project's line reader side by side with the OCR engines a user would try instead.
+
+    pip install -r requirements-peers.txt                      # EasyOCR and its English weights (offline)
+    apt-get install tesseract-ocr tesseract-ocr-eng            # Tesseract 5 (Debian)
+    python -m benchmarks.peers                                 # -> assets/peers.json
+
+One run reads the same image files with every engine and scores them the same way
+(`crnn.score`: CER case-sensitive and ignoring case, word accuracy), after folding every
+engine's output onto the reader's alphabet (`alphabet.fold`: curly quotes, dashes), so that
+typography is not counted as an error:
+- the real test split of the handwritten lines (documents and writers never trained on, nor
+  used to choose anything), per collection and in all;
+- lines in the HELD-OUT handwriting fonts (never trained on), clean and photographed.
+Tesseract runs with `--psm 7` (one line); EasyOCR's recogniser reads the whole image as one line.
+An engine that is not installed is reported as missing, and the others still run.
+"""
+
+import argparse
+import shutil
+import subprocess
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from helpers import alphabet, crnn, real_lines, records
+from helpers.errors import HCRError
+from helpers.paths import ASSETS, BUILD
+
+from .common import machine, run
+from .fonts import HELD_OUT_FONTS
+from .lines import build_font_sets
+
+
+def fold_output(text):
+    """An engine's output on the reader's alphabet; characters with no place are dropped (counted as errors)."""
+    return alphabet.fold(text or "")[0]
+
+
+class Ours:
+    name = "this project (CRNN)"
+
+    def __init__(self, checkpoint=None):
+        self.reader = crnn.TextReader(checkpoint)
+
+    def read(self, path):
+        try:
+            return self.reader.read(str(path)).text
+        except HCRError:
+            return ""
+
+
+class Tesseract:
+    name = "Tesseract 5 (--psm 7)"
+
+    def __init__(self):
+        if shutil.which("tesseract") is None:
+            raise HCRError("tesseract is not installed: apt-get install tesseract-ocr tesseract-ocr-eng")
+        self.version = subprocess.run(["tesseract", "--version"], capture_output=True, text=True).stdout.split("\n")[0]
+
+    def read(self, path):
+        result = subprocess.run(["tesseract", str(path), "stdout", "--psm", "7", "-l", "eng"], capture_output=True,
+                                text=True, timeout=60, env={"OMP_THREAD_LIMIT": "1", "PATH": "/usr/bin:/bin"})
+        return " ".join(result.stdout.split())
+
+
+class EasyOCR:
+    name = "EasyOCR 1.7 (English, recogniser on the whole line)"
+
+    def __init__(self):
+        try:
+            import easyocr
+            import easyocr_en_models
+        except ImportError:
+            raise HCRError("EasyOCR is not installed: pip install -r requirements-peers.txt") from None
+        folder = Path(easyocr_en_models.__file__).parent / "models"
+        self.reader = easyocr.Reader(["en"], gpu=False, model_storage_directory=str(folder), download_enabled=False,
+                                     verbose=False)
+
+    def read(self, path):
+        grey = np.asarray(Image.open(path).convert("L"))
+        h, w = grey.shape
+        return " ".join(self.reader.recognize(grey, horizontal_list=[[0, w, 0, h]], free_list=[], detail=0))
+
+
+def image_sets(per_font=20, seed=0, limit=None):
+    """{set name: [(path, truth, group)]}: the real test split, and the held-out font lines."""
+    manifest = real_lines.read_manifest()
+    test = manifest.split("test")
+    if limit is not None:
+        test = test[:: max(1, len(test) // limit)][:limit]
+    sets = {"real handwriting, test split": [(e.path, e.text, e.source) for e in test]}
+    out = BUILD / "peers"
+    if out.exists():
+        shutil.rmtree(out)
+    try:
+        for name, items in build_font_sets(out, HELD_OUT_FONTS, per_font=per_font, seed=seed).items():
+            sets[name] = [(path, text, name) for path, text in items]
+    except HCRError as error:  # no fonts (no npm): the real lines are still compared
+        print(f"font lines left out: {error}")
+    return sets
+
+
+def score_engine(engine, items):
+    started = time.perf_counter()
+    readings = [fold_output(engine.read(path)) for path, _, _ in items]
+    seconds = time.perf_counter() - started
+    truths = [t for _, t, _ in items]
+    out = {k: round(v, 2) for k, v in crnn.score(readings, truths).items()}
+    groups = defaultdict(list)
+    for (_, truth, group), reading in zip(items, readings):
+        groups[group].append((reading, truth))
+    if len(groups) > 1:
+        out["by_collection"] = {
+            g: {"lines": len(v), "cer": round(100 * crnn.cer([r for r, _ in v], [t for _, t in v]), 2)}
+            for g, v in sorted(groups.items())}
+    out["ms_per_line"] = round(1000 * seconds / max(1, len(items)), 1)
+    out["examples"] = [[t, r] for t, r in list(zip(truths, readings))[:6]]
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.peers", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--checkpoint", type=Path, default=None, help="the line reader (default: the shipped one)")
+    parser.add_argument("--per-font", type=int, default=20)
+    parser.add_argument("--limit", type=int, default=None, help="read only this many real test lines (a quick try)")
+    parser.add_argument("--json", type=Path, default=ASSETS / "peers.json")
+    args = parser.parse_args(argv)
+    sets = image_sets(args.per_font, limit=args.limit)
+    engines, missing = [], {}
+    for kind in (Ours, Tesseract, EasyOCR):
+        try:
+            engines.append(kind(args.checkpoint) if kind is Ours else kind())
+        except HCRError as error:
+            missing[kind.name] = str(error)
+            print(f"{kind.name}: {error}")
+    results = {}
+    for engine in engines:
+        results[engine.name] = {}
+        for set_name, items in sets.items():
+            r = score_engine(engine, items)
+            results[engine.name][set_name] = r
+            print(f"{engine.name:52s} {set_name:36s} {r['lines']:4d} lines  CER {r['cer']:6.2f}%  ignoring case "
+                  f"{r['cer_ignore_case']:6.2f}%  words {r['word_acc']:6.2f}%  {r['ms_per_line']:.0f} ms/line",
+                  flush=True)
+    record = {"machine": machine(), "engines": results, "missing": missing,
+              "sets": {k: len(v) for k, v in sets.items()}, "held_out_fonts": list(HELD_OUT_FONTS),
+              "checkpoint": str(args.checkpoint or crnn.default_reader_checkpoint()),
+              "command": "python -m benchmarks.peers"}
+    records.write(args.json.name, record, folder=args.json.parent)
+    print(f"wrote {args.json}")
+    return record
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,115 @@
+"""Beam search for CTC with a character language model: the neighbours of a letter in real words
+help to read it when the pen is unclear.
+
+Greedy decoding takes the best class in each column. A beam search keeps the few best texts so
+far and scores each by the reader's probability plus `weight` times a character n-gram model's
+log-probability (plus `bonus` per character, so the model's taste for short texts does not
+drop letters). The n-gram model is counted from training text only: the real training
+transcriptions and sentences drawn from training words; nothing is downloaded.
+"""
+
+import math
+from collections import Counter, defaultdict
+
+import numpy as np
+import torch
+
+from .alphabet import ALPHABET, BLANK
+
+START = "\x02"  # pads the history at the start of a line
+
+
+class CharLM:
+    """An n-gram model of characters with interpolated absolute discounting (order `order`)."""
+
+    def __init__(self, texts, order=5, discount=0.75):
+        self.order, self.discount = order, discount
+        self.counts = [defaultdict(Counter) for _ in range(order)]  # k: history of length k -> next char counts
+        for text in texts:
+            padded = START * (order - 1) + text + "\n"
+            for i in range(order - 1, len(padded)):
+                for k in range(order):
+                    self.counts[k][padded[i - k : i]][padded[i]] += 1
+        self.vocab = len(ALPHABET) + 1
+        self._cache = {}
+
+    def logprob(self, history, char):
+        """log P(char | the last order-1 characters of history)."""
+        history = (START * (self.order - 1) + history)[-(self.order - 1):] if self.order > 1 else ""
+        key = (history, char)
+        if key in self._cache:
+            return self._cache[key]
+        p = 1.0 / self.vocab
+        for k in range(self.order):
+            context = history[len(history) - k:] if k else ""
+            seen = self.counts[k].get(context)
+            if not seen:
+                continue
+            total = sum(seen.values())
+            kinds = len(seen)
+            p = max(seen.get(char, 0) - self.discount, 0) / total + self.discount * kinds / total * p
+        value = math.log(max(p, 1e-12))
+        if len(self._cache) < 2_000_000:
+            self._cache[key] = value
+        return value
+
+
+def _logsumexp(a, b):
+    if a == -math.inf:
+        return b
+    if b == -math.inf:
+        return a
+    m = max(a, b)
+    return m + math.log(math.exp(a - m) + math.exp(b - m))
+
+
+def beam_decode(logits, lm, weight=0.5, bonus=1.0, beam=8, prune=1e-3):
+    """(text, confidence) for ONE line's logits (T, classes), by CTC prefix beam search with `lm`.
+
+    The confidence is that of greedy decoding's least certain character is not defined here;
+    it is the beam's best path probability per column, exp(mean log p), a rough "how sure".
+    """
+    log_probs = torch.log_softmax(logits.float(), dim=-1).numpy()
+    beams = {"": (0.0, -math.inf)}  # prefix -> (log p ending in blank, log p ending in its last char)
+    lm_score = {"": 0.0}
+    for t in range(log_probs.shape[0]):
+        row = log_probs[t]
+        candidates = np.flatnonzero(row > math.log(prune))
+        new = defaultdict(lambda: [-math.inf, -math.inf])
+        for prefix, (pb, pnb) in beams.items():
+            total = _logsumexp(pb, pnb)
+            for c in candidates:
+                p = float(row[c])
+                if c == BLANK:
+                    entry = new[prefix]
+                    entry[0] = _logsumexp(entry[0], total + p)
+                    continue
+                char = ALPHABET[c - 1]
+                extended = prefix + char
+                entry = new[extended]
+                if prefix and prefix[-1] == char:
+                    entry[1] = _logsumexp(entry[1], pb + p)  # a repeat needs a blank in between
+                    same = new[prefix]
+                    same[1] = _logsumexp(same[1], pnb + p)
+                else:
+                    entry[1] = _logsumexp(entry[1], total + p)
+                if extended not in lm_score:
+                    lm_score[extended] = lm_score[prefix] + lm.logprob(prefix, char)
+        ranked = sorted(new.items(), key=lambda kv: _logsumexp(*kv[1]) + weight * lm_score[kv[0]]
+                        + bonus * len(kv[0]), reverse=True)
+        beams = {k: tuple(v) for k, v in ranked[:beam]}
+    best, (pb, pnb) = max(beams.items(), key=lambda kv: _logsumexp(*kv[1])
+                          + weight * (lm_score[kv[0]] + lm.logprob(kv[0], "\n")) + bonus * len(kv[0]))
+    confidence = math.exp(_logsumexp(pb, pnb) / max(1, log_probs.shape[0]))
+    return best, confidence
+
+
+def training_texts(manifest, count=20_000, seed=0):
+    """Texts to count the language model from: the real training transcriptions, and as many
+    sentences of training words with punctuation (English), so neither language dominates."""
+    from . import lines
+
+    rng = np.random.default_rng(seed)
+    real = [e.text for e in manifest.split("train")]
+    drawn = [lines.punctuate(lines.sample_text(rng, "train", 48), rng) for _ in range(count)]
+    return real + drawn

@@ -1,0 +1,123 @@
+"""Real lines (the loader, on a tiny manifest written here), pages split into lines, and the peer scoring."""
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from helpers import crnn, page, real_lines
+from helpers.errors import HCRError
+
+HEADER = "file\ttext\tsource\tpage\twriter\tsplit\n"
+
+
+def written(text, size=(520, 64), font_size=34):
+    image = Image.new("L", size, 228)
+    ImageDraw.Draw(image).text((12, 10), text, font=ImageFont.load_default(size=font_size), fill=30)
+    return image
+
+
+@pytest.fixture
+def collection(tmp_path):
+    """A data root holding a tiny handwritten_lines folder in the real layout."""
+    folder = tmp_path / "handwritten_lines"
+    (folder / "lines" / "demo").mkdir(parents=True)
+    rows = [("a_1.jpg", "Le 3 mai, l\u2019homme", "train"), ("a_2.jpg", "rue de la Paix (Paris)", "train"),
+            ("b_1.jpg", "prix : 5 * 3", "train"), ("c_1.jpg", "\u00c9t\u00e9 1914.", "val"),
+            ("d_1.jpg", "Fin", "test")]
+    for name, text, _ in rows:
+        written(text.replace("\u2019", "'")).save(folder / "lines" / "demo" / name, quality=90)
+    lines_ = [f"lines/demo/{name}\t{text}\tdemo\t{name[0]}\tw{name[0]}\t{split}\n" for name, text, split in rows]
+    (folder / "manifest.tsv").write_text(HEADER + "".join(lines_), encoding="utf-8")
+    return tmp_path
+
+
+def test_manifest_folds_texts_and_drops_lines_it_cannot_write(collection):
+    manifest = real_lines.read_manifest(collection)
+    assert [e.text for e in manifest.split("train")] == ["Le 3 mai, l'homme", "rue de la Paix (Paris)"]
+    assert manifest.dropped == {"*": 1}  # "prix : 5 * 3" has a character without a place: dropped, counted
+    assert [e.split for e in manifest.entries] == ["train", "train", "val", "test"]
+    with pytest.raises(HCRError, match="split"):
+        manifest.split("dev")
+
+
+def test_real_lines_are_framed_like_a_users_picture(collection):
+    train = real_lines.load_split("train", collection, height=48, workers=1)
+    assert train.texts == ["Le 3 mai, l'homme", "rue de la Paix (Paris)"] and train.sources == ["demo", "demo"]
+    assert all(im.shape[0] == 48 and im.shape[1] > 100 and im.max() <= 1 for im in train.images)
+    again = real_lines.load_split("train", collection, height=48, workers=1)  # from the cache now
+    assert all(np.allclose(a, b, atol=1 / 255) for a, b in zip(train.images, again.images))
+    line_set = real_lines.line_set(train)
+    assert len(line_set) == 2 and line_set.height == 48
+
+
+def test_a_missing_or_damaged_manifest_is_one_sentence(tmp_path, collection):
+    with pytest.raises(HCRError, match="real handwritten lines are missing"):
+        real_lines.read_manifest(tmp_path / "nowhere")
+    manifest = collection / "handwritten_lines" / "manifest.tsv"
+    manifest.write_text("file\ttext\n", encoding="utf-8")
+    with pytest.raises(HCRError, match="header"):
+        real_lines.read_manifest(collection)
+    manifest.write_text(HEADER + "lines/x.jpg\tabc\tdemo\tp\tw\tsomewhere\n", encoding="utf-8")
+    with pytest.raises(HCRError, match="split 'somewhere'"):
+        real_lines.read_manifest(collection)
+    manifest.write_text(HEADER + "lines/demo/gone.jpg\tabc\tdemo\tp\tw\ttrain\n", encoding="utf-8")
+    with pytest.raises(HCRError, match="missing"):
+        real_lines.load_split("train", collection, workers=1)
+
+
+# --- Pages ------------------------------------------------------------------------------------
+
+
+def test_a_composed_page_splits_into_its_lines_in_reading_order():
+    texts = ["The first line", "a second, longer line of text", "3rd", "and the last one."]
+    pictures = [written(t, size=(40 + 17 * len(t), 64)) for t in texts]
+    picture, boxes = page.compose_page(pictures, seed=1)
+    found = page.page_lines(picture)
+    assert len(found) == len(texts)
+    for line, (left, top, right, bottom) in zip(found, boxes):
+        l, t, r, b = line.box
+        assert top - 4 <= t and b <= bottom + 4 and left - 4 <= l and r <= right + 4  # inside its own strip
+        assert line.image.shape[0] == 48
+    widths = [line.image.shape[1] for line in found]
+    assert widths[1] > widths[0] > widths[2]  # the longest text is the widest line
+
+
+def test_a_page_without_writing_is_refused_and_boxes_are_in_the_pictures_pixels():
+    with pytest.raises(HCRError, match="shows no writing"):
+        page.page_lines(Image.new("L", (800, 600), 235), name="blank.jpg")
+    big = written("Scaled up", size=(520, 64)).resize((3120, 384))
+    (line,) = page.page_lines(big)
+    assert line.box[2] > 1000 and line.box[3] <= 384  # in the big picture's own pixels
+
+
+def test_text_reader_reads_a_page_line_by_line(tmp_path):
+    import torch
+
+    torch.manual_seed(0)
+    path = crnn.save_reader(tmp_path / "lines.pt", crnn.CRNN(channels=(8, 16, 16, 32), hidden=16, layers=1))
+    reader = crnn.TextReader(path)
+    picture, _ = page.compose_page([written("one"), written("two two")], seed=0)
+    results = reader.read_page(picture)
+    assert len(results) == 2 and all(r.box is not None for r in results)
+    assert set(results[0].to_dict()) == {"text", "confidence", "unsure", "box"}
+
+
+# --- Peers' scoring ---------------------------------------------------------------------------
+
+
+def test_peer_outputs_are_folded_and_scored_like_ours():
+    from benchmarks import peers
+
+    assert peers.fold_output("l\u2019homme \u2014 \u00ab oui \u00bb") == "l'homme - \" oui \""
+    assert peers.fold_output(None) == ""
+
+    class Echo:
+        def read(self, path):
+            return {"a": "Le chat", "b": "rue", "c": "\u201cOui\u201d"}[path]
+
+    items = [("a", "Le chat", "x"), ("b", "rue.", "x"), ("c", '"Oui"', "y")]
+    result = peers.score_engine(Echo(), items)
+    assert result["lines"] == 3 and result["cer"] == pytest.approx(100 / 15, abs=0.01)
+    assert result["by_collection"]["x"]["cer"] == pytest.approx(100 / 11, abs=0.01)
+    assert result["by_collection"]["y"]["cer"] == 0
+    assert result["word_acc"] == pytest.approx(100 * 3 / 4)
