@@ -92,6 +92,22 @@ def save_checkpoint(path, model, model_name, metrics=None, recipe=None, extra=No
     return path
 
 
+def save_payload(path, payload):
+    """Save a checkpoint dict of any model (`state_dict` and JSON-like fields) with the project's safe write."""
+    path = Path(path)
+    state = payload.get("state_dict") or {}
+    bad = _not_finite(state)
+    if bad is not None:
+        raise HCRError(f"Not saving {path}: the weight '{bad}' holds NaN or infinity; training diverged, train again.")
+    payload = {key: (_plain(value) if isinstance(value, dict) and key != "state_dict" else value)
+               for key, value in payload.items()}
+    payload["format"] = FORMAT
+    payload["torch_version"] = str(torch.__version__)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomically(path, payload)
+    return path
+
+
 def _write_atomically(path, payload):
     """torch.save to a temporary file next to `path`, fsync it, then rename it into place.
 

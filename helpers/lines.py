@@ -1,16 +1,15 @@
-"""Synthetic handwritten lines: text, character images pasted into a line, and the line framing.
+"""Synthetic handwritten lines: text, and character images placed as in handwriting.
 
-No real handwritten line data is available here, so lines are made from single characters:
-text from the `wordfreq` word list (installed with pip, nothing downloaded at run time), each
-character a random EMNIST ByClass or MNIST image of its class. Unlike the "EMNIST Lines" recipe
-of Full Stack Deep Learning (every character the same size, neighbours overlapping, a space a
-blank image), the characters keep the SIZE and PLACE they have in handwriting: capitals, digits
-and ascenders reach cap height, x-height letters about 0.6 of it, descenders hang below the
-baseline. That is what lets the neighbours tell o from O and 0, or l from I and 1.
+Real handwritten lines are few (`real_lines`), so the reader also learns from lines made of
+single characters: text from the `wordfreq` word list (installed with pip, nothing downloaded
+at run time), each character a random EMNIST ByClass or MNIST image of its class. Unlike the
+"EMNIST Lines" recipe of Full Stack Deep Learning (every character the same size, neighbours
+overlapping, a space a blank image), the characters keep the SIZE and PLACE they have in
+handwriting: capitals, digits and ascenders reach cap height, x-height letters about 0.6 of
+it, descenders hang below the baseline. That is what lets the neighbours tell o from O and 0.
 
-Every line, synthetic or a user's photo, then goes through `normalise_line`: cropped to its
-ink, scaled to HEIGHT pixels and redrawn as a pen shape, like `framing.frame_ink` does for
-single characters, so that EMNIST's blurry strokes, a crisp font and a photo look alike.
+Every line, synthetic, drawn in a font, real or a user's photo, is then framed the same way
+(`framing.frame_line`). `LineSet` keeps framed lines compactly for training and reading.
 """
 
 import functools

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.patches import Patch
+from matplotlib.patches import Patch, Rectangle
 
 from .labels import CLASS_NAMES, EMNIST, MNIST, NUM_CLASSES, SOURCES
 
@@ -304,4 +304,21 @@ def ctc_columns(image, probs, alphabet, text, blank="·"):
     bottom.set_yticks(range(len(used)), names, fontsize=8)
     bottom.set_xlabel("output column (one per 4 pixels of the line)")
     bottom.set_ylabel("class")
+    return fig
+
+
+def page_reading(picture, results, title="A page read line by line"):
+    """The picture with each line's box, and the text read under each box."""
+    picture = np.asarray(picture.convert("L") if hasattr(picture, "convert") else picture)
+    h, w = picture.shape[:2]
+    fig = Figure(figsize=(11, 11 * h / w + 0.6), layout="constrained")
+    ax = fig.subplots()
+    ax.imshow(picture, cmap="gray", vmin=0, vmax=255)
+    for k, r in enumerate(results, 1):
+        left, top, right, bottom = r.box
+        ax.add_patch(Rectangle((left, top), right - left, bottom - top, fill=False, edgecolor="tab:red", lw=1.2))
+        ax.text(left, bottom + 2, f"{k}: {r.text}", va="top", fontsize=8, color="tab:blue",
+                bbox={"facecolor": "white", "alpha": 0.7, "pad": 1, "edgecolor": "none"})
+    ax.set_title(title)
+    ax.axis("off")
     return fig

@@ -314,6 +314,20 @@ def one_sentence_errors(label):
 LINE_WORKING_SIDE = 2048  # photos of a line or a page are shrunk to at most about this before finding the ink
 
 
+def _stroke_width(mask):
+    """A pen's width (px): the median length of the shorter of the horizontal and vertical ink runs."""
+    def runs(m):
+        padded = np.pad(m.astype(np.int8), ((0, 0), (1, 1)))
+        d = np.diff(padded, axis=1)
+        starts, ends = np.nonzero(d == 1), np.nonzero(d == -1)
+        return ends[1] - starts[1]
+
+    across, down = runs(mask), runs(mask.T)
+    if across.size == 0 or down.size == 0:
+        return 2.0
+    return float(max(1.0, min(np.median(across), np.median(down))))
+
+
 def line_to_ink(grey):
     """Bright ink on black for a picture of writing (a line or a page); (ink, found).
 
@@ -329,17 +343,17 @@ def line_to_ink(grey):
     border = np.concatenate([grey[:margin].ravel(), grey[-margin:].ravel(),
                              grey[:, :margin].ravel(), grey[:, -margin:].ravel()])
     ink = (1.0 - grey) if float(np.median(border)) >= 0.5 else grey.copy()
-    mask = ink > _otsu(ink)
-    distance = ndimage.distance_transform_edt(mask)
-    stroke = 2.0 * float(np.percentile(distance[distance > 0], 75)) if (distance > 0).any() else 2.0
+    sample = ink[:: max(1, h // 400), :: max(1, w // 400)]  # thresholds from a few hundred thousand pixels at most
+    mask = ink > _otsu(sample)
+    stroke = _stroke_width(mask)
     size = int(min(max(7, 3 * stroke + 3), max(7, min(h, w))))
     paper = ndimage.grey_opening(ink, size=(size, size))  # the ink's complement: lowest level near each pixel
     ink = np.clip(ink - ndimage.uniform_filter(paper, size=size), 0.0, None)
-    peak = float(np.percentile(ink, 99.5))
+    peak = float(np.percentile(ink[:: max(1, h // 400), :: max(1, w // 400)], 99.5))
     if peak < 0.08:  # less contrast than faint pencil on white: nothing is written here
         return np.zeros_like(grey), False
     ink = np.clip(ink / peak, 0.0, 1.0)
-    floor = 0.5 * _otsu(ink)
+    floor = 0.5 * _otsu(ink[:: max(1, h // 400), :: max(1, w // 400)])
     ink = np.clip((ink - floor) / (1.0 - floor), 0.0, 1.0)
     marks = ink > 0.3
     labels, count = ndimage.label(marks, structure=np.ones((3, 3)))
