@@ -260,7 +260,8 @@ def table(result, names=None):
 def train_main(args):
     recipe = crnn.LineRecipe(real_share=args.real, synthetic_share=args.synthetic, font_share=args.fonts,
                              height=args.height, hidden=args.hidden, channels=tuple(args.channels), lr=args.lr,
-                             augment=args.augment, minutes=args.minutes, seed=args.seed)
+                             augment=args.augment, minutes=args.minutes, seed=args.seed, init_from=args.init_from,
+                             easy_share=args.easy_share, layers=args.layers, dropout=args.dropout)
     model, history, seconds = crnn.train_reader(recipe, progress=not args.quiet)
     metrics = {"train_seconds": round(history.train_seconds, 1), "total_seconds": round(seconds, 1),
                "lines_seen": history.lines_seen, "steps": history.steps, "sizes": history.sizes,
@@ -284,6 +285,11 @@ def main(argv=None):
     train.add_argument("--lr", type=float, default=defaults.lr)
     train.add_argument("--augment", type=float, default=defaults.augment)
     train.add_argument("--minutes", type=float, default=defaults.minutes, help="training time (loading not included)")
+    train.add_argument("--layers", type=int, default=defaults.layers)
+    train.add_argument("--dropout", type=float, default=defaults.dropout)
+    train.add_argument("--init-from", default=None, help="start from this reader's weights (same shape)")
+    train.add_argument("--easy-share", type=float, default=defaults.easy_share,
+                       help="share of the budget spent first on drawn lines with light augmentation")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", type=Path, default=RUNS / "lines.pt")
     train.add_argument("--quiet", action="store_true")

@@ -81,8 +81,8 @@ def check_config(config):
 class CRNN(nn.Module):
     """(N, 1, height, W) lines -> (N, W/4, classes) logits, class 0 being the CTC blank."""
 
-    def __init__(self, num_classes=NUM_CTC_CLASSES, height=LINE_HEIGHT, channels=(32, 64, 128, 192), hidden=192,
-                 layers=2, dropout=0.2):
+    def __init__(self, num_classes=NUM_CTC_CLASSES, height=LINE_HEIGHT, channels=(32, 64, 96, 128), hidden=128,
+                 layers=2, dropout=0.1):
         super().__init__()
         self.config = check_config({"num_classes": num_classes, "height": height, "channels": list(channels),
                                     "hidden": hidden, "layers": layers, "dropout": dropout})
@@ -431,14 +431,15 @@ class LineRecipe:
     synthetic_lines: int = 15_000  # drawn once, augmented anew every time they are seen
     font_lines: int = 6_000
     height: int = LINE_HEIGHT
-    channels: tuple = (32, 64, 128, 192)
-    hidden: int = 192
+    channels: tuple = (32, 64, 96, 128)  # the shape of the synthetic-line reader it starts from
+    hidden: int = 128
     layers: int = 2
-    dropout: float = 0.2
-    lr: float = 2e-3
+    dropout: float = 0.1
+    lr: float = 1.5e-3
     augment: float = 1.0
-    minutes: float = 40.0  # training time, loading and drawing not included
-    easy_share: float = 0.15  # the first part of the budget: drawn lines mostly, light augmentation (CTC starts
+    minutes: float = 33.0  # training time, loading and drawing not included
+    init_from: str = None  # start from this reader's weights (a checkpoint of the same shape, fewer classes allowed)
+    easy_share: float = 0.0  # the first part of the budget: drawn lines mostly, light augmentation (CTC starts
     # from "all blank" and leaves that plateau much sooner on easy lines)
     steps: int = None  # or a number of batches (whichever ends first)
     real_limit: int = None  # use only this many real training lines (smoke runs)
@@ -510,13 +511,45 @@ def build_parts(recipe, root=None, progress=True, log=print):
     return parts, val, sizes
 
 
+def start_from(model, path):
+    """Copy a reader's weights into `model`; an alphabet that is a prefix of ours keeps its output rows
+    (the new characters start from small random weights), so a reader can grow its alphabet."""
+    from .checkpoint import read_checkpoint
+
+    payload = read_checkpoint(path)
+    state = payload.get("state_dict")
+    own = model.state_dict()
+    if not isinstance(state, dict):
+        raise HCRError(f"{path} holds no weights to start from: pass a line reader's checkpoint.")
+    names = list(payload.get("class_names") or [])
+    if names != (["<blank>"] + list(ALPHABET))[: len(names)]:
+        raise HCRError(f"{path} reads an alphabet that is not a beginning of ours: it cannot start this reader.")
+    for key, value in state.items():
+        if key not in own:
+            raise HCRError(f"{path} has the weight '{key}' that this model lacks: start from a reader of the same "
+                           "shape.")
+        if key.startswith("head.") and value.shape[0] < own[key].shape[0] and value.shape[1:] == own[key].shape[1:]:
+            own[key][: value.shape[0]] = value
+        elif value.shape == own[key].shape:
+            own[key] = value
+        else:
+            raise HCRError(f"{path}'s weight '{key}' has another shape: start from a reader of the same shape.")
+    model.load_state_dict(own)
+
+
 def train_reader(recipe=LineRecipe(), root=None, progress=True, log=print):
     """Load and draw the training mix, then train a CRNN; returns (model, history, seconds in all)."""
     started = time.perf_counter()
     parts, val, sizes = build_parts(recipe, root, progress, log)
+    if parts and parts[0][0].height != recipe.height:
+        parts = [(p.resized(recipe.height), w) for p, w in parts]
     torch.manual_seed(recipe.seed)
     model = CRNN(height=recipe.height, channels=recipe.channels, hidden=recipe.hidden, layers=recipe.layers,
                  dropout=recipe.dropout)
+    if recipe.init_from:
+        start_from(model, recipe.init_from)
+        if log is not None:
+            log(f"starting from the weights of {recipe.init_from}")
     seconds = 60 * recipe.minutes if recipe.minutes else None
     if recipe.easy_share > 0:
         easy = [(p, 0.15 if name == "real" else 0.425) for (p, _), name in zip(parts, sizes)]

@@ -143,7 +143,7 @@ def emnist_framing(images):
 
 # --- Lines ---------------------------------------------------------------------------------------
 
-LINE_HEIGHT = 48  # a framed line is this many pixels tall (chosen on the real val lines: see the lines chapter)
+LINE_HEIGHT = 32  # a framed line is this many pixels tall: the height of the synthetic-line reader it grew from
 LINE_MARGIN = 3  # black rows above and below the ink, and columns before and after it
 
 

@@ -628,6 +628,16 @@ class LineSet:
             return LineSet(torch.from_numpy(stored["pixels"].copy()), torch.cumsum(widths, 0) - widths, widths,
                            json.loads(str(stored["texts"])))
 
+    def resized(self, height):
+        """The same lines scaled to another height (keeping each line's aspect)."""
+        images = []
+        for i in range(len(self)):
+            image = Image.fromarray(self.pixels[:, int(self.starts[i]) : int(self.starts[i] + self.widths[i])].numpy())
+            width = max(height, round(image.width * height / self.height))
+            images.append(np.asarray(image.resize((width, height), Image.Resampling.BILINEAR, reducing_gap=2.0),
+                                     dtype=np.float32) / 255.0)
+        return LineSet.from_images(images, self.texts, height)
+
     @staticmethod
     def concat(sets):
         """One LineSet of several (of one height)."""
