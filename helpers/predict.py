@@ -3,7 +3,8 @@
     python -m helpers.predict IMAGE [IMAGE ...] [--json] [--case-sensitive | --text] [--checkpoint PATH]
 
 Each image goes through `preprocess.prepare`, the same framing the model was trained on; with
---text each image is one line of writing, read by the CRNN (`lines.prepare_line`).
+--text each image is a line or a page of writing: split into lines (`page.page_lines`) and each
+line read by the CRNN, in reading order.
 A bad file gets one line on stderr and a non-zero exit status; the others are still answered.
 """
 
@@ -228,15 +229,36 @@ def format_line(path, prediction):
     return f"{path}: {top}" + ("  (unsure)" if prediction.unsure else "")
 
 
+def _read_pages(reader, paths, as_json):
+    """--text: each picture (a line or a page) read line by line, in reading order."""
+    failed = 0
+    for path in paths:
+        try:
+            results = reader.read_page(path)
+        except HCRError as error:
+            failed += 1
+            print(f"error: {error}", file=sys.stderr)
+            continue
+        if as_json:
+            print(json.dumps({"path": path, "text": "\n".join(r.text for r in results),
+                              "lines": [r.to_dict() for r in results]}))
+        else:
+            for k, r in enumerate(results, 1):
+                where = f"{path}" if len(results) == 1 else f"{path} line {k}"
+                print(f"{where}: {r.text}  ({100 * r.confidence:.0f}%{', unsure' if r.unsure else ''})")
+        sys.stdout.flush()
+    return 1 if failed else 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m helpers.predict", description=__doc__.split("\n\n")[0])
     parser.add_argument("images", nargs="+", metavar="IMAGE",
-                        help="PNG or JPEG files, one character each (with --text: one line of writing each)")
+                        help="PNG or JPEG files, one character each (with --text: a line or a page of writing each)")
     parser.add_argument("--json", action="store_true",
                         help="one JSON object per line: path, label, confidence, top3, unsure "
-                             "(with --text: path, text, confidence, unsure)")
+                             "(with --text: path, text, and each line's text, confidence, unsure and box)")
     parser.add_argument("--text", action="store_true",
-                        help="read each image as one line of text (a word, a number, a sentence)")
+                        help="read each image as text: a word, a line, or a page of several lines")
     parser.add_argument("--case-sensitive", action="store_true",
                         help=f"tell upper and lower case apart: 62 classes 0-9, A-Z, a-z "
                              f"(model: {_short(default_checkpoint(True))})")
@@ -248,6 +270,8 @@ def main(argv=None):
     except HCRError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if args.text:
+        return _read_pages(predictor, args.images, args.json)
     failed = 0
     for path, result in predictor.predict_many(args.images):
         if isinstance(result, HCRError):
