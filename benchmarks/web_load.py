@@ -1,57 +1,65 @@
-"""A bounded load test of the web demo, on this machine only (127.0.0.1), standard library only.
+"""A bounded load test of the web demo under attack, on this machine only (127.0.0.1).
 
-    python benchmarks/web_load.py                           # starts `python app.py` on a free port, then stops it
-    python benchmarks/web_load.py --requests 2000 --clients 16 --stalled 200
-    python benchmarks/web_load.py --port 8000               # a demo you started yourself on 127.0.0.1
+    python -m benchmarks.web_load                            # starts `python app.py` on a free port, then stops it
+    python -m benchmarks.web_load --requests 2000 --clients 16 --slow-headers 16 --slow-bodies 16 --bombs 100
+    python -m benchmarks.web_load --port 8000 --pid PID      # a demo you started yourself on 127.0.0.1
 
-1. Load: N POST /predict requests (a drawn "7", as the page sends it) from C concurrent clients;
-   prints requests/s, median and 99th-percentile latency, and the errors.
-2. Stalled clients: opens S sockets that send nothing (and a few that stop halfway through their
-   headers), then checks that a normal request is still answered within a few seconds, that the
-   server's thread count stays bounded, and that the server closes the stalled sockets itself.
-
-It stops by itself; it never talks to another machine.
+While N POST /predict requests (a drawn "7", as the page sends it) come from C concurrent clients,
+and at the same time:
+- slow-header clients send their headers one byte every second (each is closed by the server,
+  then connects again);
+- slow-body clients send complete headers and then a body one byte every second;
+- a bomb loop sends small files that decode to many megapixels (PNG and JPEG, some over the
+  demo's 16-megapixel cap, some just under it), one after the other, until it has sent --bombs.
+It prints requests/s, p50 and p99 latency and the errors of the normal requests, what the slow
+clients and the bombs got, the server's threads, and its memory (RSS) before, after the bombs and
+at its peak. Every loop is bounded; it never talks to another machine.
 """
 
 import argparse
 import base64
 import http.client
+import io
 import json
 import os
 import socket
 import statistics
-import struct
 import subprocess
 import sys
 import threading
 import time
 import urllib.request
-import zlib
+from collections import Counter
 from pathlib import Path
+
+from PIL import Image, ImageDraw
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 
 
 def drawing_png(size=280, pen=18):
-    """A PNG of a hand-drawn-looking "7", black on white, made without Pillow."""
-    pixels = bytearray(b"\xff" * size * size)
-    strokes = [((70, 70), (210, 70)), ((210, 70), (120, 220))]
-    for (x0, y0), (x1, y1) in strokes:
-        steps = max(abs(x1 - x0), abs(y1 - y0))
-        for i in range(steps + 1):
-            cx, cy = x0 + (x1 - x0) * i / steps, y0 + (y1 - y0) * i / steps
-            for y in range(int(cy - pen / 2), int(cy + pen / 2) + 1):
-                for x in range(int(cx - pen / 2), int(cx + pen / 2) + 1):
-                    if (x - cx) ** 2 + (y - cy) ** 2 <= (pen / 2) ** 2:
-                        pixels[y * size + x] = 0
-    raw = b"".join(b"\x00" + bytes(pixels[y * size:(y + 1) * size]) for y in range(size))
+    """A PNG of a hand-drawn-looking "7", black on white, as the page's canvas sends it."""
+    image = Image.new("L", (size, size), 255)
+    ImageDraw.Draw(image).line([(70, 70), (210, 70), (120, 220)], fill=0, width=pen, joint="curve")
+    buffer = io.BytesIO()
+    image.convert("RGBA").save(buffer, "PNG")
+    return buffer.getvalue()
 
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
-    header = struct.pack(">IIBBBBB", size, size, 8, 0, 0, 0, 0)  # 8-bit greyscale
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+def bombs():
+    """(name, bytes, content type) of small files that decode to many pixels."""
+    made = []
+    for name, mode, size, kind in [("100 MP PNG", "1", (10000, 10000), "PNG"),
+                                   ("16 MP PNG", "L", (4000, 4000), "PNG"),
+                                   ("15.9 MP RGBA PNG", "RGBA", (3990, 3990), "PNG"),
+                                   ("16 MP JPEG", "L", (4000, 4000), "JPEG"),
+                                   ("wide 16 MP PNG", "L", (16000, 1000), "PNG")]:
+        buffer = io.BytesIO()
+        image = Image.new(mode, size, 255 if mode == "L" else 0)
+        image.save(buffer, kind, **({"quality": 10} if kind == "JPEG" else {}))
+        made.append((name, buffer.getvalue(), "image/png" if kind == "PNG" else "image/jpeg"))
+    return made
 
 
 def free_port():
@@ -77,37 +85,41 @@ def start_demo(port):
     sys.exit("python app.py did not answer within 120 s")
 
 
-def server_threads(pid):
-    """The server's thread count (Linux /proc), or None when unknown."""
+def proc_status(pid, field):
+    """A number from /proc/PID/status (Threads, VmRSS and VmHWM in kB), or None when unknown."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("Threads:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
-    except OSError:
+    except (OSError, TypeError):
         return None
     return None
 
 
-def one_request(port, body, timeout=30):
-    """(seconds, None) for a 200 answer with a label, else (seconds, what went wrong)."""
+def memory(pid, field="VmRSS"):
+    kb = proc_status(pid, field)
+    return "unknown" if kb is None else f"{kb / 1024:.0f} MB"
+
+
+def one_request(port, body, content_type, path="/predict", timeout=30):
+    """(seconds, status, JSON or None); status is the error's name when there was no answer."""
     started = time.perf_counter()
     conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
-    headers = {"Content-Type": "application/json"} if body[:1] == b"{" else {}
     try:
-        conn.request("POST", "/predict", body=body, headers=headers)
+        conn.request("POST", path, body=body, headers={"Content-Type": content_type})
         response = conn.getresponse()
         payload = response.read()
-        problem = None if response.status == 200 and "label" in json.loads(payload) else f"HTTP {response.status}"
+        status, answer = response.status, json.loads(payload)
     except (OSError, http.client.HTTPException, ValueError) as error:
-        problem = type(error).__name__
+        status, answer = type(error).__name__, None
     finally:
         conn.close()
-    return time.perf_counter() - started, problem
+    return time.perf_counter() - started, status, answer
 
 
-def load(port, requests, clients, body):
+def load(port, requests, clients, body, content_type):
     """Send `requests` requests from `clients` threads; latencies (s), errors, wall time."""
-    latencies, errors, lock = [], {}, threading.Lock()
+    latencies, errors, lock = [], Counter(), threading.Lock()
     todo = iter(range(requests))
 
     def client():
@@ -115,11 +127,11 @@ def load(port, requests, clients, body):
             with lock:
                 if next(todo, None) is None:
                     return
-            seconds, problem = one_request(port, body)
+            seconds, status, answer = one_request(port, body, content_type)
             with lock:
                 latencies.append(seconds)
-                if problem:
-                    errors[problem] = errors.get(problem, 0) + 1
+                if status != 200 or not answer or "label" not in answer:
+                    errors[f"HTTP {status}" if isinstance(status, int) else status] += 1
 
     threads = [threading.Thread(target=client) for _ in range(clients)]
     started = time.perf_counter()
@@ -135,69 +147,111 @@ def percentile(values, q):
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-def stalled(port, count, body, pid, idle_seconds):
-    """Open `count` silent sockets (a tenth of them stop halfway through their headers); report."""
-    socks = []
-    for i in range(count):
-        sock = socket.create_connection((HOST, port), timeout=idle_seconds + 10)
-        if i % 10 == 9:
-            sock.sendall(f"GET / HTTP/1.1\r\nHost: {HOST}:{port}\r\n".encode())
-        socks.append(sock)
-    time.sleep(1.0)
-    threads = server_threads(pid) if pid else None
-    seconds, problem = one_request(port, body, timeout=10)
-    report = {"stalled sockets": count, "normal request while stalled (s)": round(seconds, 3),
-              "normal request error": problem, "server threads while stalled": threads}
-    started, closed = time.monotonic(), 0
-    for sock in socks:  # the server should close each one after its idle timeout
+def slow_client(port, first, rest, stop, report, every=1.0, limit=600):
+    """Send `first` at once, then `rest` one byte every `every` s, until the server answers or closes;
+    then again, until `stop` (at most `limit` connections). Records how long each connection lasted."""
+    for _ in range(limit):
+        if stop.is_set():
+            return
+        started = time.monotonic()
         try:
-            sock.settimeout(max(0.1, idle_seconds + 5 - (time.monotonic() - started)))
-            closed += sock.recv(1) == b""
-        except (TimeoutError, ConnectionError):
-            pass
-        finally:
-            sock.close()
-    report["closed by the server"] = closed
-    report["all closed after (s)"] = round(time.monotonic() - started + 1.0, 1)
-    return report
+            with socket.create_connection((HOST, port), timeout=30) as sock:
+                sock.sendall(first)
+                sock.settimeout(every)
+                for byte in rest:
+                    if stop.is_set():
+                        report["still open at the end"] += 1
+                        break
+                    try:
+                        reply = sock.recv(4096)
+                    except TimeoutError:
+                        sock.sendall(bytes([byte]))
+                        continue
+                    report["answered " + (reply.split(b" ")[1].decode() if reply else "closed")] += 1
+                    break
+        except OSError as error:
+            report[type(error).__name__] += 1
+        report["seconds held"] += time.monotonic() - started
+
+
+def bomb_loop(port, count, pid, stop_early, report):
+    """Send `count` bombs one after the other (cycling through bombs() and the three modes); RSS after them."""
+    made = bombs()
+    modes = ["36", "case", "text"]
+    for i in range(count):
+        if stop_early.is_set():
+            break
+        name, data, kind = made[i % len(made)]
+        _, status, answer = one_request(port, data, kind, path=f"/predict?mode={modes[i % 3]}", timeout=60)
+        report[f"{name}: {status}"] += 1
+    report["RSS after the bombs"] = memory(pid)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--requests", type=int, default=2000, help="requests in the load test")
-    parser.add_argument("--clients", type=int, default=16, help="concurrent clients")
-    parser.add_argument("--stalled", type=int, default=200, help="silent sockets in the stalled-client check")
-    parser.add_argument("--idle-seconds", type=float, default=10.0, help="the server's idle timeout (SOCKET_TIMEOUT)")
-    parser.add_argument("--pid", type=int, default=None,
-                        help="with --port: the server's process id, to count its threads")
+    parser.add_argument("--requests", type=int, default=2000, help="normal requests (drawings)")
+    parser.add_argument("--clients", type=int, default=16, help="concurrent clients for them")
+    parser.add_argument("--slow-headers", type=int, default=16, help="clients that send their headers a byte a second")
+    parser.add_argument("--slow-bodies", type=int, default=16, help="clients that send their body a byte a second")
+    parser.add_argument("--bombs", type=int, default=100, help="image bombs sent one after the other")
     parser.add_argument("--raw", action="store_true",
-                        help="send the PNG's bytes instead of the page's JSON (what older versions of the demo took)")
+                        help="send the PNG's bytes (image/png) instead of the page's JSON")
     parser.add_argument("--port", type=int, default=None,
                         help="a demo already running on 127.0.0.1 (default: start one on a free port)")
+    parser.add_argument("--pid", type=int, default=None, help="with --port: the server's process id, for its memory")
     args = parser.parse_args(argv)
-    if not (0 < args.requests <= 100_000 and 0 < args.clients <= 256 and 0 <= args.stalled <= 1000):
-        sys.exit("Keep the test bounded: at most 100,000 requests, 256 clients and 1,000 stalled sockets.")
-    url = "data:image/png;base64," + base64.b64encode(drawing_png()).decode()
-    body = drawing_png() if args.raw else json.dumps({"image": url, "mode": "36"}).encode()
+    if not (0 < args.requests <= 100_000 and 0 < args.clients <= 256 and 0 <= args.slow_headers <= 256
+            and 0 <= args.slow_bodies <= 256 and 0 <= args.bombs <= 1000):
+        sys.exit("Keep the test bounded: at most 100,000 requests, 256 clients and slow clients of each kind, "
+                 "and 1,000 bombs.")
+    png = drawing_png()
+    if args.raw:
+        body, content_type = png, "image/png"
+    else:
+        url = "data:image/png;base64," + base64.b64encode(png).decode()
+        body, content_type = json.dumps({"image": url, "mode": "36"}).encode(), "application/json"
     port = args.port or free_port()
     proc = None if args.port else start_demo(port)
     pid = proc.pid if proc else args.pid
     try:
-        one_request(port, body)  # warm up
-        threads_before = server_threads(pid) if pid else None
-        latencies, errors, wall = load(port, args.requests, args.clients, body)
-        print(f"load: {args.requests} requests, {args.clients} clients, 127.0.0.1:{port}, load average "
-          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+        for _ in range(3):
+            one_request(port, body, content_type)  # warm up
+        rss_before, threads_before = memory(pid), proc_status(pid, "Threads")
+        stop, headers_report, bodies_report, bomb_report = threading.Event(), Counter(), Counter(), Counter()
+        head = f"POST /predict HTTP/1.1\r\nHost: {HOST}:{port}\r\n".encode()
+        slow_head = (head, b"Content-Type: application/json\r\nX-Slow: " + b"a" * 500, headers_report)
+        slow_body = (head + b"Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n", b"{" * 100000,
+                     bodies_report)
+        attackers = [threading.Thread(target=slow_client, args=(port, first, rest, stop, report), daemon=True)
+                     for first, rest, report in [slow_head] * args.slow_headers + [slow_body] * args.slow_bodies]
+        bomber = threading.Thread(target=bomb_loop, args=(port, args.bombs, pid, threading.Event(), bomb_report))
+        for thread in attackers:
+            thread.start()
+        bomber.start()
+        time.sleep(1.0)  # every attacker is connected
+        latencies, errors, wall = load(port, args.requests, args.clients, body, content_type)
+        threads_during = proc_status(pid, "Threads")
+        bomber.join(timeout=600)
+        stop.set()
+        for thread in attackers:
+            thread.join(timeout=5)
+        print(f"load: {args.requests} requests ({'raw PNG' if args.raw else 'JSON'}), {args.clients} clients, "
+              f"127.0.0.1:{port}, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+        print(f"  while {args.slow_headers} slow-header clients, {args.slow_bodies} slow-body clients "
+              "and a bomb loop ran")
         print(f"  {len(latencies) / wall:.1f} requests/s, p50 {1000 * statistics.median(latencies):.0f} ms, "
-              f"p99 {1000 * percentile(latencies, 99):.0f} ms, errors: {sum(errors.values())} {errors or ''}")
-        if pid:
-            print(f"  server threads: {threads_before} before the load, {server_threads(pid)} after")
-        if args.stalled:
-            report = stalled(port, args.stalled, body, pid, args.idle_seconds)
-            print("stalled clients:")
-            for key, value in report.items():
-                print(f"  {key}: {value}")
+              f"p99 {1000 * percentile(latencies, 99):.0f} ms, max {1000 * max(latencies):.0f} ms, "
+              f"errors: {sum(errors.values())} {dict(errors) or ''}")
+        for title, report in [("slow-header clients", headers_report), ("slow-body clients", bodies_report)]:
+            connections = sum(v for k, v in report.items() if k != "seconds held")  # each counted once
+            held = report["seconds held"] / max(1, connections)
+            answers = {k: v for k, v in report.items() if k != "seconds held"}
+            print(f"{title}: {connections} connections, each held {held:.1f} s on average; {answers}")
+        rss_after = bomb_report.pop("RSS after the bombs", "unknown")
+        print(f"bombs ({sum(bomb_report.values())} sent): {dict(bomb_report)}")
+        print(f"server: threads {threads_before} before, {threads_during} during the load; "
+              f"RSS {rss_before} before, {rss_after} after the bombs, peak {memory(pid, 'VmHWM')}")
     finally:
         if proc:
             proc.terminate()

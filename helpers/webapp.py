@@ -3,34 +3,59 @@
     python app.py [--host 127.0.0.1] [--port 8000] [--checkpoint PATH] [--case-checkpoint PATH]
                   [--lines-checkpoint PATH]
 
-Standard library only (http.server). The page is static; POST /predict takes the JSON
-{"image": <data URL>, "mode": "36" | "case" | "text", "name": <file name, optional>} (or the raw
-bytes of a PNG or JPEG, with ?mode=case or ?mode=text) and answers JSON: the top-3 (modes "36"
-and "case"), the text read ("text": text, confidence, unsure, and the normalised line as
-"preview"), or {"error": one sentence}.
+Starlette on uvicorn. The page is static; POST /predict takes the JSON {"image": <data URL>,
+"mode": "36" | "case" | "text", "name": <file name, optional>} (or the raw bytes of a PNG or
+JPEG, sent as image/png or image/jpeg, with ?mode=case or ?mode=text) and answers JSON: the top-3
+(modes "36" and "case"), the text read ("text": text, confidence, unsure, and the normalised line
+as "preview"), or {"error": one sentence}.
 
-It is a local demo, not a public server. It still refuses what a web page on the same machine
-could trick a browser into sending (requests for another host name: DNS rebinding) and keeps
-answering when clients stall or lie about sizes: bodies are capped, a connection only gets a
-thread once its request has arrived, idle ones time out, and a fixed pool of threads works.
+It is a local demo for one browser on one machine, not a public server. What it defends against:
+
+- Slow clients. The event loop holds a waiting connection for the price of a socket, never a
+  thread. The headers must be complete within HEADER_SECONDS and HEADER_BYTES (DemoProtocol), and
+  the body within BODY_SECONDS more (Guard); then the connection is closed or answered 408.
+- Other web pages in the same browser. A page on another site may POST text/plain, forms or a
+  Blob without asking, and it may point a host name of its own at 127.0.0.1 (DNS rebinding). So
+  the demo answers only its own Host names (421), only requests whose Origin is its own address
+  and whose Sec-Fetch-Site is same-origin or none (403), and only the content types the page or
+  a script sends: application/json, image/png, image/jpeg (415). A browser asks first before
+  it sends those types cross-site, and the demo never says yes.
+- Big inputs. A body may have MAX_BODY = 12 MB: a 9 MB file once the page has base64-encoded it,
+  which is more than a 12-megapixel phone JPEG (2-6 MB) needs. A picture may have MAX_PIXELS =
+  16 megapixels: a 4032x3024 phone photo is 12.2, and 48-megapixel phones save 12 by default. The
+  pixels are read from the file's header before it is decoded, so a small "bomb" that would
+  decode to 100 megapixels costs nothing. preprocess.MAX_PIXELS (60) stays the limit for files
+  on disk.
+- CPU and memory. All the decoding and the model run in THREADS = 2 threads (one per core), with
+  at most WAITING requests queued; beyond that the answer is 503 at once. Pictures over
+  BIG_PICTURE pixels take at most one of the two threads, so photos and bombs cannot delay the
+  drawings. Few threads also mean few malloc arenas: app.py starts the server with
+  MALLOC_ARENA_MAX=2, which keeps memory from ratcheting up under a stream of big pictures.
 """
 
 import argparse
+import asyncio
 import contextlib
 import errno
 import ipaddress
 import json
-import queue
-import re
-import selectors
 import socket
 import sys
 import threading
-import time
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from concurrent.futures import ThreadPoolExecutor
+from io import BytesIO
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote
+
+import h11
+import uvicorn
+from PIL import Image
+from starlette.applications import Starlette
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from .errors import HCRError
 from .predict import Predictor, answer, decode_data_url
@@ -38,15 +63,20 @@ from .predict import Predictor, answer, decode_data_url
 STATIC = Path(__file__).resolve().parent / "static"
 FILES = {"/": ("index.html", "text/html; charset=utf-8"), "/pad.js": ("pad.js", "text/javascript; charset=utf-8")}
 MODES = {"36": "36 classes (0-9, A-Z)", "case": "case-sensitive (0-9, A-Z, a-z)", "text": "a word or a line (text)"}
+CONTENT_TYPES = {"application/json", "image/png", "image/jpeg"}  # what the page and scripts send
 
-MAX_UPLOAD = 20 * 1024 * 1024  # bytes of request body; the page sends a picture as base64 (4/3 bigger)
-SMALL_BODY = 1024 * 1024  # drawings are ~20 KB; bigger bodies are read one at a time
-SOCKET_TIMEOUT = 10.0  # seconds a client may stay silent: before its request arrives, and while sending it
-BODY_SECONDS = 30.0  # seconds to receive a whole upload, however slowly it trickles in
-WORKERS = 16  # threads that answer requests; waiting connections cost no thread
-MAX_CONNECTIONS = 256  # connections waiting for their request; the oldest is dropped beyond this
-MAX_QUEUED = 64  # complete requests waiting for a worker; beyond this the demo answers 503 at once
-HEADER_LIMIT = 65536  # a request whose headers do not end within this many bytes goes to a worker anyway
+MAX_BODY = 12 * 2**20  # bytes of request body: a 9 MB picture once base64-encoded (see above)
+MAX_PIXELS = 16_000_000  # a phone photo (12 MP) with room to spare; drawings are 0.08-0.3 MP
+BIG_PICTURE = 2_000_000  # pixels: pictures above this are read by one thread at most
+BIG_WAITING = 4  # big pictures waiting for that thread; more get 503 at once
+BIG_BODY = 2**20  # bytes: drawings are ~20 KB; at most BIG_BODIES bodies over this are held at once
+BIG_BODIES = 4
+HEADER_BYTES = 16384  # request line and headers (a browser sends about 1 KB)
+HEADER_SECONDS = 5.0  # for the headers, from the connection (or the previous answer) on
+BODY_SECONDS = 10.0  # for the body, once the headers are in
+THREADS = 2  # for decoding and the model: one per core
+WAITING = 32  # requests waiting for a thread; more get 503 at once
+MAX_CONNECTIONS = 256  # open connections; beyond this uvicorn answers 503
 
 
 class Refusal(Exception):
@@ -57,159 +87,309 @@ class Refusal(Exception):
         self.status = status
 
 
-# --- The server: bounded threads, idle connections wait without one ---------------------------------------
+def error_json(status, sentence):
+    return JSONResponse({"error": sentence}, status, headers={"Cache-Control": "no-store",
+                                                              "X-Content-Type-Options": "nosniff"})
 
 
-def _headers_state(sock):
-    """True once the request's headers have arrived, False while they have not, None if the client left."""
-    try:
-        head = sock.recv(HEADER_LIMIT, socket.MSG_PEEK)
-    except BlockingIOError:
-        return False
-    except OSError:
-        return None
-    if not head:
-        return None
-    return b"\r\n\r\n" in head or b"\n\n" in head or len(head) >= HEADER_LIMIT
+# --- The connection: a deadline for the headers -------------------------------------------------------------
 
 
-class DemoServer(ThreadingHTTPServer):
-    """http.server's threading server with bounds, so that stalled clients cannot exhaust it.
+class DemoProtocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol, with a deadline for the request headers and JSON for bad HTTP.
 
-    A new connection waits in a selector, with no thread, until its request headers have all
-    arrived; then one of WORKERS threads answers it. Connections that stay silent (or stop halfway
-    through their headers) are closed after SOCKET_TIMEOUT, and at most MAX_CONNECTIONS wait.
+    uvicorn times out a connection that stays silent after an answer, but not a new connection
+    that sends nothing, nor one that sends its headers a byte at a time. Here each connection must
+    complete its next request's headers within HEADER_SECONDS of connecting (or of the previous
+    answer); h11 refuses headers over HEADER_BYTES.
     """
 
-    daemon_threads = True
-    request_queue_size = 64  # listen backlog (the standard library's is 5)
-    allow_reuse_address = True
+    def connection_made(self, transport):
+        super().connection_made(transport)
+        self._expect_headers(None)
 
-    def __init__(self, address, handler):
-        super().__init__(address, handler)
-        self._arrivals = queue.SimpleQueue()  # accepted sockets, for the waiting room's thread
-        self._jobs = queue.Queue()  # sockets whose request has arrived, for the workers
-        self._closing = threading.Event()
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._wake_r.setblocking(False)
-        self._wake_w.setblocking(False)
-        self._selector = selectors.DefaultSelector()
-        self._selector.register(self._wake_r, selectors.EVENT_READ)
-        self._waiting = {}  # socket -> (client address, deadline), oldest first
-        self._partial = set()  # sent part of their headers: polled, not selected (they stay readable)
-        self._pool = [threading.Thread(target=self._waiting_room, name="hcr-wait", daemon=True)]
-        self._pool += [threading.Thread(target=self._work, name=f"hcr-worker-{i}", daemon=True) for i in range(WORKERS)]
-        for thread in self._pool:
-            thread.start()
+    def on_response_complete(self):
+        answered = self.cycle
+        super().on_response_complete()  # may start a pipelined request: then self.cycle changes
+        self._expect_headers(answered)
 
-    def process_request(self, request, client_address):
-        """Called by serve_forever for each accepted connection: park it, never block here."""
-        self._arrivals.put((request, client_address))
-        self._wake()
+    def _expect_headers(self, cycle):
+        def expire():
+            if self.cycle is cycle and not self.transport.is_closing():  # no new request since
+                self.transport.close()
 
-    def _wake(self):
-        with contextlib.suppress(OSError):
-            self._wake_w.send(b"x")
+        self.loop.call_later(HEADER_SECONDS, expire)
 
-    def _waiting_room(self):
-        while not self._closing.is_set():
-            try:
-                self._sort_waiting()
-            except Exception as error:  # never let this thread die: the server would stop answering
-                print(f"web demo: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
-        for sock in list(self._waiting):
-            self._leave(sock, answer=False)
-        self._selector.close()
-
-    def _sort_waiting(self):
-        """One round: admit new connections, pass on complete requests, close expired ones."""
-        ready = [key.fileobj for key, _ in self._selector.select(0.1 if self._partial else 0.5)]
-        if self._wake_r in ready:
-            with contextlib.suppress(OSError):
-                self._wake_r.recv(4096)
-            self._admit()
-        for sock in [s for s in ready if s is not self._wake_r] + list(self._partial):
-            if sock not in self._waiting:
-                continue
-            state = _headers_state(sock)
-            if state is False and sock not in self._partial:
-                self._selector.unregister(sock)
-                self._partial.add(sock)
-            elif state is not False:
-                self._leave(sock, answer=state)
-        now = time.monotonic()
-        for sock in [s for s, (_, deadline) in self._waiting.items() if deadline < now]:
-            self._leave(sock, answer=False)
-
-    def _admit(self):
-        while True:
-            try:
-                sock, address = self._arrivals.get_nowait()
-            except queue.Empty:
-                return
-            if len(self._waiting) >= MAX_CONNECTIONS:  # drop the connection that has waited longest
-                self._leave(next(iter(self._waiting)), answer=False)
-            sock.setblocking(False)
-            self._selector.register(sock, selectors.EVENT_READ)
-            self._waiting[sock] = (address, time.monotonic() + SOCKET_TIMEOUT)
-
-    def _leave(self, sock, answer):
-        """Take a socket out of the waiting room: to a worker (answer=True), or closed."""
-        address, _ = self._waiting.pop(sock)
-        if sock in self._partial:
-            self._partial.discard(sock)
-        else:
-            self._selector.unregister(sock)
-        if not answer:
-            self.shutdown_request(sock)
-        elif self._jobs.qsize() >= MAX_QUEUED:
-            self._refuse_busy(sock)
-        else:
-            sock.settimeout(SOCKET_TIMEOUT)
-            self._jobs.put((sock, address))
-
-    def _refuse_busy(self, sock):
-        body = json.dumps({"error": "The demo is busy with other requests: try again in a moment."}).encode()
-        head = ("HTTP/1.0 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(body)}\r\n\r\n")
-        with contextlib.suppress(OSError):
-            sock.send(head.encode() + body)
-        self.shutdown_request(sock)
-
-    def _work(self):
-        while True:
-            job = self._jobs.get()
-            if job is None:
-                return
-            self.process_request_thread(*job)  # ThreadingMixIn's: handle, report errors, close
-
-    def handle_error(self, request, client_address):
-        """A client that hangs up or goes silent is normal; anything else gets one line, no traceback."""
-        error = sys.exc_info()[1]
-        if isinstance(error, (ConnectionError, TimeoutError)):
-            return
-        print(f"web demo: a request failed ({type(error).__name__}: {error}); the server keeps running.",
-              file=sys.stderr, flush=True)
-
-    def server_close(self):
-        """Stop the threads and close every connection still waiting (call shutdown() first)."""
-        if not hasattr(self, "_pool"):  # the address could not be bound: nothing was started
-            return super().server_close()
-        self._closing.set()
-        self._wake()
-        for _ in range(WORKERS):
-            self._jobs.put(None)
-        self._pool[0].join(timeout=5)
-        super().server_close()
-        self._wake_r.close()
-        self._wake_w.close()
+    def send_400_response(self, msg):
+        """h11 could not parse the request: say so in JSON, as every other answer."""
+        body = json.dumps({"error": "The request is not valid HTTP (a Content-Length that is not a size in bytes, "
+                                    f"or headers over {HEADER_BYTES // 1024} KB): send it again from the page."})
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                   (b"connection", b"close")]
+        for event in (h11.Response(status_code=400, headers=headers, reason=b"Bad Request"),
+                      h11.Data(data=body.encode()), h11.EndOfMessage()):
+            self.transport.write(self.conn.send(event))
+        self.transport.close()
 
 
-class DemoServer6(DemoServer):
-    address_family = socket.AF_INET6
+# --- Which requests are ours: Host, Origin, content type, size -------------------------------------------------
 
 
-# --- The page's state: the models, and which Host names are ours ---------------------------------------------
+def url_host(host):
+    """How a Host header writes this address: IPv6 in brackets."""
+    return f"[{host}]" if ":" in host else host
+
+
+def allowed_hosts(host, port):
+    """The Host header values a browser sends when it really means this server."""
+    names = {"127.0.0.1", "localhost", "[::1]", url_host(host).lower()}
+    hosts = {f"{name}:{port}" for name in names}
+    return hosts | names if port == 80 else hosts
+
+
+def host_is_ours(value, allowed, port, any_ip):
+    """DNS rebinding needs a host *name*: accept ours, and IP addresses when listening on all of them."""
+    value = (value or "").strip().lower()
+    if value in allowed:
+        return True
+    name, _, got_port = value.rpartition(":")
+    if not any_ip or got_port != str(port):
+        return False
+    try:
+        ipaddress.ip_address(name.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def check_same_origin(method, headers):
+    """Refuse what another site's page sent: its Origin is not our address, or the browser says cross-site.
+
+    Following a link to the page from elsewhere (a GET navigation) is fine; nothing else is.
+    """
+    origin, site = headers.get("origin"), headers.get("sec-fetch-site")
+    if origin is not None and origin.lower() != f"http://{headers.get('host', '').strip().lower()}":
+        raise Refusal(403, f"This demo only answers its own page, not one from {origin[:80]}: open the demo itself.")
+    navigation = method in ("GET", "HEAD") and headers.get("sec-fetch-mode") == "navigate"
+    if site not in (None, "same-origin", "none") and not navigation:
+        raise Refusal(403, f"This demo only answers its own page (the browser says this request is {site[:20]}): "
+                           "open the demo itself.")
+
+
+def content_type(headers):
+    """The body's type, if it is one the page sends; else Refusal 415."""
+    kind = headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind not in CONTENT_TYPES:
+        raise Refusal(415, f"The demo takes {', '.join(sorted(CONTENT_TYPES))}, not '{kind[:40] or 'no type'}': "
+                           "send the picture from the page, or as image/png or image/jpeg.")
+    return kind
+
+
+def content_length(headers):
+    """The body's size (h11 has checked it is a number); Refusal if missing or over MAX_BODY."""
+    if "content-length" not in headers:
+        raise Refusal(411, "Send the image with a Content-Length header, as the page does "
+                           "(chunked uploads are refused).")
+    length = int(headers["content-length"])
+    if length > MAX_BODY:
+        raise Refusal(413, f"The upload is too big ({length / 2**20:.0f} MB): upload a picture under "
+                           f"{MAX_BODY * 3 // 4 // 2**20} MB.")
+    return length
+
+
+async def read_body(receive, length):
+    """The whole body, within BODY_SECONDS; Refusal 408 if it comes slower, 400 if the client stops."""
+    body = bytearray()
+    try:
+        async with asyncio.timeout(BODY_SECONDS):
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise Refusal(400, f"The upload stopped after {len(body)} of {length} bytes: send it again.")
+                body += message.get("body", b"")
+                if not message.get("more_body"):
+                    return bytes(body)
+    except TimeoutError:
+        raise Refusal(408, f"The upload took longer than {BODY_SECONDS:.0f} s ({len(body)} of {length} bytes "
+                           "arrived): send it again.") from None
+
+
+class Guard:
+    """ASGI middleware: refuse what is not ours before any work, and read POST bodies in full, on a deadline.
+
+    The app behind it only sees requests whose body has arrived, so a slow client never holds a thread.
+    """
+
+    def __init__(self, app, demo):
+        self.app, self.demo = app, demo
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        big = False
+        try:
+            headers = Headers(scope=scope)
+            demo = self.demo
+            if not host_is_ours(headers.get("host"), demo.allowed_hosts, demo.port, demo.any_ip):
+                raise Refusal(421, f"This demo only answers at {demo.url} (this request was for "
+                                   f"'{headers.get('host', '')[:80]}'): open that address.")
+            check_same_origin(scope["method"], headers)
+            if sum(len(name) + len(value) + 4 for name, value in scope["headers"]) > HEADER_BYTES:
+                raise Refusal(431, f"The request's headers are over {HEADER_BYTES // 1024} KB (a browser sends about "
+                                   "1 KB): send it again from the page.")
+            if scope["method"] == "POST" and scope["path"] == "/predict":
+                content_type(headers)
+                try:
+                    length = content_length(headers)
+                except Refusal:
+                    await discard(receive)
+                    raise
+                if length > BIG_BODY:  # memory holds only a few big uploads at a time
+                    if demo.big_bodies >= BIG_BODIES:
+                        raise Refusal(503, "Other big uploads are on their way: try again in a moment.")
+                    demo.big_bodies, big = demo.big_bodies + 1, True
+                body = await read_body(receive, length)
+                receive = replayed(body, receive)
+            await self.app(scope, receive, send)
+        except Refusal as refusal:
+            await error_json(refusal.status, str(refusal))(scope, receive, send)
+        finally:
+            if big:
+                self.demo.big_bodies -= 1
+
+
+async def discard(receive):
+    """Take in and drop (a bounded part of) a refused body, until it pauses for half a second.
+
+    uvicorn closes the connection after the answer when the client said Connection: close, and
+    unread bytes would turn that into a reset before the client has read the answer.
+    """
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(BODY_SECONDS):
+            for _ in range(4 * MAX_BODY // 65536):
+                async with asyncio.timeout(0.5):
+                    message = await receive()
+                if message["type"] != "http.request" or not message.get("more_body"):
+                    return
+
+
+def replayed(body, receive):
+    """An ASGI receive that gives the body already read, then whatever the connection says next."""
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def again():
+        return pending.pop() if pending else await receive()
+
+    return again
+
+
+# --- The work: two threads, a queue with a limit, a lane for big pictures --------------------------------------
+
+
+class Pool:
+    """THREADS threads for everything that costs CPU; Refusal 503 when WAITING requests already wait."""
+
+    def __init__(self):
+        self.executor = ThreadPoolExecutor(THREADS, thread_name_prefix="hcr-model")
+        self.jobs = 0  # running or waiting (only the event loop's thread changes it)
+        self.big_lane = asyncio.Semaphore(1)  # pictures over BIG_PICTURE: one at a time
+        self.big_waiting = 0
+
+    async def run(self, function, *args):
+        if self.jobs >= THREADS + WAITING:
+            raise Refusal(503, "The demo is busy with other requests: try again in a moment.")
+        self.jobs += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.executor, function, *args)
+        finally:
+            self.jobs -= 1
+
+    async def run_big(self, function, *args):
+        """Like run, for a picture over BIG_PICTURE: one at a time, at most BIG_WAITING waiting."""
+        if self.big_lane.locked() and self.big_waiting >= BIG_WAITING:
+            raise Refusal(503, "The demo is busy with other big pictures: try again in a moment.")
+        self.big_waiting += 1
+        try:
+            await self.big_lane.acquire()
+        finally:
+            self.big_waiting -= 1
+        try:
+            return await self.run(function, *args)
+        finally:
+            self.big_lane.release()
+
+    def close(self):
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def parse_request(body, is_json, query, file_name):
+    """(mode, image bytes, file name or None) from the page's JSON, or from a raw PNG/JPEG body.
+
+    The page sends drawings without a name and uploads with the file's name.
+    """
+    if not is_json:
+        name = unquote(file_name or "")[:200] or None
+        return check_mode(parse_qs(query).get("mode", ["36"])[0]), body, name
+    try:
+        request = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        request = None
+    if not isinstance(request, dict) or not isinstance(request.get("image"), str):
+        raise Refusal(400, 'The request is not the JSON the page sends ({"image": data URL, "mode": ...}): '
+                           "reload the page.")
+    name = request.get("name")
+    name = str(name)[:200] if name else None
+    mode = check_mode(str(request.get("mode", "36")))
+    url = request["image"]
+    if url in ("data:", "data:,"):  # how a browser reads an empty file
+        return mode, b"", name
+    try:
+        return mode, decode_data_url(url), name
+    except HCRError as error:
+        raise Refusal(400, f"{name} arrived damaged: upload it again." if name else str(error)) from None
+
+
+def check_mode(mode):
+    if mode not in MODES:
+        raise Refusal(400, f"Unknown mode '{mode[:20]}': use one of {', '.join(MODES)}.")
+    return mode
+
+
+def picture_pixels(image, called):
+    """The picture's pixel count from its header, without decoding it (0 if it is no PNG or JPEG:
+    the predictor then says what it is); Refusal 413 over MAX_PIXELS."""
+    try:
+        with Image.open(BytesIO(image), formats=("PNG", "JPEG")) as picture:
+            width, height = picture.size
+    except Image.DecompressionBombError:
+        too_many = f"{called} has far more than {MAX_PIXELS // 10**6} megapixels: upload a smaller copy."
+        raise Refusal(413, too_many) from None
+    except Exception:
+        return 0
+    if width * height > MAX_PIXELS:
+        raise Refusal(413, f"{called} is too big for the demo ({width}x{height} pixels, over "
+                           f"{MAX_PIXELS // 10**6} megapixels): upload a smaller copy.")
+    return width * height
+
+
+def read_request(body, is_json, query, file_name):
+    """First job in the pool: parse the request and size the picture; (mode, image, name, called, pixels)."""
+    mode, image, name = parse_request(body, is_json, query, file_name)
+    called = name or ("The drawing" if is_json else "The image")
+    return mode, image, name, called, picture_pixels(image, called)
+
+
+def run_model(models, mode, image, called):
+    """Second job in the pool: (status, the dict the page shows); `called` is how error sentences name the image."""
+    try:
+        predictor = models.get(mode)
+    except HCRError as error:
+        return 503, {"error": str(error)}
+    result = answer(predictor, image, name=called)
+    return (400 if "error" in result else 200), result
+
+
+# --- The page's state: the models -------------------------------------------------------------------------------
 
 
 def load_predictor(mode, checkpoint=None):
@@ -242,249 +422,108 @@ class Models:
             return {mode: Path(str(p.path)).name for mode, p in self._loaded.items()}
 
 
-def url_host(host):
-    """How a Host header writes this address: IPv6 in brackets."""
-    return f"[{host}]" if ":" in host else host
+# --- The routes -----------------------------------------------------------------------------------------------
 
 
-def allowed_hosts(host, port):
-    """The Host header values a browser sends when it really means this server."""
-    names = {"127.0.0.1", "localhost", "[::1]", url_host(host).lower()}
-    hosts = {f"{name}:{port}" for name in names}
-    return hosts | names if port == 80 else hosts
+PLAIN = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
 
-def host_is_ours(value, allowed, port, any_ip):
-    """DNS rebinding needs a host *name*: accept ours, and IP addresses when listening on all of them."""
-    value = (value or "").strip().lower()
-    if value in allowed:
-        return True
-    name, _, got_port = value.rpartition(":")
-    if not any_ip or got_port != str(port):
-        return False
+async def static_file(request):
+    name, kind = FILES[request.url.path]
+    return Response((STATIC / name).read_bytes(), headers=PLAIN | {"X-Frame-Options": "DENY"}, media_type=kind)
+
+
+async def health(request):
+    return JSONResponse({"ok": True, "models": request.app.state.demo.models.file_names()}, headers=PLAIN)
+
+
+async def predict(request):
+    demo = request.app.state.demo
+    is_json = request.headers.get("content-type", "").split(";")[0].strip().lower() == "application/json"
     try:
-        ipaddress.ip_address(name.strip("[]"))
-    except ValueError:
-        return False
-    return True
+        mode, image, name, called, pixels = await demo.pool.run(
+            read_request, await request.body(), is_json, request.url.query, request.headers.get("x-file-name"))
+        run = demo.pool.run_big if pixels > BIG_PICTURE else demo.pool.run
+        status, result = await run(run_model, demo.models, mode, image, called)
+        return JSONResponse(result | ({"name": name} if name else {}), status, headers=PLAIN)
+    except Refusal:
+        raise
+    except Exception as error:  # a bug: one line on the console and a JSON answer, and the server keeps running
+        print(f"web demo: a request failed ({type(error).__name__}: {error}); the server keeps running.",
+              file=sys.stderr, flush=True)
+        return error_json(500, f"The demo failed on this request ({type(error).__name__}): try again, "
+                               "and restart python app.py if it happens again.")
 
 
-# --- The requests -------------------------------------------------------------------------------------------
+async def refused(request, refusal):
+    return error_json(refusal.status, str(refusal))
 
 
-def content_length(headers):
-    """The body's size from the headers; Refusal for anything but one plain number within MAX_UPLOAD."""
-    if headers.get("Transfer-Encoding"):
-        raise Refusal(HTTPStatus.LENGTH_REQUIRED,
-                      "Send the image with a Content-Length header, as the page does (chunked uploads are refused).")
-    values = {v.strip() for v in headers.get_all("Content-Length") or []}
-    if not values:
-        raise Refusal(HTTPStatus.LENGTH_REQUIRED, "Send the image with a Content-Length header, as the page does.")
-    value = values.pop()
-    if values or not re.fullmatch(r"[0-9]{1,15}", value):
-        raise Refusal(HTTPStatus.BAD_REQUEST,
-                      f"The Content-Length '{value[:40]}' is not a size in bytes: send the image again from the page.")
-    length = int(value)
-    if length > MAX_UPLOAD:
-        limit = MAX_UPLOAD * 3 // 4 // 2**20
-        raise Refusal(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                      f"The upload is too big ({length / 2**20:.0f} MB): upload a picture under {limit} MB.")
-    return length
+async def http_error(request, error):
+    if error.status_code == 404:
+        return error_json(404, f"No page at {request.url.path[:80]}: open / instead.")
+    return error_json(error.status_code, f"{request.method} is not how the page asks for {request.url.path[:80]}: "
+                                         "open / instead.")
 
 
-def sent_json(headers):
-    return (headers.get("Content-Type") or "").split(";")[0].strip().lower() == "application/json"
+def build_app(demo):
+    routes = [Route(path, static_file) for path in FILES] + [Route("/health", health),
+                                                             Route("/predict", predict, methods=["POST"])]
+    app = Starlette(routes=routes, exception_handlers={Refusal: refused, HTTPException: http_error})
+    app.state.demo = demo
+    return Guard(app, demo)
 
 
-def parse_request(body, is_json, query, headers):
-    """(mode, image bytes, file name or None) from the page's JSON, or from a raw PNG/JPEG body.
-
-    The page sends drawings without a name and uploads with the file's name.
-    """
-    if not is_json:
-        name = unquote(headers.get("X-File-Name") or "")[:200] or None
-        return check_mode(parse_qs(query).get("mode", ["36"])[0]), body, name
-    try:
-        request = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        request = None
-    if not isinstance(request, dict) or not isinstance(request.get("image"), str):
-        raise Refusal(HTTPStatus.BAD_REQUEST,
-                      'The request is not the JSON the page sends ({"image": data URL, "mode": ...}): reload the page.')
-    name = request.get("name")
-    name = str(name)[:200] if name else None
-    mode = check_mode(str(request.get("mode", "36")))
-    url = request["image"]
-    if url in ("data:", "data:,"):  # how a browser reads an empty file
-        return mode, b"", name
-    try:
-        return mode, decode_data_url(url), name
-    except HCRError as error:
-        sentence = f"{name} arrived damaged: upload it again." if name else str(error)
-        raise Refusal(HTTPStatus.BAD_REQUEST, sentence) from None
+# --- The server -----------------------------------------------------------------------------------------------
 
 
-def check_mode(mode):
-    if mode not in MODES:
-        raise Refusal(HTTPStatus.BAD_REQUEST, f"Unknown mode '{mode[:20]}': use one of {', '.join(MODES)}.")
-    return mode
+class DemoServer:
+    """The demo bound to its port: serve_forever() runs it in this thread, shutdown() stops it from another."""
 
+    def __init__(self, sock, host, models):
+        self.socket = sock
+        self.server_address = sock.getsockname()[:2]
+        self.port = self.server_address[1]
+        self.allowed_hosts = allowed_hosts(host, self.port)
+        self.any_ip = host in ("", "0.0.0.0", "::")
+        self.url = f"http://{'127.0.0.1' if self.any_ip else url_host(host)}:{self.port}/"
+        self.models = models
+        self.pool = Pool()
+        self.big_bodies = 0
+        config = uvicorn.Config(build_app(self), http=DemoProtocol, ws="none", lifespan="off", log_config=None,
+                                log_level="error", access_log=False, proxy_headers=False, server_header=False,
+                                timeout_keep_alive=int(HEADER_SECONDS), h11_max_incomplete_event_size=HEADER_BYTES,
+                                limit_concurrency=MAX_CONNECTIONS, timeout_graceful_shutdown=3)
+        self.uvicorn = uvicorn.Server(config)
+        self._stopped = threading.Event()
 
-class Handler(BaseHTTPRequestHandler):
-    """GET the page, its script and /health; POST /predict. Every answer is JSON or a static file."""
-
-    server_version = "hcr-demo"
-    sys_version = ""
-
-    def log_message(self, *args):  # quiet: one line per request would drown the console
-        pass
-
-    def _send(self, status, body, content_type):
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self.send_header("X-Content-Type-Options", "nosniff")
-        self.end_headers()
-        self.wfile.write(body)
-
-    def _json(self, status, payload):
-        self._send(status, json.dumps(payload).encode(), "application/json")
-
-    def do_GET(self):
-        self._guarded(self._get)
-
-    def do_POST(self):
-        self._guarded(self._post)
-
-    def _guarded(self, route):
-        """Answer every request with JSON, whatever happens; a client that left needs no answer."""
+    def serve_forever(self):
         try:
-            self._check_host()
-            route()
-        except Refusal as refusal:
-            self._json(refusal.status, {"error": str(refusal)})
-            if self._unread:
-                self._discard_unread()
-        except (ConnectionError, TimeoutError):
-            self.close_connection = True
-        except Exception as error:
-            self.server.handle_error(self.request, self.client_address)
-            with contextlib.suppress(OSError):
-                self._json(HTTPStatus.INTERNAL_SERVER_ERROR, {
-                    "error": f"The demo failed on this request ({type(error).__name__}): try again, "
-                             "and restart python app.py if it happens again."})
+            self.uvicorn.run(sockets=[self.socket])
+        finally:
+            self._stopped.set()
 
-    _unread = False  # True while a POST's body has not been read in full
+    def shutdown(self):
+        self.uvicorn.should_exit = True
+        self._stopped.wait(10)
 
-    def _discard_unread(self):
-        """Take in (a bounded part of) a refused body, so that closing does not reset the connection
-        before the client has read the answer."""
-        deadline, taken = time.monotonic() + 3.0, 0
-        with contextlib.suppress(OSError):
-            self.connection.shutdown(socket.SHUT_WR)
-            self.connection.settimeout(0.5)
-            while time.monotonic() < deadline and taken < 2 * MAX_UPLOAD:  # 64 KB at a time, then dropped
-                chunk = self.rfile.read1(65536)
-                if not chunk:
-                    break
-                taken += len(chunk)
-
-    def _check_host(self):
-        server = self.server
-        host = self.headers.get("Host")
-        if not host_is_ours(host, server.allowed_hosts, server.port, server.any_ip):
-            raise Refusal(HTTPStatus.MISDIRECTED_REQUEST,
-                          f"This demo only answers at {server.url} (this request was for "
-                          f"'{(host or '')[:80]}'): open that address.")
-
-    def _get(self):
-        path = urlsplit(self.path).path
-        if path == "/health":
-            return self._json(HTTPStatus.OK, {"ok": True, "models": self.server.models.file_names()})
-        if path not in FILES:
-            raise Refusal(HTTPStatus.NOT_FOUND, f"No page at {path[:80]}: open / instead.")
-        name, content_type = FILES[path]
-        self._send(HTTPStatus.OK, (STATIC / name).read_bytes(), content_type)
-
-    def _post(self):
-        self._unread = True
-        url = urlsplit(self.path)
-        if url.path != "/predict":
-            raise Refusal(HTTPStatus.NOT_FOUND, "Send images to /predict.")
-        length = content_length(self.headers)
-        big = length > SMALL_BODY
-        gate = waiting_for(self.server.big_body, BODY_SECONDS) if big else contextlib.nullcontext(True)
-        with gate as admitted:  # big bodies one at a time: memory holds at most one
-            if not admitted:
-                raise Refusal(HTTPStatus.SERVICE_UNAVAILABLE,
-                              "Another big upload is on its way: try again in a moment.")
-            is_json = sent_json(self.headers)
-            body = self._read(length)
-            self._unread = False
-            mode, image, name = parse_request(body, is_json, url.query, self.headers)
-            del body  # in JSON, the decoded image is all that stays in memory while the model runs
-            status, result = self._predict(mode, image, name or ("The drawing" if is_json else "The image"))
-            result.update({"name": name} if name else {})
-        self._json(status, result)
-
-    def _read(self, length):
-        """Exactly `length` bytes of body, refused if they take longer than BODY_SECONDS to arrive."""
-        body = bytearray(length)
-        view, got = memoryview(body), 0
-        deadline = time.monotonic() + BODY_SECONDS
-        while got < length:
-            if time.monotonic() > deadline:
-                raise Refusal(HTTPStatus.REQUEST_TIMEOUT,
-                              f"The upload took longer than {BODY_SECONDS:.0f} s: try again, or send a smaller "
-                              "picture.")
-            n = self.rfile.readinto1(view[got:])
-            if not n:
-                raise Refusal(HTTPStatus.BAD_REQUEST,
-                              f"The upload stopped after {got} of {length} bytes: send it again.")
-            got += n
-        return body
-
-    def _predict(self, mode, image, called):
-        """(status, the dict the page shows); `called` is how error sentences name the image."""
-        try:
-            predictor = self.server.models.get(mode)
-        except HCRError as error:
-            return HTTPStatus.SERVICE_UNAVAILABLE, {"error": str(error)}
-        with self.server.predict_lock:  # one forward pass at a time: torch on 2 cores gains nothing from more
-            result = answer(predictor, image, name=called)
-        return (HTTPStatus.BAD_REQUEST if "error" in result else HTTPStatus.OK), result
+    def server_close(self):
+        self.pool.close()
+        self.socket.close()
 
 
 def serve(predictor=None, host="127.0.0.1", port=8000, case_predictor=None, checkpoint=None, case_checkpoint=None,
           text_reader=None, lines_checkpoint=None):
-    """A started server (call .serve_forever() or run it in a thread); port 0 picks a free one.
+    """A server bound to its port (call .serve_forever() or run it in a thread); port 0 picks a free one.
 
     Pass predictors to use them (`text_reader`: a `Predictor(text=True)`), or checkpoints (None: the
-    default files) to load them on first use.
+    default files) to load them on first use. OSError if the address cannot be used.
     """
-    server_class = DemoServer6 if ":" in host else DemoServer
-    server = server_class((host, port), Handler)
-    server.port = server.server_address[1]
-    server.allowed_hosts = allowed_hosts(host, server.port)
-    server.any_ip = host in ("", "0.0.0.0", "::")
-    server.url = f"http://{'127.0.0.1' if server.any_ip else url_host(host)}:{server.port}/"
-    server.models = Models({"36": checkpoint, "case": case_checkpoint, "text": lines_checkpoint},
-                           {"36": predictor, "case": case_predictor, "text": text_reader})
-    server.predict_lock = threading.Lock()
-    server.big_body = threading.Lock()  # held while a body over SMALL_BODY is read and answered
-    return server
-
-
-@contextlib.contextmanager
-def waiting_for(lock, seconds):
-    """`with waiting_for(lock, s) as admitted`: the lock if it comes within `seconds`, else admitted is False."""
-    admitted = lock.acquire(timeout=seconds)
-    try:
-        yield admitted
-    finally:
-        if admitted:
-            lock.release()
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.create_server((host, port), family=family, backlog=128)
+    models = Models({"36": checkpoint, "case": case_checkpoint, "text": lines_checkpoint},
+                    {"36": predictor, "case": case_predictor, "text": text_reader})
+    return DemoServer(sock, host, models)
 
 
 # --- Command line -------------------------------------------------------------------------------------------
@@ -504,6 +543,8 @@ def listen_error(error, host, port):
         return f"there is no address called {host}: pass --host 127.0.0.1 (the default) or one of this computer."
     if error.errno == errno.EADDRNOTAVAIL:
         return f"{host} is not an address of this computer: pass --host 127.0.0.1 (the default)."
+    if error.errno == errno.EACCES:
+        return f"port {port} needs administrator rights: pass a port above 1023, such as --port 8000."
     reason = "it is already in use" if error.errno == errno.EADDRINUSE else (error.strerror or str(error))
     return (f"cannot listen on {host} port {port} ({reason}): pass another --port, "
             f"for example --port {port + 1 if 0 < port < 65535 else 8001}.")
@@ -546,6 +587,12 @@ def main(argv=None):
         server.server_close()
         print(f"error: {error}", file=sys.stderr)
         return 2
+    import warnings
+
+    import torch
+
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)  # refused above 16 MP anyway
+    torch.set_num_threads(1)  # the pool's two threads are the parallelism: one core each
     print(f"Open {server.url} in your browser (model: {predictor.path}). Ctrl+C stops.", flush=True)
     try:
         server.serve_forever()

@@ -177,14 +177,14 @@ def test_page_and_script_are_served(server):
 
 
 def test_predict_endpoint(server):
-    status, result = post(server, drawing_bytes("K", seed=3))
+    status, result = post(server, drawing_bytes("K", seed=3), {"Content-Type": "image/png"})
     assert status == 200 and result["label"] == "K" and len(result["top3"]) == 3
 
 
 def test_predict_endpoint_errors_are_sentences(server):
-    status, result = post(server, b"GIF89a-not-really", {"X-File-Name": "cat%20photo.gif"})
+    status, result = post(server, b"GIF89a-not-really", {"X-File-Name": "cat%20photo.gif", "Content-Type": "image/png"})
     assert status == 400 and result["error"].startswith("cat photo.gif is not an image")
-    status, result = post(server, b"")
+    status, result = post(server, b"", {"Content-Type": "image/png"})
     assert status == 400 and "empty" in result["error"]
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(server + "/nothing", timeout=10)
@@ -192,7 +192,20 @@ def test_predict_endpoint_errors_are_sentences(server):
 
 
 def test_too_big_upload_is_refused(server, monkeypatch):
-    monkeypatch.setattr(webapp, "MAX_UPLOAD", 10)
-    # The handler reads the limit at request time.
-    status, result = post(server, b"x" * 11)
+    monkeypatch.setattr(webapp, "MAX_BODY", 10)  # the server reads the limit at request time
+    status, result = post(server, b"x" * 11, {"Content-Type": "image/png"})
     assert status == 413 and "too big" in result["error"]
+
+
+def test_a_form_or_text_post_is_refused(server):
+    """What a page on another site may send without asking (urllib's default type is a form's)."""
+    assert post(server, drawing_bytes("K", seed=3))[0] == 415
+    assert post(server, drawing_bytes("K", seed=3), {"Content-Type": "text/plain"})[0] == 415
+
+
+def test_the_page_is_answered_and_another_site_is_not(server):
+    same = {"Content-Type": "application/json", "Origin": server, "Sec-Fetch-Site": "same-origin"}
+    body = json.dumps({"image": data_url(drawing_bytes("K", seed=3)), "mode": "36"}).encode()
+    assert post(server, body, same)[1]["label"] == "K"
+    status, result = post(server, body, same | {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"})
+    assert status == 403 and "only answers its own page" in result["error"]

@@ -1,18 +1,24 @@
-"""The web demo's server against clients that lie, stall, hang up or come from another host name.
+"""The web demo's server against clients that lie, stall, hang up, send bombs, or come from another site.
 
 Each test talks to a server started in this process on 127.0.0.1 and a free port, mostly with raw
-sockets, because a well-behaved client (urllib) cannot send what these tests send.
+sockets, because a well-behaved client (urllib) cannot send what these tests send. Most use a stub
+model (`stub_server`), so that they take milliseconds.
 """
 
 import base64
+import contextlib
 import io
 import json
+import os
 import socket
 import struct
 import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -92,6 +98,29 @@ def start(predictor, **kwargs):
     return server
 
 
+class StubPredictor:
+    """Stands in for a model in tests of the server alone: webapp.answer is replaced, or it says K."""
+
+    path = "stub.pt"
+
+    def predict(self, source, name=None):
+        raise AssertionError("not used: the stub server's answer is stubbed")
+
+
+def stub_answer(predictor, image, name=None):
+    return {"label": "K", "confidence": 1.0, "top3": [["K", 1.0]], "unsure": False}
+
+
+@pytest.fixture
+def stub_server(monkeypatch):
+    """A server whose model answers K at once, so that tests of the server take milliseconds."""
+    monkeypatch.setattr(webapp, "answer", stub_answer)
+    srv = start(StubPredictor())
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
 @pytest.fixture
 def server(predictor):
     srv = start(predictor)
@@ -123,12 +152,17 @@ def exchange(port, raw, seconds=5.0, close_write=False):
         sock.sendall(raw)
         if close_write:
             sock.shutdown(socket.SHUT_WR)
-        chunks = []
-        try:
-            while chunk := sock.recv(65536):
-                chunks.append(chunk)
-        except ConnectionResetError:
-            pass
+        return read_reply(sock)
+
+
+def read_reply(sock):
+    """(status, JSON body or None) of what the server sends until it closes; (None, None) if nothing."""
+    chunks = []
+    try:
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    except ConnectionResetError:
+        pass
     reply = b"".join(chunks)
     if not reply:
         return None, None
@@ -140,9 +174,9 @@ def exchange(port, raw, seconds=5.0, close_write=False):
         return status, None
 
 
-def request(port, method, path, body=b"", headers=None):
+def request(port, method, path, body=b"", headers=None, version="1.0"):
     """One HTTP/1.0 request with the usual headers (Host: 127.0.0.1:port) unless `headers` replaces them."""
-    lines = [f"{method} {path} HTTP/1.0"]
+    lines = [f"{method} {path} HTTP/{version}"]
     fields = {"Host": f"127.0.0.1:{port}", **({"Content-Length": str(len(body))} if method == "POST" else {}),
               **(headers or {})}
     lines += [f"{k}: {v}" for k, v in fields.items() if v is not None]
@@ -155,7 +189,7 @@ def post_json(port, payload, headers=None):
     return exchange(port, request(port, "POST", "/predict", body, headers))
 
 
-# --- Sizes that lie (issue 9, item 6) ---------------------------------------------------------------------------
+# --- Sizes that lie (issue 9, item 6; issue 16, item 1) ---------------------------------------------------------
 
 
 def test_negative_content_length_is_refused_at_once(server):
@@ -175,57 +209,178 @@ def test_content_length_that_is_not_a_number_gets_a_sentence(server, value):
 def test_chunked_or_missing_length_is_refused_with_411(server):
     port = port_of(server)
     chunked = request(port, "POST", "/predict", b"5\r\nhello\r\n0\r\n\r\n",
-                      {"Content-Length": None, "Transfer-Encoding": "chunked"})
+                      {"Content-Length": None, "Transfer-Encoding": "chunked", "Content-Type": "image/png"},
+                      version="1.1")
     status, body = exchange(port, chunked)
     assert status == 411 and "Content-Length" in body["error"]
-    status, body = exchange(port, request(port, "POST", "/predict", headers={"Content-Length": None}), close_write=True)
+    missing = request(port, "POST", "/predict", headers={"Content-Length": None, "Content-Type": "image/png"})
+    status, body = exchange(port, missing, close_write=True)
     assert status == 411 and "Content-Length" in body["error"]
 
 
 def test_a_refused_upload_still_gets_its_answer(server):
     """A 25 MB upload is refused (413) before its body is read; the client, still sending, must get that answer."""
-    import urllib.error
-    import urllib.request
-
     body = b"x" * 25_000_000
     for _ in range(3):
-        req = urllib.request.Request(f"http://127.0.0.1:{port_of(server)}/predict", data=body, method="POST")
+        req = urllib.request.Request(f"http://127.0.0.1:{port_of(server)}/predict", data=body, method="POST",
+                                     headers={"Content-Type": "image/png"})
         with pytest.raises(urllib.error.HTTPError) as info:
             urllib.request.urlopen(req, timeout=10)
         assert info.value.code == 413 and "too big" in json.loads(info.value.read())["error"]
 
 
-def test_a_body_cut_short_is_answered(server):
-    port = port_of(server)
-    cut_short = request(port, "POST", "/predict", b"x" * 10, {"Content-Length": "100"})
-    status, body = exchange(port, cut_short, close_write=True)
-    assert status == 400 and "stopped after 10 of 100 bytes" in body["error"]
+def test_a_body_just_over_the_cap_is_413_without_being_read(stub_server):
+    port = port_of(stub_server)
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:  # sends the headers only
+        sock.sendall(request(port, "POST", "/predict", headers={"Content-Type": "application/json",
+                                                                  "Content-Length": str(webapp.MAX_BODY + 1)}))
+        status, body = read_reply(sock)
+    assert status == 413 and "under 9 MB" in body["error"] and time.monotonic() - started < 2
 
 
-def test_big_bodies_are_read_one_at_a_time(predictor, monkeypatch):
-    """Memory holds at most one big upload: a second one waits for the first, then gives up with 503."""
-    monkeypatch.setattr(webapp, "SMALL_BODY", 100, raising=False)
-    monkeypatch.setattr(webapp, "BODY_SECONDS", 1.0, raising=False)
-    srv = start(predictor)
-    port = port_of(srv)
-    try:
-        slow = socket.create_connection(("127.0.0.1", port), timeout=10)
-        slow.sendall(request(port, "POST", "/predict", b"x" * 10, {"Content-Length": "5000"}))  # then stalls
+def test_a_content_length_longer_than_the_body_is_408_on_time(stub_server, monkeypatch):
+    """The old server waited 30 s, holding a worker; now the body has BODY_SECONDS and costs no thread."""
+    monkeypatch.setattr(webapp, "BODY_SECONDS", 1.0)
+    port = port_of(stub_server)
+    started = time.monotonic()
+    status, body = exchange(port, request(port, "POST", "/predict", b"x" * 10,
+                                          {"Content-Length": "100", "Content-Type": "image/png"}))
+    assert status == 408 and "10 of 100 bytes" in body["error"] and time.monotonic() - started < 3
+
+
+def test_a_content_length_shorter_than_the_body_reads_no_further(stub_server):
+    port = port_of(stub_server)
+    payload = json.dumps({"image": drawing_url(), "mode": "36"}).encode()
+    status, body = exchange(port, request(port, "POST", "/predict", payload,
+                                          {"Content-Length": "20", "Content-Type": "application/json"}))
+    assert status == 400 and "not the JSON the page sends" in body["error"]
+
+
+def test_only_a_few_big_bodies_are_held_at_once(stub_server, monkeypatch):
+    """Memory holds at most BIG_BODIES big uploads: one more is refused at once, small bodies still pass."""
+    monkeypatch.setattr(webapp, "BIG_BODY", 100)
+    monkeypatch.setattr(webapp, "BIG_BODIES", 1)
+    port = port_of(stub_server)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as slow:
+        slow.sendall(request(port, "POST", "/predict", b"x" * 10, {"Content-Length": "5000",
+                                                                   "Content-Type": "image/png"}))  # then stalls
         time.sleep(0.3)
-        status, body = exchange(port, request(port, "POST", "/predict", b"y" * 5000))
-        assert status == 503 and "big upload" in body["error"]
-        status, body = exchange(port, request(port, "POST", "/predict", b"z" * 50))  # small bodies pass
-        assert status == 400 and "not an image" in body["error"]
-        slow.close()  # the first upload ends: the next big one gets its turn
-        time.sleep(0.3)
-        status, body = exchange(port, request(port, "POST", "/predict", b"y" * 5000))
-        assert status == 400 and "not an image" in body["error"]
-    finally:
-        srv.shutdown()
-        srv.server_close()
+        status, body = exchange(port, request(port, "POST", "/predict", b"y" * 5000, {"Content-Type": "image/png"}))
+        assert status == 503 and "big uploads" in body["error"]
+        status, body = exchange(port, request(port, "POST", "/predict", b"z" * 50, {"Content-Type": "image/png"}))
+        assert status == 200 and body["label"] == "K"
+    time.sleep(0.3)  # the first upload is gone: the next big one gets its turn
+    status, body = exchange(port, request(port, "POST", "/predict", b"y" * 5000, {"Content-Type": "image/png"}))
+    assert status == 200
 
 
-# --- Any failure while handling one image (item 7) ---------------------------------------------------------------
+def test_headers_over_the_limit_are_refused_in_json(stub_server):
+    port = port_of(stub_server)
+    status, body = exchange(port, request(port, "GET", "/health", headers={"X-Padding": "a" * 70_000}))
+    assert status == 431 and "16 KB" in body["error"]  # sent at once: h11 parses it, the Guard counts it
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:  # sent in pieces: h11 stops early
+        sock.sendall(request(port, "GET", "/health")[:-2])
+        with contextlib.suppress(OSError):  # the server may close before the last piece
+            for _ in range(10):
+                sock.sendall(b"X-Padding: " + b"a" * 7000 + b"\r\n")
+        status, body = read_reply(sock)
+    assert status == 400 and "16 KB" in body["error"]
+
+
+# --- Pixels: small files that decode to huge pictures (item 2) -----------------------------------------------------
+
+
+def png(size, mode="1"):
+    buffer = io.BytesIO()
+    Image.new(mode, size).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("size", [(5000, 4000), (20000, 20000)])
+def test_pictures_over_16_megapixels_are_refused_before_decoding(stub_server, size, monkeypatch):
+    monkeypatch.setattr(webapp, "answer", lambda *a, **k: pytest.fail("the model must not see it"))
+    port = port_of(stub_server)
+    bomb = png(size)
+    assert len(bomb) < 200_000  # small on the wire
+    started = time.monotonic()
+    status, body = post_json(port, {"image": "data:image/png;base64," + base64.b64encode(bomb).decode(),
+                                    "mode": "36", "name": "bomb.png"})
+    assert status == 413 and body["error"].startswith("bomb.png") and "16 megapixels" in body["error"]
+    assert time.monotonic() - started < 2
+
+
+def test_a_phone_photo_is_read(server):
+    photo = io.BytesIO()
+    Image.new("RGB", (4032, 3024), "white").save(photo, "JPEG")
+    status, body = exchange(port_of(server), request(port_of(server), "POST", "/predict", photo.getvalue(),
+                                                     {"Content-Type": "image/jpeg"}))
+    assert status == 400 and "no character" in body["error"]  # read, and found blank
+
+
+# --- The pool: two threads, a bounded queue, one lane for big pictures (items 1, 2) ---------------------------------
+
+
+class Gate:
+    """A stub for webapp.answer that holds every image whose name starts with "hold" until released."""
+
+    def __init__(self):
+        self.release = threading.Event()
+        self.started = threading.Semaphore(0)
+
+    def __call__(self, predictor, image, name=None):
+        if name.startswith("hold"):
+            self.started.release()
+            self.release.wait(10)
+        return {"label": "K", "name": name}
+
+
+def post_in_background(port, payload, results):
+    thread = threading.Thread(target=lambda: results.append(post_json(port, payload)), daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_full_pool_answers_503_at_once(stub_server, monkeypatch):
+    gate = Gate()
+    monkeypatch.setattr(webapp, "answer", gate)
+    monkeypatch.setattr(webapp, "WAITING", 1)
+    port, results = port_of(stub_server), []
+    threads = [post_in_background(port, {"image": drawing_url(), "name": f"hold {i}"}, results) for i in range(2)]
+    assert gate.started.acquire(timeout=5) and gate.started.acquire(timeout=5)  # both threads are busy
+    threads.append(post_in_background(port, {"image": drawing_url(), "name": "waits"}, results))  # the one in line
+    time.sleep(0.3)
+    started = time.monotonic()
+    status, body = post_json(port, {"image": drawing_url(), "mode": "36"})
+    assert status == 503 and "busy" in body["error"] and body["error"].count(". ") == 0
+    assert time.monotonic() - started < 1
+    status, body = exchange(port, request(port, "GET", "/health"))  # the event loop is free
+    assert status == 200
+    gate.release.set()
+    for thread in threads:
+        thread.join(10)
+    assert sorted(status for status, _ in results) == [200, 200, 200]
+
+
+def test_big_pictures_take_one_thread_and_drawings_keep_the_other(stub_server, monkeypatch):
+    gate = Gate()
+    monkeypatch.setattr(webapp, "answer", gate)
+    monkeypatch.setattr(webapp, "BIG_PICTURE", 100_000)
+    monkeypatch.setattr(webapp, "BIG_WAITING", 0)
+    port, results = port_of(stub_server), []
+    big = "data:image/png;base64," + base64.b64encode(png((400, 400))).decode()
+    thread = post_in_background(port, {"image": big, "name": "hold big"}, results)
+    assert gate.started.acquire(timeout=5)
+    status, body = post_json(port, {"image": big, "name": "another big one"})
+    assert status == 503 and "big pictures" in body["error"]
+    status, body = post_json(port, {"image": drawing_url(), "name": "a drawing"})
+    assert status == 200 and body["label"] == "K"
+    gate.release.set()
+    thread.join(10)
+    assert results[0][0] == 200
+
+
+# --- Any failure while handling one image (issue 9, item 7) -----------------------------------------------------
 
 
 def test_an_unexpected_error_is_a_json_500_and_the_server_keeps_running(server, monkeypatch, capfd):
@@ -242,7 +397,8 @@ def test_an_unexpected_error_is_a_json_500_and_the_server_keeps_running(server, 
 
 
 def test_clients_that_hang_up_print_no_traceback(server, capfd):
-    raw = request(port_of(server), "POST", "/predict", base64.b64decode(drawing_url().split(",")[1]))  # a raw PNG
+    raw = request(port_of(server), "POST", "/predict", base64.b64decode(drawing_url().split(",")[1]),
+                  {"Content-Type": "image/png"})
     for _ in range(10):  # send a request, then reset the connection before the answer comes
         sock = socket.create_connection(("127.0.0.1", port_of(server)))
         sock.sendall(raw)
@@ -254,33 +410,75 @@ def test_clients_that_hang_up_print_no_traceback(server, capfd):
     assert "Traceback" not in err and "BrokenPipe" not in err and "ConnectionReset" not in err
 
 
-# --- Stalled connections (item 8) ---------------------------------------------------------------------------------
+# --- Slow clients (issue 16, item 1) ------------------------------------------------------------------------------
 
 
-def test_stalled_connections_take_no_thread_and_are_closed(predictor, monkeypatch):
-    monkeypatch.setattr(webapp, "SOCKET_TIMEOUT", 1.5, raising=False)
-    srv = start(predictor)
+def trickle(sock, data, stop, every=0.2):
+    """Send `data` one byte every `every` seconds until it is sent, the server closes, or `stop` is set."""
+    for byte in data:
+        if stop.is_set():
+            return
+        try:
+            sock.send(bytes([byte]))
+        except OSError:
+            return
+        time.sleep(every)
+
+
+def test_slow_header_clients_hold_no_thread_and_are_closed_on_time(stub_server, monkeypatch):
+    """Sixteen clients trickling their headers a byte at a time held the old server's 16 workers for as long as
+    they liked; now /health answers at once, no thread is taken, and each is closed after HEADER_SECONDS."""
+    monkeypatch.setattr(webapp, "HEADER_SECONDS", 1.5)
+    port, stop = port_of(stub_server), threading.Event()
+    time.sleep(0.2)
+    before = threading.active_count()
+    socks = [socket.create_connection(("127.0.0.1", port), timeout=6) for _ in range(16)]
+    head = f"GET /health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n" + "X-Slow: " + "a" * 200
+    senders = [threading.Thread(target=trickle, args=(s, head.encode(), stop), daemon=True) for s in socks]
+    silent = [socket.create_connection(("127.0.0.1", port), timeout=6) for _ in range(8)]
+    for sender in senders:
+        sender.start()
     try:
-        time.sleep(0.2)
-        before = threading.active_count()
-        idle = [socket.create_connection(("127.0.0.1", port_of(srv)), timeout=6) for _ in range(10)]
-        halfway = [socket.create_connection(("127.0.0.1", port_of(srv)), timeout=6) for _ in range(10)]
-        for sock in halfway:  # slowloris: headers that never end
-            sock.sendall(f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port_of(srv)}\r\n".encode())
         time.sleep(0.5)
         started = time.monotonic()
-        status, body = exchange(port_of(srv), request(port_of(srv), "GET", "/health"))
-        assert status == 200 and body["ok"] and time.monotonic() - started < 2
-        assert threading.active_count() - before <= 2, "stalled connections must not hold threads"
-        for sock in idle + halfway:  # the server closes them after SOCKET_TIMEOUT
+        status, body = exchange(port, request(port, "GET", "/health"))
+        assert status == 200 and body["ok"] and time.monotonic() - started < 1
+        assert threading.active_count() - before <= 16 + 2, "the server must not take a thread per slow client"
+        started = time.monotonic()
+        for sock in socks + silent:  # closed by the server, while still trickling
             assert sock.recv(100) == b""
-            sock.close()
+        assert time.monotonic() - started < 3
     finally:
-        srv.shutdown()
-        srv.server_close()
+        stop.set()
+        for sock in socks + silent:
+            sock.close()
 
 
-# --- Host names (item 9: DNS rebinding) ---------------------------------------------------------------------------
+def test_slow_bodies_do_not_delay_drawings(stub_server, monkeypatch):
+    monkeypatch.setattr(webapp, "BODY_SECONDS", 2.0)
+    port, stop = port_of(stub_server), threading.Event()
+    socks = [socket.create_connection(("127.0.0.1", port), timeout=6) for _ in range(16)]
+    for sock in socks:
+        sock.sendall(request(port, "POST", "/predict", headers={"Content-Type": "application/json",
+                                                                  "Content-Length": "1000"}))
+    senders = [threading.Thread(target=trickle, args=(s, b"{" * 1000, stop), daemon=True) for s in socks]
+    for sender in senders:
+        sender.start()
+    try:
+        time.sleep(0.3)
+        started = time.monotonic()
+        status, body = post_json(port, {"image": drawing_url(), "mode": "36"})
+        assert status == 200 and time.monotonic() - started < 1
+        for sock in socks:
+            status, body = read_reply(sock)
+            assert status == 408 and "longer than 2 s" in body["error"]
+    finally:
+        stop.set()
+        for sock in socks:
+            sock.close()
+
+
+# --- Host names (issue 9, item 9: DNS rebinding) ------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("host, expected", [
@@ -312,6 +510,42 @@ def test_health_names_the_model_file_without_its_folder(server):
     status, body = exchange(port_of(server), request(port_of(server), "GET", "/health"))
     assert status == 200 and body["models"] == {"36": "default.pt"}
     assert str(ROOT) not in json.dumps(body)
+
+
+# --- Other sites' pages (issue 16, item 3) ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("headers", [
+    {"Origin": "https://evil.example"}, {"Origin": "null"}, {"Origin": "http://localhost:1"},
+    {"Sec-Fetch-Site": "cross-site"}, {"Sec-Fetch-Site": "same-site"},
+    {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate"}])
+def test_requests_from_other_sites_are_refused(stub_server, headers, monkeypatch):
+    monkeypatch.setattr(webapp, "answer", lambda *a, **k: pytest.fail("the model must not see it"))
+    status, body = post_json(port_of(stub_server), {"image": drawing_url(), "mode": "36"}, headers)
+    assert status == 403 and "only answers its own page" in body["error"]
+
+
+def test_the_page_itself_is_answered_and_links_to_it_still_open(stub_server):
+    port = port_of(stub_server)
+    ours = {"Origin": f"http://127.0.0.1:{port}", "Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "cors"}
+    assert post_json(port, {"image": drawing_url(), "mode": "36"}, ours)[0] == 200
+    link = {"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate"}  # a link from another page
+    assert exchange(port, request(port, "GET", "/", headers=link))[0] == 200
+    typed = {"Sec-Fetch-Site": "none", "Sec-Fetch-Mode": "navigate"}  # typed in the address bar
+    assert exchange(port, request(port, "GET", "/", headers=typed))[0] == 200
+    embedded = {"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "no-cors"}  # <script src> on another site
+    assert exchange(port, request(port, "GET", "/health", headers=embedded))[0] == 403
+
+
+@pytest.mark.parametrize("kind", ["text/plain", "multipart/form-data; boundary=x",
+                                  "application/x-www-form-urlencoded", "image/gif", None])
+def test_only_the_content_types_the_page_sends_are_taken(stub_server, kind, monkeypatch):
+    """text/plain, forms and a typeless Blob are what another site may send without asking the browser first."""
+    monkeypatch.setattr(webapp, "answer", lambda *a, **k: pytest.fail("the model must not see it"))
+    port = port_of(stub_server)
+    body = json.dumps({"image": drawing_url(), "mode": "36"}).encode()
+    status, answer = exchange(port, request(port, "POST", "/predict", body, {"Content-Type": kind}))
+    assert status == 415 and "application/json" in answer["error"]
 
 
 # --- The page's JSON (the switch between models) ------------------------------------------------------------------
@@ -368,7 +602,8 @@ def test_the_text_mode_reads_a_line_with_the_line_reader(predictor, lines_checkp
         assert status == 200 and body["text"] == "q" and body["name"] == "my word.png"
         assert post_json(port, {"image": drawing_url("K"), "mode": "36"})[1]["label"] == "K"
         raw = base64.b64decode(line_url("K7").split(",")[1])
-        status, body = exchange(port, request(port, "POST", "/predict?mode=text", raw))
+        status, body = exchange(port, request(port, "POST", "/predict?mode=text", raw,
+                                                  {"Content-Type": "image/png"}))
         assert status == 200 and body["text"] == "q"
         assert srv.models.get("text") is kept
     finally:
@@ -434,3 +669,23 @@ def test_a_port_in_use_is_one_sentence():
         done = run_app("--port", str(busy.getsockname()[1]))
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip().count("\n") == 0 and "already in use" in done.stderr
+
+
+def test_the_server_runs_with_few_malloc_arenas_and_few_threads():
+    """MALLOC_ARENA_MAX=2 (set by app.py before torch loads) kept 40 image bombs at 1 GB instead of 5.3 GB."""
+    proc = subprocess.Popen([sys.executable, "app.py", "--port", "0"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={k: v for k, v in os.environ.items()
+                                                                    if k != "MALLOC_ARENA_MAX"})
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("Open http://127.0.0.1:"), proc.stderr.read()
+        environ = Path(f"/proc/{proc.pid}/environ").read_bytes().split(b"\0")
+        assert b"MALLOC_ARENA_MAX=2" in environ
+        port = int(line.split(":")[2].split("/")[0])
+        assert exchange(port, request(port, "GET", "/health"))[0] == 200
+        threads = int(next(x for x in Path(f"/proc/{proc.pid}/status").read_text().splitlines()
+                           if x.startswith("Threads:")).split()[1])
+        assert threads <= 8
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
