@@ -1,13 +1,15 @@
-# Two commands do everything: `make run` (the whole notebook on the full data) and `make test`.
+# Two commands do everything: `make run`, `make run-case` and `make run-lines` (each chapter on the
+# full data) and `make test` (`make test-quick` for the one-minute part).
 # Each builds the virtual environment from requirements.txt first if needed.
 # The data folder defaults to data/; point HCR_DATA_DIR elsewhere (for example ../shared/datasets).
 
 VENV ?= .venv
 PY := $(VENV)/bin/python
 NOTEBOOK := Handwritten_Character_Recognition.ipynb
+CASE_NOTEBOOK := Upper_and_Lower_Case.ipynb
 LINES_NOTEBOOK := Reading_Handwritten_Lines.ipynb
 
-.PHONY: run run-lines data test lint browser benchmark fonts generalisation experiments clean
+.PHONY: run run-case run-lines data test test-quick lint browser benchmark fonts fonts-optional generalisation experiments clean
 
 $(VENV)/installed: requirements.txt pyproject.toml
 	python3 -m venv $(VENV)
@@ -34,22 +36,29 @@ export CHECK_DATA
 data: $(VENV)/installed  ## MNIST and EMNIST Letters: checked, downloaded if missing, or every missing file named
 	@$(PY) -c "$$CHECK_DATA"
 
-# nbconvert runs the notebook; then tidy_notebook drops what changes at every run without a
-# change in content (widget state, timestamps). Curve-encrypted kernel sockets: no TCP warning.
-run: data fonts  ## train on the full data, rewrite assets/ and runs/, save outputs in the notebook
+# nbconvert runs a chapter; then tidy_notebook drops what changes at every run without a change
+# in content (widget state, timestamps). Curve-encrypted kernel sockets: no TCP warning.
+define execute
 	HCR_SMOKE=0 $(PY) -m jupyter nbconvert --to notebook --execute --inplace \
 		--ExecutePreprocessor.timeout=-1 --ExecutePreprocessor.kernel_name=python3 \
-		--KernelManager.transport_encryption=auto "$(NOTEBOOK)"
-	$(PY) -c "import sys; from helpers.records import tidy_notebook; tidy_notebook(sys.argv[1])" "$(NOTEBOOK)"
+		--KernelManager.transport_encryption=auto "$(1)"
+	$(PY) -c "import sys; from helpers.records import tidy_notebook; tidy_notebook(sys.argv[1])" "$(1)"
+endef
 
-run-lines: data fonts  ## the lines chapter: trains the CRNN (15 min), rewrites its figures, lines.json and runs/lines.pt
-	HCR_SMOKE=0 $(PY) -m jupyter nbconvert --to notebook --execute --inplace \
-		--ExecutePreprocessor.timeout=-1 --ExecutePreprocessor.kernel_name=python3 \
-		--KernelManager.transport_encryption=auto "$(LINES_NOTEBOOK)"
-	$(PY) -c "import sys; from helpers.records import tidy_notebook; tidy_notebook(sys.argv[1])" "$(LINES_NOTEBOOK)"
+run: data fonts-optional  ## chapter 1 (36 classes) on the full data: rewrites its figures, records and runs/default.pt
+	$(call execute,$(NOTEBOOK))
 
-test: $(VENV)/installed browser  ## pytest for helpers, nbval for the notebook (smoke mode), browser tests
+run-case: data fonts-optional  ## chapter 2 (upper and lower case): rewrites its figures, priors_case.json and runs/case.pt
+	$(call execute,$(CASE_NOTEBOOK))
+
+run-lines: data fonts  ## chapter 3 (lines): trains the CRNN, rewrites its figures, lines.json and runs/lines.pt
+	$(call execute,$(LINES_NOTEBOOK))
+
+test: $(VENV)/installed browser  ## everything: helpers' tests, the chapters by nbval (smoke mode), browser tests
 	$(PY) -m pytest
+
+test-quick: $(VENV)/installed  ## the tests that run in about a minute: no full data, no notebook, no browser
+	$(PY) -m pytest -m "not slow and not notebook and not browser"
 
 lint: $(VENV)/installed  ## ruff, with the settings in pyproject.toml
 	$(PY) -m ruff check .
@@ -65,10 +74,15 @@ benchmark: $(VENV)/installed  ## the original recipe against the default recipe,
 fonts: $(VENV)/installed  ## the handwriting fonts of the characters-from-elsewhere sets, from npm (needs npm)
 	$(PY) -m benchmarks.fonts
 
+# Chapters 1 and 2 run without the fonts (they then show the recorded font results): without npm,
+# the one sentence of `benchmarks.fonts` says so, and the run goes on.
+fonts-optional: $(VENV)/installed
+	@$(PY) -m benchmarks.fonts || true
+
 generalisation: fonts  ## characters from elsewhere through the predict command
 	$(PY) -m benchmarks.generalisation
 
-experiments: fonts  ## the recorded runs the notebook quotes (about 65 min)
+experiments: fonts  ## the recorded runs chapter 1 quotes (about 65 min)
 	$(PY) -m benchmarks.specialists
 	$(PY) -m benchmarks.framing
 	$(PY) -m benchmarks.ablation

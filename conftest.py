@@ -1,4 +1,4 @@
-"""pytest setup for the notebook run by nbval (helpers' fixtures are in tests/conftest.py)."""
+"""pytest setup for the chapters run by nbval (helpers' fixtures and markers are in tests/conftest.py)."""
 
 import os
 
@@ -19,6 +19,14 @@ def pytest_collectstart(collector):
     # Progress bars and warnings go to stderr and differ from run to run.
     if collector.fspath and collector.fspath.ext == ".ipynb":
         collector.skip_compare += ("stderr",)
+
+
+def pytest_itemcollected(item):
+    # Every cell of a chapter is a `notebook` test: `pytest -m "not notebook"` leaves them out.
+    if str(item.fspath).endswith(".ipynb"):
+        import pytest
+
+        item.add_marker(pytest.mark.notebook)
 
 
 def skip_reason(missing, root):

@@ -18,10 +18,11 @@ import numpy as np
 
 from helpers import data, evaluation, model, training
 from helpers.errors import HCRError
+from helpers.evaluation import logits_of, score_sets
+from helpers.font_characters import prepared_images
 from helpers.labels import CASE_NUM_CLASSES, CASE_TARGET_SETS
 
-from .common import logits_of, run, score_sets, write
-from .generalisation import prepared_images
+from .common import run, write
 
 VARIANTS = ("ByClass only", "ByClass + MNIST", "ByClass + MNIST + Letters (either case)")
 

@@ -1,16 +1,9 @@
-"""Does the model read characters that come from neither MNIST nor EMNIST?
+"""Does the model read characters that come from neither MNIST nor EMNIST? Through the command line.
 
-Builds test images that no training file contains, and scores them through the real command
-line, `python -m helpers.predict --json`, exactly as a user's files would be:
-
-- digits written by other people and framed another way: MNIST *test* digits (writers disjoint
-  from the training writers) cropped, padded and scaled the EMNIST way, dark on light, enlarged;
-- characters in handwriting fonts from npm's @fontsource packages (upper case, lower case and
-  digits), at random size, position, thickness and slant, once as clean scans and once as
-  photographs (tinted paper, uneven light, blur, noise, JPEG);
-- characters drawn by a script (`helpers.strokes`), with random wobble and pen width.
-
-None of these fonts or images is used for training or tuning. Run:
+Writes the sets of `helpers.font_characters` (MNIST test digits framed the EMNIST way, characters
+in handwriting fonts, clean and photographed, and script strokes) to disk as PNG and JPEG files,
+and scores them through the real command line, `python -m helpers.predict --json`, exactly as a
+user's files would be. None of these fonts or images is used for training. Run:
 
     python -m benchmarks.fonts             # once: the fonts, with npm
     python -m benchmarks.generalisation    # writes assets/generalisation.json
@@ -24,111 +17,23 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from helpers import records
+from helpers.evaluation import score_sets
+from helpers.font_characters import (  # noqa: F401  (the image sets live in helpers)
+    GLYPHS,
+    IMAGES_DIR,
+    SET_NAMES,
+    build_sets,
+    glyph_exists,
+    prepared_images,
+    render_glyph,
+    save,
+)
+from helpers.fonts import DEV_FONTS, FONTS, HELD_OUT_FONTS, font_paths
+from helpers.labels import CASE_CLASS_NAMES
+from helpers.paths import ASSETS, PROJECT_DIR
 
-from helpers import data, records, strokes
-from helpers.framing import emnist_framing
-from helpers.labels import CASE_CLASS_NAMES, CLASS_NAMES
-from helpers.paths import ASSETS, BUILD, PROJECT_DIR
-from helpers.preprocess import prepare
-
-from .common import run, score_sets
-from .fonts import DEV_FONTS, FONTS, HELD_OUT_FONTS, font_paths
-
-GLYPHS = "".join(CASE_CLASS_NAMES)
-SET_NAMES = ("digits: MNIST test, EMNIST framing", "dev fonts, clean", "dev fonts, photographed",
-             "held-out fonts, clean", "held-out fonts, photographed", "script strokes")
-IMAGES_DIR = BUILD / "generalisation"
-
-
-def glyph_exists(font, char):
-    """Fonts draw a box for characters they lack; compare with a certainly-missing one."""
-    def draw(c):
-        im = Image.new("L", (200, 200), 255)
-        ImageDraw.Draw(im).text((100, 100), c, font=font, fill=0, anchor="mm")
-        return np.asarray(im)
-    return not np.array_equal(draw(char), draw("\U000f0000")) and draw(char).min() < 128
-
-
-def render_glyph(font_path, char, rng):
-    """One character in a font on white paper, at a random size, place, thickness and slant."""
-    size = int(rng.integers(48, 160))
-    font = ImageFont.truetype(str(font_path), size)
-    canvas = int(size * rng.uniform(1.6, 2.6))
-    image = Image.new("L", (canvas, canvas), 255)
-    draw = ImageDraw.Draw(image)
-    offset = rng.uniform(-0.12, 0.12, size=2) * canvas
-    stroke = int(rng.integers(0, max(1, size // 28) + 1))
-    draw.text((canvas / 2 + offset[0], canvas / 2 + offset[1]), char, font=font, fill=0, anchor="mm",
-              stroke_width=stroke, stroke_fill=0)
-    return image.rotate(rng.uniform(-8, 8), resample=Image.Resampling.BICUBIC, fillcolor=255)
-
-
-def save(image, path, rng, jpeg=False):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if jpeg:
-        image.save(path.with_suffix(".jpg"), quality=int(rng.integers(55, 92)))
-        return path.with_suffix(".jpg")
-    image.save(path.with_suffix(".png"))
-    return path.with_suffix(".png")
-
-
-def build_sets(out, fonts, seed=0, strokes_per_char=12, mnist_digits=2000, root=None):
-    """Write every test image under `out`; return {set name: [(path, true character), ...]}.
-
-    The true character keeps its case ("a" is a small a); a 36-class model is scored on its
-    capital. Fonts are split into dev fonts (which may be used to choose things, such as a
-    prior) and held-out fonts (never used to choose anything): see `benchmarks.fonts`.
-    """
-    rng = np.random.default_rng(seed)
-    sets = {name: [] for name in SET_NAMES}
-    # Digits by writers outside the training set, framed the EMNIST way, dark on light and enlarged.
-    test = data.load_mnist(train=False, root=root)
-    pick = rng.choice(len(test), size=min(mnist_digits, len(test)), replace=False)
-    for n, (img, y) in enumerate(zip(emnist_framing(test.images[pick].numpy()), test.labels[pick].tolist())):
-        big = Image.fromarray(255 - img).resize((112, 112), Image.Resampling.BICUBIC)
-        label = CLASS_NAMES[y]
-        path = save(big, out / "mnist-emnist" / f"{n:05d}_{label}", rng)
-        sets["digits: MNIST test, EMNIST framing"].append((path, label))
-    for name, path in fonts.items():
-        font = ImageFont.truetype(str(path), 100)
-        part = "held-out fonts" if name in HELD_OUT_FONTS else "dev fonts"
-        for char in GLYPHS:
-            if not glyph_exists(font, char):
-                continue
-            tag = f"{name}_{'lower' if char.islower() else ''}{char}"
-            clean = save(render_glyph(path, char, rng), out / "fonts" / f"{tag}_clean", rng)
-            photo = strokes.fake_photo(render_glyph(path, char, rng), rng)
-            photo = save(photo, out / "fonts" / f"{tag}_photo", rng, jpeg=True)
-            sets[f"{part}, clean"].append((clean, char))
-            sets[f"{part}, photographed"].append((photo, char))
-    for char in CLASS_NAMES:
-        for k in range(strokes_per_char):
-            canvas = int(rng.integers(64, 400))
-            image = strokes.render(strokes.wobbly_strokes(char, rng), canvas=canvas,
-                                   width=max(2, int(canvas * rng.uniform(0.03, 0.1))), margin=rng.uniform(0.08, 0.3))
-            if k % 3 == 2:
-                image = Image.eval(image, lambda v: 255 - v)  # chalk on a blackboard
-            sets["script strokes"].append((save(image, out / "strokes" / f"{char}_{k:02d}", rng), char))
-    return sets
-
-
-def prepared_images(seed=0):
-    """Every set's images prepared as a user's files are, for scoring models in memory.
-
-    Returns (images float (N, 28, 28), labels 0..61 in CASE_CLASS_NAMES order, set names, set
-    index of each image); cached in build/.
-    """
-    cache = BUILD / f"generalisation-prepared-case-{seed}.npz"  # delete it after changing `build_sets`
-    if not cache.exists():
-        sets = build_sets(IMAGES_DIR, font_paths(), seed=seed)
-        items = [(path, label, g) for g, paths in enumerate(sets.values()) for path, label in paths]
-        np.savez(cache, images=np.stack([prepare(path).image for path, _, _ in items]),
-                 labels=np.array([CASE_CLASS_NAMES.index(label) for _, label, _ in items]),
-                 names=np.array(list(sets)), groups=np.array([g for _, _, g in items]))
-    z = np.load(cache, allow_pickle=False)
-    return z["images"], z["labels"], [str(n) for n in z["names"]], z["groups"]
+from .common import run
 
 
 def predict_json(paths, checkpoint=None, case_sensitive=False):

@@ -368,3 +368,46 @@ def choose_class_bias(logits, labels, train_counts=None, digit_grid=DIGIT_GRID, 
     bias = class_bias(n, best[0], best[1], train_counts)
     return ClassBias(digit_prior=best[0], prior_correction=best[1], bias=tuple(round(float(b), 5) for b in bias),
                      score=best[2], grid=tuple(rows))
+
+
+# --- Scoring sets of prepared images (characters from elsewhere) --------------------------------
+
+
+def logits_of(net, images):
+    """Logits for prepared images, float (N, 28, 28) in [0, 1] as `preprocess.prepare` makes them."""
+    return predict_logits(net, torch.as_tensor(images, dtype=torch.float32).reshape(-1, 1, 28, 28))
+
+
+def score_sets(scores, labels, names, groups, case_sensitive=False):
+    """Accuracy per set and for its digits and letters, through `summarise` / `summarise_case`.
+
+    `labels` are 0..61 (the true character, with its case); `scores` are logits or predicted
+    indices (-1: no answer, counted wrong), in the 36-class layout for a 36-class model, or the
+    62-class one with `case_sensitive`. A 36-class model is scored on capitals: strict and with
+    look-alikes (0/O, 1/I/L, 2/Z, 5/S) counted right. A case-sensitive model is scored 62-way
+    (`case_acc`), ByMerge-style 47-way and in any case (`nocase_acc`). Totals are added for all
+    dev fonts and all held-out fonts.
+    """
+    scores, labels, groups = torch.as_tensor(scores), torch.as_tensor(labels), np.asarray(groups)
+    folded = torch.tensor(TO_36)[labels]
+    sources = torch.where(labels < NUM_DIGITS, MNIST, EMNIST)  # here: "a digit" or "a letter"
+
+    def score(mask):
+        mask = torch.from_numpy(mask)
+        out = {"images": int(mask.sum())}
+        if case_sensitive:
+            for kind, part in (("", mask), ("digits_", mask & (labels < NUM_DIGITS)),
+                               ("letters_", mask & (labels >= NUM_DIGITS))):
+                if part.any():
+                    s = summarise_case(scores[part], labels[part])
+                    out.update({f"{kind}{k}": s[k] for k in ("case_acc", "bymerge_acc", "nocase_acc")})
+            return out
+        s = summarise(scores[mask], folded[mask], sources[mask])
+        out.update(strict_acc=s["overall_acc"], tolerant_acc=s["overall_tolerant_acc"],
+                   digits_acc=s["digits_acc"], letters_acc=s["letters_acc"])
+        return out
+
+    out = {name: score(groups == g) for g, name in enumerate(names)}
+    for total, prefix in (("ALL dev fonts", "dev fonts"), ("ALL held-out fonts", "held-out fonts")):
+        out[total] = score(np.isin(groups, [g for g, name in enumerate(names) if name.startswith(prefix)]))
+    return out

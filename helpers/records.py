@@ -22,11 +22,24 @@ MADE_BY = {
     "generalisation.json": "python -m benchmarks.generalisation",
     "generalisation_case.json": "python -m benchmarks.generalisation --case-sensitive",
     "case.json": "python -m benchmarks.case",
-    "priors.json": "make run (the notebook's section 9), or python -m benchmarks.priors",
-    "priors_case.json": "make run (the notebook's section 11), or python -m benchmarks.priors",
-    "lines.json": "make run-lines (the lines chapter), or python -m benchmarks.lines score runs/lines.pt",
+    "priors.json": "make run (chapter 1), or python -m benchmarks.priors",
+    "priors_case.json": "make run-case (chapter 2), or python -m benchmarks.priors",
+    "lines.json": "python -m benchmarks.lines score checkpoints/lines.pt",
+    "peers.json": "python -m benchmarks.peers",
     "results.json": "make run",
 }
+
+
+def machine():
+    """What a recorded number was measured on: processor, threads, PyTorch, native bf16."""
+    import platform
+
+    import torch
+
+    from .hardware import cpu_has_native_bf16
+
+    return {"processor": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+            "torch": str(torch.__version__), "bf16": cpu_has_native_bf16()}
 
 
 def read(name, folder=ASSETS):

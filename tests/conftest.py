@@ -1,4 +1,8 @@
-"""Fixtures: tiny MNIST/EMNIST idx files in torchvision's layout, and small trained models."""
+"""Fixtures: tiny MNIST/EMNIST idx files in torchvision's layout, and small trained models; markers.
+
+`slow` and `browser` are given here to tests whose files do not mark them themselves, so that
+`pytest -m "not slow and not notebook and not browser"` (`make test-quick`) runs in about a minute.
+"""
 
 from pathlib import Path
 
@@ -7,6 +11,63 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Tests that take seconds each: they read the full test files to re-measure a shipped checkpoint,
+# start the command line or the web server in a new Python, or build huge images. Listed here
+# because their files are shared with work in progress; `make test` runs them all.
+SLOW = {
+    "test_predict.py": (
+        "test_the_shipped_checkpoint_reproduces_its_recorded_accuracy",
+        "test_the_shipped_case_checkpoint_reproduces_its_recorded_accuracy",
+        "test_the_shipped_line_reader_reproduces_its_recorded_error_rate",
+        "test_a_closed_pipe_ends_the_command_quietly",
+        "test_a_file_name_that_is_not_utf8_is_escaped_and_the_next_files_answered",
+        "test_a_full_disk_on_stdout_gives_one_sentence",
+        "test_a_jpeg_with_damaged_exif_does_not_stop_the_others",
+        "test_an_output_that_is_not_finite_is_refused_never_shown",
+        "test_cli_answers_from_any_folder_with_relative_paths",
+        "test_cli_bad_inputs_do_not_stop_the_others",
+        "test_cli_case_sensitive_json_keys_stay_the_same",
+        "test_cli_huge_image",
+        "test_cli_json_with_the_default_checkpoint",
+        "test_cli_text_output",
+        "test_cli_wrong_checkpoint",
+    ),
+    "test_checkpoint.py": (
+        "test_a_save_killed_for_real_leaves_a_scratch_file_the_next_save_removes",
+        "test_two_million_class_names_are_refused_before_any_model_is_built",
+    ),
+    "test_webapp_server.py": (
+        "test_a_port_in_use_is_one_sentence",
+        "test_a_port_out_of_range_is_one_sentence",
+        "test_chunked_or_missing_length_is_refused_with_411",
+        "test_help_shows_the_defaults",
+        "test_pictures_over_16_megapixels_are_refused_before_decoding",
+        "test_slow_bodies_do_not_delay_drawings",
+        "test_the_server_runs_with_few_malloc_arenas_and_few_threads",
+    ),
+    "test_crnn.py": (
+        "test_a_tiny_crnn_learns_to_read_a_few_lines",
+        "test_train_lines_is_seeded_mixes_its_parts_and_keeps_the_best",
+    ),
+    "test_model_training.py": ("test_same_seed_same_numbers",),
+    "test_fuzz_inputs.py": (
+        "test_every_damaged_file_is_prepared_or_refused_in_one_sentence",
+        "test_predict_many_answers_every_damaged_file",
+    ),
+    "test_preprocess.py": ("test_a_59_megapixel_rgba_png_is_prepared_in_bounded_memory",),
+}
+BROWSER_FILES = ("test_browser.py",)
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest's own -m selection
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        name = Path(str(item.fspath)).name
+        if name in BROWSER_FILES:
+            item.add_marker(pytest.mark.browser)
+        if getattr(item, "originalname", None) in SLOW.get(name, ()):
+            item.add_marker(pytest.mark.slow)
 
 
 def write_idx(path, array):

@@ -1,6 +1,6 @@
-"""The notebook's setup and the commands around it (issue 9 items 2, 3, 4, 14; issue 10 item 6).
+"""The chapters' setup and the commands around them.
 
-The notebook must start from any working directory and in Colab, compare only outputs that do
+Each chapter must start from any working directory and in Colab, compare only outputs that do
 not depend on the copy of the data, and `make run` must name missing data plainly and leave
 the notebook unchanged when its content is.
 """
@@ -22,16 +22,20 @@ from helpers import data, paths, preprocess, records, strokes
 
 ROOT = paths.PROJECT_DIR
 NOTEBOOK = ROOT / "Handwritten_Character_Recognition.ipynb"
+CASE_NOTEBOOK = ROOT / "Upper_and_Lower_Case.ipynb"
+LINES_NOTEBOOK = ROOT / "Reading_Handwritten_Lines.ipynb"
+CHAPTERS = (NOTEBOOK, CASE_NOTEBOOK, LINES_NOTEBOOK)
+CHARACTER_CHAPTERS = (NOTEBOOK, CASE_NOTEBOOK)
 VENV = Path(sys.executable).parent.parent
 COPY_SPECIFIC = ("88407", "88,407", "143,407", "148,407", "124,800", "124800")
 
 
-def notebook():
-    return nbformat.read(NOTEBOOK, as_version=4)
+def notebook(path=NOTEBOOK):
+    return nbformat.read(path, as_version=4)
 
 
-def first_cell():
-    return next(c for c in notebook().cells if c.cell_type == "code")
+def first_cell(path=NOTEBOOK):
+    return next(c for c in notebook(path).cells if c.cell_type == "code")
 
 
 def repo_url():
@@ -49,38 +53,42 @@ def no_subprocess(*args, **kwargs):
     raise AssertionError(f"nothing should be installed or cloned here: {args}")
 
 
-# --- Item 3: the first cell finds the project, or fetches it in Colab -------------------------
+# --- The first cell finds the project, or fetches it in Colab ------------------------------------
 
 
-def test_first_cell_finds_the_project_from_a_subfolder(monkeypatch):
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_first_cell_finds_the_project_from_a_subfolder(chapter, monkeypatch):
     hide_helpers(monkeypatch)
     monkeypatch.chdir(ROOT / "tests")
     monkeypatch.setattr(subprocess, "run", no_subprocess)
     namespace = {}
-    exec(first_cell().source, namespace)
+    exec(first_cell(chapter).source, namespace)
     assert namespace["PROJECT_DIR"] == ROOT
     assert sys.path[0] == str(ROOT)
 
 
-def test_first_cell_finds_the_project_from_the_notebook_path_jupyter_gives(monkeypatch, tmp_path):
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_first_cell_finds_the_project_from_the_notebook_path_jupyter_gives(chapter, monkeypatch, tmp_path):
     hide_helpers(monkeypatch)
     monkeypatch.chdir(tmp_path)  # Jupyter started somewhere else
-    monkeypatch.setenv("JPY_SESSION_NAME", str(NOTEBOOK))
+    monkeypatch.setenv("JPY_SESSION_NAME", str(chapter))
     monkeypatch.setattr(subprocess, "run", no_subprocess)
     namespace = {}
-    exec(first_cell().source, namespace)
+    exec(first_cell(chapter).source, namespace)
     assert namespace["PROJECT_DIR"] == ROOT
 
 
-def test_first_cell_without_the_project_says_what_to_do(monkeypatch, tmp_path):
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_first_cell_without_the_project_says_what_to_do(chapter, monkeypatch, tmp_path):
     hide_helpers(monkeypatch)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(subprocess, "run", no_subprocess)
     with pytest.raises(ImportError, match="open the notebook in its project folder"):
-        exec(first_cell().source, {})
+        exec(first_cell(chapter).source, {})
 
 
-def test_first_cell_in_colab_clones_the_project_and_installs_what_is_missing(monkeypatch, tmp_path):
+@pytest.mark.parametrize("chapter", CHARACTER_CHAPTERS, ids=lambda p: p.stem)
+def test_first_cell_in_colab_clones_the_project_and_installs_what_is_missing(chapter, monkeypatch, tmp_path):
     import importlib.util
 
     hide_helpers(monkeypatch)
@@ -103,8 +111,8 @@ def test_first_cell_in_colab_clones_the_project_and_installs_what_is_missing(mon
     find_spec = importlib.util.find_spec
     monkeypatch.setattr(subprocess, "run", fake_run)
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "anywidget" else find_spec(name))
-    source = first_cell().source.replace('Path("/content")', f'Path("{tmp_path}")')  # Colab's folder
-    assert source != first_cell().source
+    source = first_cell(chapter).source.replace('Path("/content")', f'Path("{tmp_path}")')  # Colab's folder
+    assert source != first_cell(chapter).source
     namespace = {}
     exec(source, namespace)
 
@@ -116,23 +124,27 @@ def test_first_cell_in_colab_clones_the_project_and_installs_what_is_missing(mon
     assert widgets == ["on"]  # the drawing pad needs Colab's custom widget manager
 
 
-def test_readme_opens_the_notebook_in_colab_from_the_same_repository():
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_readme_opens_each_chapter_in_colab_from_the_same_repository(chapter):
+    assert re.search(r'REPO_URL = "([^"]+)"', first_cell(chapter).source).group(1) == repo_url()
     owner_and_name = repo_url().removeprefix("https://github.com/")
-    link = f"https://colab.research.google.com/github/{owner_and_name}/blob/main/{NOTEBOOK.name}"
+    link = f"https://colab.research.google.com/github/{owner_and_name}/blob/main/{chapter.name}"
     assert link in (ROOT / "README.md").read_text()
 
 
-def test_notebook_setup_runs_from_another_working_directory(monkeypatch, tmp_path):
+@pytest.mark.slow
+@pytest.mark.parametrize("chapter", CHARACTER_CHAPTERS, ids=lambda p: p.stem)
+def test_notebook_setup_runs_from_another_working_directory(chapter, monkeypatch, tmp_path):
     """The first cells in a real kernel started in /tmp: assets/ and runs/ are the project's."""
     from nbclient import NotebookClient
 
-    cells = [c for c in notebook().cells if c.cell_type == "code"][:3]  # find the project, imports, settings
+    cells = [c for c in notebook(chapter).cells if c.cell_type == "code"][:3]  # find the project, imports, settings
     check = nbformat.v4.new_code_cell(
         "assert FIGURES == paths.ASSETS and RUNS == paths.RUNS, (FIGURES, RUNS)\n"
         "print(FIGURES.relative_to(paths.PROJECT_DIR), RUNS.relative_to(paths.PROJECT_DIR))")
     trimmed = nbformat.v4.new_notebook(cells=[*cells, check])
     monkeypatch.setenv("HCR_SMOKE", "0")  # the full run's folders; these cells write nothing
-    monkeypatch.setenv("JPY_SESSION_NAME", str(NOTEBOOK))  # as Jupyter tells the kernel
+    monkeypatch.setenv("JPY_SESSION_NAME", str(chapter))  # as Jupyter tells the kernel
     monkeypatch.setenv("HCR_DATA_DIR", str(tmp_path))
     kernel_folder = {"metadata": {"path": str(tmp_path)}}  # the working directory: not the project
     NotebookClient(trimmed, timeout=120, kernel_name="python3", resources=kernel_folder).execute()
@@ -142,6 +154,7 @@ def test_notebook_setup_runs_from_another_working_directory(monkeypatch, tmp_pat
     assert "data folder: $HCR_DATA_DIR" in printed and "12 data files missing" in printed
 
 
+@pytest.mark.slow
 def test_predict_runs_from_another_working_directory(tmp_path):
     """Needs `pip install -e .`, which `make` does after requirements.txt."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
@@ -151,27 +164,29 @@ def test_predict_runs_from_another_working_directory(tmp_path):
     assert "usage:" in done.stdout
 
 
-# --- Item 2: compare only what does not depend on the copy of the data -----------------------
+# --- Compare only what does not depend on the copy of the data -----------------------------------
 
 
 def compared(cell):
     return cell.cell_type == "code" and not re.search(r"NBVAL_(IGNORE_OUTPUT|SKIP)", cell.source)
 
 
-def test_compared_outputs_hold_nothing_specific_to_our_copy_of_emnist():
-    for cell in filter(compared, notebook().cells):
+@pytest.mark.parametrize("chapter", CHARACTER_CHAPTERS, ids=lambda p: p.stem)
+def test_compared_outputs_hold_nothing_specific_to_our_copy_of_emnist(chapter):
+    for cell in filter(compared, notebook(chapter).cells):
         text = json.dumps(cell.outputs)
         assert not any(number in text for number in COPY_SPECIFIC), cell.source[:80]
         assert "letters_train.labels[:" not in cell.source  # which letters come first depends on the copy
 
 
 def test_nothing_claims_our_test_letters_are_the_official_ones():
-    texts = [c.source for c in notebook().cells] + [(ROOT / "README.md").read_text()]
+    texts = [c.source for chapter in CHARACTER_CHAPTERS for c in notebook(chapter).cells]
+    texts += [(ROOT / "README.md").read_text()]
     for text in texts:
         assert not re.search(r"same\s+20,800\s+test", text)
 
 
-# --- Item 4: missing data is named at once, with the fix ---------------------------------------
+# --- Missing data is named at once, with the fix -------------------------------------------------
 
 
 @pytest.fixture
@@ -189,6 +204,7 @@ def make(*arguments, **env):
                           env={**os.environ, **env}, capture_output=True, text=True, timeout=600, check=False)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 def test_make_run_without_data_names_every_missing_file_first_and_stops(offline, tmp_path):
     done = make("run", HCR_DATA_DIR=str(tmp_path / "data"))
@@ -200,6 +216,7 @@ def test_make_run_without_data_names_every_missing_file_first_and_stops(offline,
     assert all(name in message for name in wanted), message
 
 
+@pytest.mark.slow
 def test_pytest_says_why_the_notebook_is_skipped(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "HCR_REQUIRE_DATA"}
     done = subprocess.run([sys.executable, "-m", "pytest", NOTEBOOK.name, "-q"], cwd=ROOT,
@@ -209,9 +226,10 @@ def test_pytest_says_why_the_notebook_is_skipped(tmp_path):
     assert "12 MNIST and EMNIST data files are missing" in skipped and "HCR_DATA_DIR" in skipped
 
 
-# --- Item 14: `make run` changes only what changed ----------------------------------------------
+# --- `make run` changes only what changed ---------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 def test_make_run_is_quiet_and_rewrites_nothing_that_did_not_change(tmp_path):
     root = tmp_path / "data"
@@ -224,11 +242,11 @@ def test_make_run_is_quiet_and_rewrites_nothing_that_did_not_change(tmp_path):
     nbformat.write(nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": {
         "name": "python3", "display_name": "Python 3", "language": "python"}}), small)
 
-    first = make("-o", "fonts", "run", f"NOTEBOOK={small}", HCR_DATA_DIR=str(root))  # no npm fonts needed here
+    first = make("-o", "fonts-optional", "run", f"NOTEBOOK={small}", HCR_DATA_DIR=str(root))  # no fonts needed here
     assert first.returncode == 0, first.stderr
     assert "without encryption" not in first.stderr  # no kernel TCP warning
     once = small.read_bytes()
-    again = make("-o", "fonts", "run", f"NOTEBOOK={small}", HCR_DATA_DIR=str(root))
+    again = make("-o", "fonts-optional", "run", f"NOTEBOOK={small}", HCR_DATA_DIR=str(root))
     assert again.returncode == 0, again.stderr
     assert small.read_bytes() == once
 
@@ -256,7 +274,7 @@ def test_tidy_notebook_gives_missing_ids_that_stay_the_same(tmp_path):
     assert [c.id for c in nbformat.read(path, as_version=4).cells] == ids
 
 
-# --- Issue 10 item 6: the notebook's logic lives in helpers ------------------------------------
+# --- The chapters' logic lives in helpers ---------------------------------------------------------
 
 
 def summary(acc):
@@ -295,3 +313,11 @@ def test_pictures_made_for_the_notebook_are_prepared_like_the_clean_drawing(kind
     seen, expected = preprocess.prepare(picture).image, preprocess.prepare(clean).image
     assert np.corrcoef(np.ravel(seen), np.ravel(expected))[0, 1] > 0.9
 
+
+
+def test_every_chapter_is_tested_and_has_its_make_target():
+    ini = (ROOT / "pytest.ini").read_text()
+    makefile = (ROOT / "Makefile").read_text()
+    for chapter, target in zip(CHAPTERS, ("run", "run-case", "run-lines")):
+        assert chapter.name in re.search(r"testpaths = (.*)", ini).group(1)
+        assert re.search(rf"^{target}: .*\n\t\$\(call execute,\$\(\w*NOTEBOOK\)\)", makefile, re.M), target

@@ -1,0 +1,153 @@
+"""The code that chooses what ships: the class bias, the class counts it corrects for, and the
+per-class case scores and case swaps that chapter 2 reads its model by. Worked examples with
+answers computed by hand, not by the code under test."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from helpers import class_bias, evaluation, records
+from helpers.labels import CASE_CLASS_NAMES, CASE_EITHER, CASE_NUM_CLASSES, NUM_CLASSES, NUM_DIGITS
+
+A, a, O, o, ZERO, ONE, L = (CASE_CLASS_NAMES.index(c) for c in ("A", "a", "O", "o", "0", "1", "L"))  # noqa: E741
+
+
+# --- Class counts --------------------------------------------------------------------------------
+
+
+def test_class_counts_share_either_case_letters_in_byclass_proportions():
+    # ByClass part: three "A", one "a", two "0"; Letters part: four "A or a" images.
+    labels = [A, A, A, a, ZERO, ZERO] + [CASE_EITHER + 0] * 4
+    counts = evaluation.training_class_counts(labels, CASE_NUM_CLASSES)
+    assert counts[A].item() == pytest.approx(3 + 4 * 3 / 4)
+    assert counts[a].item() == pytest.approx(1 + 4 * 1 / 4)
+    assert counts[ZERO].item() == 2 and counts.sum().item() == pytest.approx(10)
+
+
+def test_class_counts_split_either_case_evenly_when_byclass_has_neither():
+    counts = evaluation.training_class_counts([CASE_EITHER + 1] * 6, CASE_NUM_CLASSES)  # "B or b" only
+    b_upper, b_lower = CASE_CLASS_NAMES.index("B"), CASE_CLASS_NAMES.index("b")
+    assert counts[b_upper].item() == 3 and counts[b_lower].item() == 3
+
+
+def test_class_counts_of_a_36_class_set_are_a_plain_count():
+    counts = evaluation.training_class_counts([0, 0, 5, 35], NUM_CLASSES)
+    assert counts.tolist() == [2, 0, 0, 0, 0, 1] + [0] * 29 + [1]
+
+
+# --- The class bias ------------------------------------------------------------------------------
+
+
+def test_class_bias_adds_the_prior_to_digits_and_divides_out_class_frequencies():
+    counts = torch.ones(CASE_NUM_CLASSES)
+    counts[a] = math.e ** 2  # "a" is e^2 times as common as every other class
+    bias = evaluation.class_bias(CASE_NUM_CLASSES, digit_prior=0.5, prior_correction=1.0, train_counts=counts)
+    mean_log = 2 / CASE_NUM_CLASSES
+    assert bias[ZERO].item() == pytest.approx(0.5 + mean_log, abs=1e-5)
+    assert bias[a].item() == pytest.approx(-(2 - mean_log), abs=1e-5)
+    assert bias[A].item() == pytest.approx(mean_log, abs=1e-5)
+
+
+def ties(n_each=10):
+    """36-class logits where every image is a 0/O tie; the first half are zeros, the rest O's,
+    plus clear letters "L" that any prior reads right."""
+    logits = torch.full((3 * n_each, NUM_CLASSES), -10.0)
+    logits[: 2 * n_each, ZERO] = logits[: 2 * n_each, O] = 0.0
+    logits[2 * n_each :, L] = 5.0
+    labels = torch.tensor([ZERO] * n_each + [O] * n_each + [L] * n_each)
+    return logits, labels
+
+
+def test_choose_class_bias_weighs_digits_and_letters_equally():
+    # With no prior a 0/O tie goes to the lower index, "0": digits 100%, letters 10/20 = 50%, mean 75.
+    # A negative prior turns every tie into "O": digits 0%, letters 100%, mean 50. So 0 wins, and
+    # among the priors that keep ties on "0" (0 and above) the smallest shift.
+    logits, labels = ties()
+    choice = evaluation.choose_class_bias(logits, labels, digit_grid=(-1.0, 0.0, 1.0))
+    assert (choice.digit_prior, choice.prior_correction, choice.score) == (0.0, 0.0, 75.0)
+    assert len(choice.grid) == 3
+
+
+def test_choose_class_bias_moves_ties_toward_the_group_that_gains_more():
+    # Two 0/O ties that are zeros, ten that are O's, ten clear L's; the model leans to "O" by a hair.
+    logits = torch.full((22, NUM_CLASSES), -10.0)
+    logits[:12, ZERO], logits[:12, O] = 0.0, 0.01
+    logits[12:, L] = 5.0
+    labels = torch.tensor([ZERO] * 2 + [O] * 10 + [L] * 10)
+    # prior 0: every tie -> O: digits 0%, letters 100%, mean 50; prior +1: ties -> 0: 100% and 50%, mean 75.
+    choice = evaluation.choose_class_bias(logits, labels, digit_grid=(0.0, 1.0))
+    assert (choice.digit_prior, choice.score) == (1.0, 75.0)
+    assert torch.tensor(choice.bias)[:NUM_DIGITS].eq(1.0).all() and torch.tensor(choice.bias)[NUM_DIGITS:].eq(0).all()
+
+
+def test_choose_class_bias_scores_case_models_62_way():
+    logits = torch.full((3, CASE_NUM_CLASSES), -10.0)
+    logits[:2, o], logits[:2, O] = 0.0, -0.5  # the model prefers "o"; the truth is one "O", one "o"
+    logits[2, ZERO] = 5.0
+    labels = torch.tensor([O, o, ZERO])
+    counts = torch.ones(CASE_NUM_CLASSES)
+    choice = evaluation.choose_class_bias(logits, labels, counts, digit_grid=(0.0,), correction_grid=(0.0, 1.0))
+    # digits 100%, letters 50% (62-way: the "O" is read "o"); equal counts: the correction changes nothing
+    assert (choice.score, choice.prior_correction) == (75.0, 0.0)
+
+
+def test_class_bias_choose_records_what_it_chose(monkeypatch, tmp_path):
+    names = ["dev fonts, clean", "held-out fonts, clean"]
+    images = np.zeros((4, 28, 28), np.float32)
+    labels = np.array([ZERO, O, ZERO, O])
+    groups = np.array([0, 0, 1, 1])
+    monkeypatch.setattr(class_bias, "prepared_images", lambda seed=0: (images, labels, names, groups))
+    logits, _ = ties(1)
+    monkeypatch.setattr(evaluation, "logits_of", lambda net, imgs: logits[:2].repeat(2, 1))
+    choice = class_bias.choose(object(), torch.tensor([0, 24]))
+    assert choice["digit_prior"] == 0.0 and choice["case_sensitive"] is False
+    assert set(choice["with"]) == {*names, "ALL dev fonts", "ALL held-out fonts"}
+    written = class_bias.record(choice, folder=tmp_path)
+    assert records.read(written.name, tmp_path)["digit_prior"] == 0.0
+    table = class_bias.table(choice)
+    assert ("strict", "with") in table.columns and "held-out fonts, clean" in table.index
+
+
+def test_class_bias_without_fonts_reads_the_record_and_says_so_once(monkeypatch, capsys):
+    from helpers import course, font_characters
+
+    monkeypatch.setattr(font_characters, "unavailable", lambda seed=0: "npm is not installed: install Node.js.")
+    monkeypatch.setattr(class_bias, "choose", lambda *a, **k: pytest.fail("no fonts: nothing to choose on"))
+    assert course.fonts_ready() is False
+    choice = class_bias.choose_or_read(object(), None)
+    assert choice == records.read("priors.json")
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert len(printed) == 2 and all(line.startswith("npm is not installed") for line in printed)
+
+
+# --- Per-class case scores and case swaps ---------------------------------------------------------
+
+
+def test_per_class_case_scores_each_class_62_way_and_in_any_case():
+    labels = [A, A, A, A, a, a]
+    pred = [A, A, a, ONE, a, A]
+    table = evaluation.per_class_case(labels, pred)
+    assert table.loc["A"].tolist() == [4, 50.0, 75.0]
+    assert table.loc["a"].tolist() == [2, 50.0, 100.0]
+    assert math.isnan(table.loc["b", "accuracy %"]) and table.loc["b", "test images"] == 0
+
+
+def test_case_swaps_count_each_direction_apart():
+    labels = [A, A, A, A, a, a, O]
+    pred = [a, A, A, A, A, A, o]
+    swaps = evaluation.case_swaps(labels, pred)
+    assert swaps.shape == (2, 26)
+    assert swaps[0, 0] == 25.0 and swaps[1, 0] == 100.0  # A -> a once in four; a -> A always
+    assert swaps[0, 14] == 100.0 and np.isnan(swaps[1, 14])  # O -> o; no small o in the test
+    assert np.isnan(swaps[0, 1])  # no B at all
+
+
+def test_summarise_case_macro_average_weighs_classes_not_images():
+    labels = torch.tensor([A] * 9 + [a])
+    pred = torch.tensor([A] * 9 + [A])
+    s = evaluation.summarise_case(pred, labels)
+    assert s["case_acc"] == 90.0 and s["macro_case_acc"] == 50.0
+    assert s["nocase_acc"] == 100.0 and s["bymerge_acc"] == 90.0  # "a" is not one of ByMerge's merged letters
+    assert math.isnan(s["digits_acc"])  # no digits in the test
