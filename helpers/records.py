@@ -27,6 +27,7 @@ MADE_BY = {
     "lines.json": "python -m benchmarks.lines score checkpoints/lines.pt",
     "peers.json": "python -m benchmarks.peers",
     "results.json": "make run",
+    "case_results.json": "make run-case",
 }
 
 
