@@ -7,9 +7,11 @@ tensors, because per-item PIL transforms make a small CNN wait on Python.
 """
 
 import contextlib
+import errno
 import io
 import os
 import shutil
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +22,7 @@ import torch
 from .errors import HCRError
 from .framing import frame_batch
 from .labels import CASE_EITHER, CASE_NUM_CLASSES, EMNIST, MNIST, NUM_DIGITS
-from .paths import DATA_ENV, data_root  # noqa: F401  (data.data_root is public)
+from .paths import DATA_ENV, PROJECT_DIR, data_root  # noqa: F401  (data.data_root is public)
 
 MNIST_FILES = {
     True: ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -41,6 +43,23 @@ WHERE_TO_GET = {
     "BYCLASS": "EMNIST from https://biometrics.nist.gov/cs_links/EMNIST/gzip.zip "
                "(unzip, then gunzip the emnist-byclass-* files)",
 }
+
+
+# Items in the official files: a file that claims more is refused before it is read (a header
+# that matches a huge file would otherwise make the loader read gigabytes).
+OFFICIAL_COUNTS = {
+    "train-images-idx3-ubyte": 60_000, "train-labels-idx1-ubyte": 60_000,
+    "t10k-images-idx3-ubyte": 10_000, "t10k-labels-idx1-ubyte": 10_000,
+    "emnist-letters-train-images-idx3-ubyte": 124_800, "emnist-letters-train-labels-idx1-ubyte": 124_800,
+    "emnist-letters-test-images-idx3-ubyte": 20_800, "emnist-letters-test-labels-idx1-ubyte": 20_800,
+    "emnist-byclass-train-images-idx3-ubyte": 697_932, "emnist-byclass-train-labels-idx1-ubyte": 697_932,
+    "emnist-byclass-test-images-idx3-ubyte": 116_323, "emnist-byclass-test-labels-idx1-ubyte": 116_323,
+}
+MAX_ITEMS = 1_000_000  # for an idx file of another name: more than any file of these data sets
+
+# The system calls the checks go through, one place each (tests make them refuse, as root cannot).
+_stat = os.stat
+_open = open
 
 
 @dataclass(frozen=True)
@@ -94,18 +113,73 @@ class CharacterSet:
 # --- Reading and checking idx files ----------------------------------------------------------
 
 
+def _what_is_there(path):
+    """None for a regular file; else why `path` is not a usable data file, in words ("absent" if nothing is)."""
+    try:
+        info = _stat(path)
+    except FileNotFoundError:
+        return "a symbolic link to something that does not exist" if os.path.islink(path) else "absent"
+    except PermissionError:
+        return "unreadable: permission denied"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a symbolic link that loops back on itself"
+        if exc.errno == errno.ENOTDIR:
+            return "inside a path where a file stands in place of a folder"
+        return f"unreadable: {exc.strerror or type(exc).__name__}"
+    if stat.S_ISREG(info.st_mode):
+        return None
+    if stat.S_ISDIR(info.st_mode):
+        return "a folder"
+    if stat.S_ISFIFO(info.st_mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode):
+        return "a device"
+    return "a special file"
+
+
+def _not_a_data_file(path, what):
+    """One sentence for a path that holds something, but not a readable data file."""
+    if what.startswith("unreadable"):
+        return HCRError(f"{path} cannot be read ({what.split(': ', 1)[1]}): make it and its folders readable "
+                        f"(chmod a+rX), or set {DATA_ENV} to a folder you can read.")
+    return HCRError(f"{path} is {what}, not a data file: remove it and run again to download the file, or put "
+                    "the official file there by hand.")
+
+
 def check_idx(path, ndim):
-    """Raise a clear HCRError if an idx file is truncated, padded or not an idx file at all."""
+    """Raise a clear HCRError if an idx file is unusable: not a readable regular file, truncated,
+    padded, not an idx file at all, empty (0 items) or far larger than the official file."""
     path = Path(path)
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        header = f.read(4 + 4 * ndim)
+    what = _what_is_there(path)
+    if what == "absent":
+        raise HCRError(f"{path} is missing: run again to download it, or place the official file there by hand.")
+    if what is not None:
+        raise _not_a_data_file(path, what)
+    try:
+        with _open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            header = f.read(4 + 4 * ndim)
+    except OSError as exc:
+        what = "unreadable: permission denied" if isinstance(exc, PermissionError) else \
+            f"unreadable: {exc.strerror or type(exc).__name__}"
+        raise _not_a_data_file(path, what) from None
     if len(header) < 4 + 4 * ndim or header[:2] != b"\x00\x00" or header[2] != 0x08 or header[3] != ndim:
         raise HCRError(
             f"{path} is not a valid idx file (its header is wrong): delete it and run again to "
             "download a fresh copy, or replace it by hand."
         )
     dims = [int.from_bytes(header[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    if dims[0] == 0:
+        raise HCRError(f"{path} holds 0 {'images' if ndim == 3 else 'items'}: delete it and run again to download "
+                       "a fresh copy, or replace it by hand.")
+    limit = OFFICIAL_COUNTS.get(path.name, MAX_ITEMS)
+    if dims[0] > limit:
+        raise HCRError(f"{path} claims {dims[0]:,} items, more than the official file's {limit:,}, so it was not "
+                       "read: delete it and run again to download a fresh copy, or replace it by hand.")
+    if ndim == 3 and dims[1:] != [28, 28]:
+        raise HCRError(f"{path} holds images of {dims[1]}x{dims[2]} pixels, not the 28x28 of MNIST and EMNIST: "
+                       "replace it with the official file.")
     expected = 4 + 4 * ndim + int(np.prod(dims))
     if size != expected:
         raise HCRError(
@@ -123,11 +197,43 @@ def missing_files(root=None, train=(True, False), kinds=("MNIST", "EMNIST")):
 
     kinds: any of "MNIST", "EMNIST" (Letters) and "BYCLASS"; train: True, False or both.
     """
-    root = data_root(root)
+    root = _resolved(root)
     splits = train if isinstance(train, (tuple, list)) else (train,)
     paths = [root / KINDS[kind].folder / "raw" / name
              for kind in kinds for t in splits for name in KINDS[kind].files[t]]
-    return [path for path in paths if not path.is_file()]
+    return [path for path in paths if _what_is_there(path) is not None]
+
+
+def _resolved(root):
+    """data_root, with a path that cannot be resolved (a symlink loop) said in one sentence."""
+    try:
+        return data_root(root)
+    except (OSError, RuntimeError):
+        where = f"{DATA_ENV} ({os.environ.get(DATA_ENV)})" if root is None else f"the data folder {root}"
+        raise HCRError(f"The path of {where} holds a symbolic link that loops back on itself: fix the link "
+                       f"or set {DATA_ENV} to the real folder.") from None
+
+
+def _data_folder(root):
+    """The data folder, which must exist: only the default data/ folder is created (by a download).
+
+    A mistyped HCR_DATA_DIR or root must not turn into a new, empty folder tree.
+    """
+    folder = _resolved(root)
+    default = (PROJECT_DIR / "data").resolve()
+    what = _what_is_there(folder)
+    if what is None or what == "a folder":
+        if what is None:
+            raise HCRError(f"The data folder {folder} is a file, not a folder: set {DATA_ENV} to the folder that "
+                           "holds MNIST/ and EMNIST/.")
+        return folder
+    if what == "absent" and folder == default:
+        return folder
+    if what == "absent":
+        told = f"{DATA_ENV} is set to" if root is None else "the data folder asked for is"
+        raise HCRError(f"The data folder {folder} does not exist ({told} a folder that is not there): fix the path, "
+                       "or create the folder first if the data should go there.")
+    raise _not_a_data_file(folder, what)
 
 
 class _NotWritable(Exception):
@@ -150,10 +256,12 @@ def _download(kind, root):
     """
     folder = KINDS[kind].folder
     raw_dir = root / folder / "raw"
+    made = [d for d in (root, root / folder, raw_dir) if not d.exists()]  # removed again if nothing lands
     try:
         raw_dir.mkdir(parents=True, exist_ok=True)
         scratch = Path(tempfile.mkdtemp(prefix=".download-", dir=root))
     except OSError as exc:
+        _remove_empty(made)
         raise _NotWritable() from exc
     try:
         dataset, kwargs = _torchvision_dataset(kind)
@@ -169,6 +277,14 @@ def _download(kind, root):
                     raise _NotWritable() from exc
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+        _remove_empty(made)
+
+
+def _remove_empty(folders):
+    """The folders a failed download made, deepest first, if nothing was put in them."""
+    for folder in reversed(folders):
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 def require_files(kinds=("MNIST", "EMNIST"), train=(True, False), root=None):
@@ -177,10 +293,15 @@ def require_files(kinds=("MNIST", "EMNIST"), train=(True, False), root=None):
     Only the files of the splits in `train` are required; when a download fails, the message
     still names every missing file of those kinds, so one look tells the whole fix.
     """
-    root = data_root(root)
+    root = _data_folder(root)
     for kind in dict.fromkeys(kinds):  # in order, each once
-        if not missing_files(root, train, (kind,)):
+        missing = missing_files(root, train, (kind,))
+        if not missing:
             continue  # present, or brought by the download of a kind that shares its archive
+        for path in missing:  # something is there, but not a data file: say so, do not download over it
+            what = _what_is_there(path)
+            if what != "absent":
+                raise _not_a_data_file(path, what)
         try:
             _download(kind, root)
         except _NotWritable:
@@ -217,7 +338,7 @@ def _load(kind, train, root):
     """
     from torchvision.datasets.mnist import read_image_file, read_label_file
 
-    root = data_root(root)
+    root = _data_folder(root)
     require_files((kind,), train, root)
     raw_dir = root / KINDS[kind].folder / "raw"
     images_file, labels_file = (raw_dir / name for name in KINDS[kind].files[train])

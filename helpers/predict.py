@@ -9,8 +9,11 @@ A bad file gets one line on stderr and a non-zero exit status; the others are st
 """
 
 import argparse
+import contextlib
+import errno
+import io
 import json
-import math
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,10 +24,9 @@ import torch
 from . import checkpoint as checkpoints
 from .checkpoint import default_checkpoint, load_checkpoint
 from .errors import HCRError
-from .evaluation import with_digit_prior
 from .labels import CASE_CLASS_NAMES, CLASS_NAMES
 from .paths import PROJECT_DIR
-from .preprocess import prepare
+from .preprocess import picture_label, prepare
 
 # Below this top probability an answer is marked "unsure". A display choice, so that a photo
 # without a clear character does not read as a confident answer; not tuned on any data set.
@@ -81,9 +83,7 @@ class Predictor:
         self.model, self.info = load_checkpoint(checkpoint, class_names=expected, device=device)
         self.device = torch.device(device)
         self.class_names = tuple(self.info["class_names"])
-        extra = self.info.get("extra", {})
-        self.digit_prior = _digit_prior(extra.get("digit_prior", 0.0), checkpoint)
-        self.logit_bias = _logit_bias(extra.get("logit_bias"), len(self.class_names), checkpoint)
+        self.logit_bias = checkpoints.stored_bias(self.info, checkpoint)  # checked by load_checkpoint
 
     @classmethod
     def from_model(cls, model, digit_prior=0.0, device="cpu", class_names=CLASS_NAMES, logit_bias=None):
@@ -93,18 +93,37 @@ class Predictor:
         predictor.device = torch.device(device)
         predictor.model = model.to(predictor.device).eval()
         predictor.class_names = tuple(class_names)
-        predictor.digit_prior = _digit_prior(digit_prior, "the model")
-        predictor.logit_bias = _logit_bias(logit_bias, len(predictor.class_names), "the model")
+        predictor.logit_bias = checkpoints.class_bias(logit_bias, digit_prior, len(predictor.class_names), "the model")
         return predictor
 
     @torch.no_grad()
-    def probabilities(self, images):
-        """Class probabilities for prepared 28x28 float images, shape (N, number of classes)."""
+    def _scores(self, images):
+        """(probabilities (N, classes), finite (N,)): rows whose logits are not all finite are marked."""
         x = torch.as_tensor(np.asarray(images, dtype=np.float32)).reshape(-1, 1, 28, 28)
-        logits = with_digit_prior(self.model(x.to(self.device)).float().cpu(), self.digit_prior)
+        logits = self.model(x.to(self.device))
+        if logits.is_complex():  # a model built in memory with complex weights
+            logits = torch.full(logits.shape, float("nan"))
+        logits = logits.float().cpu()
         if self.logit_bias is not None:
             logits = logits + self.logit_bias
-        return torch.softmax(logits, dim=1).numpy()
+        finite = torch.isfinite(logits).all(dim=1)
+        probs = torch.softmax(torch.where(finite[:, None], logits, torch.zeros_like(logits)), dim=1)
+        return probs.numpy(), finite.numpy()
+
+    def _not_a_number(self, label):
+        return HCRError(f"The model's answer for {label} is not a finite number (its weights overflow), so there "
+                        f"is no answer: the checkpoint {self.path} is damaged or was crafted; retrain the model or "
+                        "use the shipped checkpoint.")
+
+    def probabilities(self, images):
+        """Class probabilities for prepared 28x28 float images, shape (N, number of classes).
+
+        HCRError when the model's output for any image is not a finite number.
+        """
+        probs, finite = self._scores(images)
+        if not finite.all():
+            raise self._not_a_number("these images")
+        return probs
 
     def _prediction(self, image, probs, k=3):
         order = np.argsort(-probs)[:k]
@@ -114,57 +133,79 @@ class Predictor:
 
     def predict(self, source, name=None):
         """One image (path, bytes, PIL image or array) -> Prediction; HCRError if unusable."""
+        check_source(source)
         image = prepare(source, name=name).image
-        return self._prediction(image, self.probabilities(image[None])[0])
+        probs, finite = self._scores(image[None])
+        if not finite[0]:
+            raise self._not_a_number(picture_label(source, name))
+        return self._prediction(image, probs[0])
 
     def predict_many(self, sources, batch_size=256):
         """[(source, Prediction or HCRError)], with one batched forward pass per batch.
 
-        A picture that cannot be used gets its HCRError; the others are still answered.
+        `sources` is a list (or any iterable) of pictures, never one picture on its own. A
+        picture that cannot be used gets its HCRError; the others are still answered.
         """
+        sources = check_sources(sources)
+        batch_size = check_batch_size(batch_size)
         results = []
         for start in range(0, len(sources), batch_size):
             chunk = sources[start : start + batch_size]
             prepared = []
             for source in chunk:
                 try:
+                    check_source(source)
                     prepared.append((source, prepare(source).image))
                 except HCRError as error:
                     prepared.append((source, error))
             good = [image for _, image in prepared if not isinstance(image, HCRError)]
-            probs = iter(self.probabilities(np.stack(good)) if good else [])
+            probs, finite = self._scores(np.stack(good)) if good else ([], [])
+            rows = iter(zip(probs, finite))
             for source, image in prepared:
-                results.append((source, image if isinstance(image, HCRError) else self._prediction(image, next(probs))))
+                if isinstance(image, HCRError):
+                    results.append((source, image))
+                    continue
+                row, ok = next(rows)
+                results.append((source, self._prediction(image, row) if ok else self._not_a_number(
+                    picture_label(source, None))))
         return results
 
 
-def _digit_prior(value, where):
-    try:
-        prior = float(value)
-    except (TypeError, ValueError):
-        prior = math.nan
-    if not math.isfinite(prior):
-        raise HCRError(
-            f"The digit prior stored with {where} is {value!r}, not a finite number: "
-            "retrain or use the shipped checkpoint."
-        )
-    return prior
+_PICTURE_TYPES = "a file path, the file's bytes, a PIL image or a numpy array"
 
 
-def _logit_bias(values, count, where):
-    """Per-class shifts of the logits (a class-prior correction chosen on real-looking input), or None."""
-    if values is None:
-        return None
+def check_source(source):
+    """Refuse, in one sentence naming its type, what cannot be a picture (None, a number, an open file)."""
+    from PIL import Image
+
+    if isinstance(source, (str, os.PathLike, bytes, bytearray, memoryview, Image.Image, np.ndarray)):
+        return source
+    kind = type(source).__name__
+    if isinstance(source, io.IOBase) or hasattr(source, "read"):
+        raise HCRError(f"Got an open file ({kind}) where a picture was expected: pass its path, or its bytes "
+                       "(file.read()).")
+    raise HCRError(f"Got {kind} ({str(source)[:40]!r}) where a picture was expected: pass {_PICTURE_TYPES}.")
+
+
+def check_sources(sources):
+    """A list of pictures; one picture on its own (a path, bytes, an array...) is refused, not split up."""
+    from PIL import Image
+
+    if isinstance(sources, (str, os.PathLike, bytes, bytearray, memoryview, Image.Image, np.ndarray)):
+        raise HCRError(f"predict_many takes a list of pictures, not one {type(sources).__name__}: pass [picture], "
+                       "or call predict(picture).")
     try:
-        bias = torch.tensor([float(v) for v in values], dtype=torch.float32)
-    except (TypeError, ValueError):
-        bias = torch.tensor([math.nan])
-    if len(bias) != count or not torch.isfinite(bias).all():
-        raise HCRError(
-            f"The class-prior correction stored with {where} is not {count} finite numbers: "
-            "retrain or use the shipped checkpoint."
-        )
-    return bias
+        return list(sources)
+    except TypeError:
+        raise HCRError(f"predict_many takes a list of pictures, not {type(sources).__name__}: pass a list of "
+                       f"{_PICTURE_TYPES}.") from None
+
+
+def check_batch_size(batch_size):
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise HCRError(f"batch_size is {batch_size!r}, not a whole number of at least 1: pass 1 or more "
+                       "(256 by default).")
+    return int(batch_size)
 
 
 def _short(path):
@@ -229,6 +270,52 @@ def format_line(path, prediction):
     return f"{path}: {top}" + ("  (unsure)" if prediction.unsure else "")
 
 
+def _write(stream, text):
+    """One line on `stream`; what its encoding cannot hold (a file name that is not UTF-8) is escaped.
+
+    OSError (a closed pipe, a full disk) reaches the caller, which stops writing.
+    """
+    try:
+        stream.write(text + "\n")
+    except UnicodeEncodeError:
+        encoding = getattr(stream, "encoding", None) or "utf-8"
+        stream.write((text + "\n").encode(encoding, "backslashreplace").decode(encoding, "replace"))
+    stream.flush()
+
+
+def _say(text):
+    """An answer on stdout."""
+    _write(sys.stdout, text)
+
+
+def _complain(text):
+    """An error sentence on stderr; if even stderr is gone there is no one left to tell."""
+    with contextlib.suppress(OSError, ValueError):
+        _write(sys.stderr, text)
+
+
+def _silence_stdout():
+    """After a closed pipe or a full disk: send what is still buffered nowhere, so the exit is quiet."""
+    with contextlib.suppress(OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+def _output_failed(exc):
+    """The exit status after stdout failed: 0 for a reader that hung up (| head), 1 and a sentence otherwise."""
+    _silence_stdout()
+    if isinstance(exc, BrokenPipeError):
+        return 0
+    if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        _complain("error: the answers could not be written because the disk is full: free some space, or send "
+                  "the output elsewhere.")
+    else:
+        _complain(f"error: the answers could not be written to standard output "
+                  f"({exc.strerror or type(exc).__name__}): send the output to a file or a terminal that takes it.")
+    return 1
+
+
 def _read_pages(reader, paths, as_json):
     """--text: each picture (a line or a page) read line by line, in reading order."""
     failed = 0
@@ -237,16 +324,15 @@ def _read_pages(reader, paths, as_json):
             results = reader.read_page(path)
         except HCRError as error:
             failed += 1
-            print(f"error: {error}", file=sys.stderr)
+            _complain(f"error: {error}")
             continue
         if as_json:
-            print(json.dumps({"path": path, "text": "\n".join(r.text for r in results),
-                              "lines": [r.to_dict() for r in results]}))
+            _say(json.dumps({"path": path, "text": "\n".join(r.text for r in results),
+                             "lines": [r.to_dict() for r in results]}))
         else:
             for k, r in enumerate(results, 1):
                 where = f"{path}" if len(results) == 1 else f"{path} line {k}"
-                print(f"{where}: {r.text}  ({100 * r.confidence:.0f}%{', unsure' if r.unsure else ''})")
-        sys.stdout.flush()
+                _say(f"{where}: {r.text}  ({100 * r.confidence:.0f}%{', unsure' if r.unsure else ''})")
     return 1 if failed else 0
 
 
@@ -268,22 +354,26 @@ def main(argv=None):
     try:
         predictor = Predictor(args.checkpoint, case_sensitive=args.case_sensitive, text=args.text)
     except HCRError as error:
-        print(f"error: {error}", file=sys.stderr)
+        _complain(f"error: {error}")
         return 2
-    if args.text:
-        return _read_pages(predictor, args.images, args.json)
+    try:
+        if args.text:
+            return _read_pages(predictor, args.images, args.json)
+        return _answer_characters(predictor, args.images, args.json)
+    except OSError as exc:  # stdout: a closed pipe, a full disk
+        return _output_failed(exc)
+
+
+def _answer_characters(predictor, paths, as_json):
     failed = 0
-    for path, result in predictor.predict_many(args.images):
+    for path, result in predictor.predict_many(paths):
         if isinstance(result, HCRError):
             failed += 1
-            print(f"error: {result}", file=sys.stderr)
-        elif args.json:
-            print(json.dumps(result.to_dict(path)))
-        elif args.text:
-            print(f"{path}: {result.text}  ({100 * result.confidence:.0f}%{', unsure' if result.unsure else ''})")
+            _complain(f"error: {result}")
+        elif as_json:
+            _say(json.dumps(result.to_dict(path)))
         else:
-            print(format_line(path, result))
-        sys.stdout.flush()
+            _say(format_line(path, result))
     return 1 if failed else 0
 
 

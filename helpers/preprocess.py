@@ -263,7 +263,10 @@ class Prepared:
 
 
 def _array_to_grey(array):
-    """A grey or RGB(A) array (0-1 or 0-255) as grey floats in [0, 1]."""
+    """A grey or RGB(A) array (0-1 or 0-255) as grey floats in [0, 1]; refused over MAX_PIXELS, like files."""
+    shape = np.shape(array)
+    if len(shape) >= 2 and int(shape[0]) * int(shape[1]) > MAX_PIXELS:
+        raise _too_large("The array", (shape[1], shape[0]))
     grey = np.nan_to_num(np.asarray(array, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
     if grey.ndim == 3:
         grey = grey[..., :3].mean(axis=2)

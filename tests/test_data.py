@@ -124,6 +124,7 @@ def test_offline_download_names_files_and_leaves_nothing_behind(tmp_path, monkey
 
     monkeypatch.setattr(torchvision.datasets.MNIST, "download", no_internet)
     root = tmp_path / "empty"
+    root.mkdir()  # a data folder that does not exist is refused before any download (issue 16)
     with pytest.raises(HCRError) as info:
         data.load_mnist(root=root)
     message = str(info.value)
@@ -190,6 +191,7 @@ def offline(monkeypatch):
 def test_without_data_one_error_names_every_missing_file(tmp_path, monkeypatch):
     offline(monkeypatch)
     root = tmp_path / "nothing"
+    root.mkdir()
     with pytest.raises(HCRError) as info:
         data.load_characters(train=True, root=root)
     message = str(info.value)
@@ -303,6 +305,7 @@ def test_byclass_download_lands_in_place(tmp_path, monkeypatch):
 
     monkeypatch.setattr(torchvision.datasets.EMNIST, "download", fake_download)
     root = tmp_path / "fresh"
+    root.mkdir()  # the folder must exist: only the default data/ folder is made (issue 16)
     assert len(data.load_emnist_byclass(train=True, root=root)) == 124
     assert data.missing_files(root, kinds=("EMNIST", "BYCLASS")) == []
     assert not list(root.glob(".download-*"))
@@ -313,3 +316,146 @@ def test_sample_per_class_works_for_62_classes(tmp_path):
     sample = data.sample_per_class(byclass, 1, seed=0)
     assert sorted(sample.labels.tolist()) == list(range(62))
     assert len(data.sample_per_class(byclass, 5, seed=0)) == 124  # at most what each class has
+
+
+# --- Hardening (issue 16): what stands where a data file should be, huge and empty files ---------
+
+
+def test_a_mistyped_data_folder_is_named_and_never_created(tmp_path, monkeypatch):
+    offline(monkeypatch)
+    typo = tmp_path / "datasest" / "deeper"
+    monkeypatch.setenv(data.DATA_ENV, str(typo))
+    for load in (data.load_mnist, lambda: data.load_characters(train=False), lambda: data.require_files()):
+        with pytest.raises(HCRError) as info:
+            load()
+        message = str(info.value)
+        assert message.startswith(f"The data folder {typo} does not exist (HCR_DATA_DIR is set to")
+        assert "\n" not in message
+    assert not (tmp_path / "datasest").exists()
+    with pytest.raises(HCRError, match="the data folder asked for is a folder that is not there"):
+        data.load_mnist(root=tmp_path / "elsewhere")
+    assert not (tmp_path / "elsewhere").exists()
+    assert len(data.missing_files()) == 8  # listing what is missing never fails, nor creates anything
+    assert not (tmp_path / "datasest").exists()
+
+
+def test_only_the_default_data_folder_may_be_created(tmp_path, monkeypatch):
+    offline(monkeypatch)
+    default = tmp_path / "project" / "data"
+    monkeypatch.setattr(data, "PROJECT_DIR", tmp_path / "project")
+    monkeypatch.setattr(paths, "PROJECT_DIR", tmp_path / "project")
+    monkeypatch.delenv(data.DATA_ENV, raising=False)
+    with pytest.raises(HCRError, match="downloading them failed"):  # a download was tried: offline here
+        data.load_mnist()
+    assert not default.exists()  # and the folders it made are gone again, since nothing landed
+
+
+def test_a_failed_download_leaves_no_empty_folders(tmp_path, monkeypatch):
+    offline(monkeypatch)
+    root = tmp_path / "data"
+    root.mkdir()
+    with pytest.raises(HCRError, match="downloading them failed"):
+        data.load_emnist_letters(root=root)
+    assert list(root.iterdir()) == []
+
+
+@pytest.mark.parametrize("kind, expected", [
+    ("folder", "is a folder, not a data file"),
+    ("fifo", "is a named pipe (FIFO), not a data file"),
+    ("device", "is a device, not a data file"),
+    ("loop", "is a symbolic link that loops back on itself, not a data file"),
+    ("dangling", "is a symbolic link to something that does not exist"),
+])
+def test_what_stands_in_place_of_a_data_file_is_named(data_dir, monkeypatch, kind, expected):
+    import os
+
+    offline(monkeypatch)
+    path = data_dir / "MNIST/raw/train-images-idx3-ubyte"
+    path.unlink()
+    if kind == "folder":
+        path.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "device":
+        path.symlink_to("/dev/zero")
+    elif kind == "loop":
+        path.symlink_to(path)
+    else:
+        path.symlink_to(data_dir / "nowhere")
+    with pytest.raises(HCRError) as info:
+        data.load_mnist(root=data_dir)
+    message = str(info.value)
+    assert message.startswith(f"{path} {expected}") and "\n" not in message, message
+    assert "missing" not in message and "download failed" not in message
+    with pytest.raises(HCRError, match=expected.replace("(", "\\(").replace(")", "\\)")):
+        data.check_idx(path, 3)
+
+
+def test_an_unreadable_file_is_named(data_dir, monkeypatch):
+    path = data_dir / "MNIST/raw/train-labels-idx1-ubyte"
+    real_open = data._open
+
+    def refuse(file, *args, **kwargs):
+        if str(file) == str(path):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(data, "_open", refuse)  # root reads everything: refuse as the system would for a user
+    with pytest.raises(HCRError) as info:
+        data.load_mnist(root=data_dir)
+    assert str(info.value).startswith(f"{path} cannot be read (permission denied): make it")
+
+
+def test_an_unreadable_folder_is_named(data_dir, monkeypatch):
+    import os
+
+    raw = data_dir / "EMNIST" / "raw"
+    real_stat = data._stat
+
+    def refuse(file, *args, **kwargs):  # what stat says inside a folder without the x permission
+        if str(file).startswith(str(raw) + os.sep):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_stat(file, *args, **kwargs)
+
+    monkeypatch.setattr(data, "_stat", refuse)
+    offline(monkeypatch)
+    with pytest.raises(HCRError) as info:
+        data.load_emnist_letters(root=data_dir)
+    message = str(info.value)
+    assert "cannot be read (permission denied)" in message and str(raw) in message and "missing" not in message
+    assert len(data.missing_files(data_dir)) == 4  # listing still works: those files cannot be used
+
+
+@pytest.mark.parametrize("ndim, name", [(3, "train-images-idx3-ubyte"), (1, "train-labels-idx1-ubyte")])
+def test_an_idx_file_with_0_items_is_named(data_dir, ndim, name):
+    write_idx(data_dir / "MNIST/raw" / name, np.zeros((0, 28, 28) if ndim == 3 else (0,), np.uint8))
+    with pytest.raises(HCRError, match=f"{name} holds 0 (images|items): delete it"):
+        data.load_mnist(root=data_dir)
+
+
+def test_a_huge_file_with_a_matching_header_is_refused_before_it_is_read(data_dir, monkeypatch):
+    path = data_dir / "MNIST/raw/train-images-idx3-ubyte"
+    count = 5_000_000  # 3.9 GB, as the header says: a sparse file that costs no disk
+    with open(path, "wb") as f:
+        f.write(bytes([0, 0, 8, 3]) + b"".join(int(d).to_bytes(4, "big") for d in (count, 28, 28)))
+        f.truncate(16 + count * 784)
+    read = []
+    import torchvision.datasets.mnist as tv
+
+    monkeypatch.setattr(tv, "read_image_file", lambda *a: read.append(a))
+    with pytest.raises(HCRError, match="claims 5,000,000 items, more than the official file's 60,000"):
+        data.load_mnist(root=data_dir)
+    assert read == []
+
+
+def test_images_that_are_not_28x28_are_refused_before_they_are_read(data_dir):
+    write_idx(data_dir / "MNIST/raw/train-images-idx3-ubyte", np.zeros((40, 280, 280), np.uint8))
+    with pytest.raises(HCRError, match="holds images of 280x280 pixels, not the 28x28"):
+        data.load_mnist(root=data_dir)
+
+
+def test_a_data_folder_that_is_a_file_is_named(tmp_path):
+    a_file = tmp_path / "data"
+    a_file.write_text("x")
+    with pytest.raises(HCRError, match="is a file, not a folder"):
+        data.load_mnist(root=a_file)

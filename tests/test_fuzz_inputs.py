@@ -85,3 +85,72 @@ def test_predict_many_answers_every_damaged_file(damaged, tiny_checkpoint):
     results = Predictor(tiny_checkpoint).predict_many(damaged, batch_size=64)
     assert len(results) == len(damaged)
     assert all(isinstance(result, (Prediction, HCRError)) for _, result in results)
+
+
+# --- Damaged and crafted checkpoints (issue 16): refused in one sentence, never a crash or NaN ---
+
+
+CHECKPOINT_CASES = 150
+
+
+def test_every_damaged_checkpoint_is_refused_in_one_sentence(tmp_path):
+    """Flipped bits, cuts, inserted bytes and overwritten runs anywhere in a checkpoint: all refused."""
+    from helpers import checkpoint
+    from helpers.model import build_model
+
+    original = checkpoint.save_checkpoint(tmp_path / "m.pt", build_model("baseline", seed=0), "baseline",
+                                          extra={"digit_prior": 0.5}).read_bytes()
+    rng = np.random.default_rng(16)
+    damaged = tmp_path / "damaged.pt"
+    loaded = []
+    for _ in range(CHECKPOINT_CASES):
+        data = mutate(original, rng)
+        if rng.integers(2):  # the header-focused mutations above, or somewhere in the whole file
+            data = bytearray(original)
+            at = int(rng.integers(len(data) - 8))
+            data[at : at + 8] = rng.integers(0, 256, 8).astype(np.uint8).tobytes()
+            data = bytes(data)
+        if data == original:
+            continue
+        damaged.write_bytes(data)
+        try:
+            checkpoint.load_checkpoint(damaged)
+        except HCRError as error:
+            assert "\n" not in str(error) and str(error).endswith("."), str(error)
+        else:
+            loaded.append(data)
+    assert loaded == []
+
+
+JUNK = [None, 0, -1, 2**63, 1e300, float("nan"), "", "x" * 5000, [], [None], {}, {"a": 1}, b"\x00", True]
+
+
+def test_crafted_checkpoint_fields_give_a_model_or_one_sentence(tmp_path, tiny_checkpoint):
+    """Every field replaced by junk of every kind: a working Predictor whose answers are finite, or one sentence."""
+    import torch
+
+    from helpers import checkpoint
+
+    base = torch.load(tiny_checkpoint, weights_only=True)
+    keys = [(k,) for k in base if k not in ("state_dict",)] + [("extra", k) for k in ("digit_prior", "logit_bias")]
+    image = np.zeros((28, 28), np.float32)
+    image[6:22, 12:16] = 1.0
+    path = tmp_path / "crafted.pt"
+    outcomes = {"answered": 0, "refused": 0}
+    for key in keys:
+        for junk in JUNK:
+            payload = torch.load(tiny_checkpoint, weights_only=True)
+            target = payload if len(key) == 1 else payload["extra"]
+            target[key[-1]] = junk
+            if key != ("weights_sha256",):
+                payload["weights_sha256"] = checkpoint.weights_sha256(payload["state_dict"])
+            torch.save(payload, path)
+            try:
+                prediction = Predictor(path).predict(image)
+            except HCRError as error:
+                assert "\n" not in str(error), str(error)
+                outcomes["refused"] += 1
+            else:
+                assert np.isfinite(prediction.confidence) and 0 <= prediction.confidence <= 1
+                outcomes["answered"] += 1
+    assert outcomes["refused"] > 0 and outcomes["answered"] > 0, outcomes

@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from helpers import checkpoint, data
@@ -218,6 +219,7 @@ def test_cli_refuses_a_checkpoint_with_nan_weights(tmp_path, drawings, tiny_chec
     for value in payload["state_dict"].values():
         if value.is_floating_point():
             value.fill_(float("nan"))
+    payload["weights_sha256"] = checkpoint.weights_sha256(payload["state_dict"])  # crafted, not damaged
     nan = tmp_path / "nan.pt"
     torch.save(payload, nan)
     status, out, err = in_process(capsys, "--json", drawings["7"], "--checkpoint", nan)
@@ -229,9 +231,14 @@ def test_a_non_finite_digit_prior_is_refused(tmp_path):
 
     with pytest.raises(HCRError, match="not a finite number"):
         Predictor.from_model(build_model("baseline", seed=0), digit_prior=float("nan"))
-    path = checkpoint.save_checkpoint(tmp_path / "m.pt", build_model("baseline", seed=0), "baseline",
-                                      extra={"digit_prior": float("inf")})
-    with pytest.raises(HCRError, match="digit prior stored with .*m.pt is inf"):
+    with pytest.raises(HCRError, match="digit prior stored with .*m.pt is inf"):  # refused when saving
+        checkpoint.save_checkpoint(tmp_path / "m.pt", build_model("baseline", seed=0), "baseline",
+                                   extra={"digit_prior": float("inf")})
+    path = checkpoint.save_checkpoint(tmp_path / "m.pt", build_model("baseline", seed=0), "baseline")
+    payload = torch.load(path, weights_only=True)
+    payload["extra"]["digit_prior"] = 1e300  # an old-style field in a crafted file, refused when loading
+    torch.save(payload, path)
+    with pytest.raises(HCRError, match="digit prior stored with .*m.pt is 1e\\+300, not a finite number from"):
         Predictor(path)
 
 
@@ -274,7 +281,7 @@ def test_the_digit_prior_of_a_case_model_lifts_the_first_ten_classes(tmp_path, d
     favours_a = Predictor(case_checkpoint(tmp_path / "a.pt"))
     with_prior = Predictor(case_checkpoint(tmp_path / "prior.pt", digit_prior=80.0))
     image = favours_a.predict(drawings["7"]).image
-    assert favours_a.digit_prior == 0.0 and with_prior.digit_prior == 80.0
+    assert favours_a.logit_bias is None and with_prior.logit_bias.tolist() == [80.0] * 10 + [0.0] * 52
     assert with_prior.predict(drawings["7"]).label in "0123456789"
     np.testing.assert_allclose(with_prior.probabilities(image[None])[0, 10:].sum(), 0.0, atol=1e-6)
 
@@ -327,7 +334,7 @@ def test_the_shipped_checkpoint_reproduces_its_recorded_accuracy():
     if len(test_set) != info["metrics"]["test_images"]["digits"] + info["metrics"]["test_images"]["letters"]:
         pytest.skip("these are not the test files the checkpoint was measured on")
     logits = evaluation.predict_logits(net, test_set.to_float(), torch.device("cpu"))
-    logits = evaluation.with_digit_prior(logits, info["extra"].get("digit_prior", 0.0))
+    logits = logits + checkpoint.stored_bias(info)  # the digit prior, stored as one logit bias
     measured = evaluation.summarise(logits, test_set.labels, test_set.sources)
     for key in ("digits_acc", "letters_acc", "overall_acc"):
         assert measured[key] == pytest.approx(info["metrics"][key], abs=0.02), key
@@ -413,3 +420,138 @@ def test_the_predictor_api_reads_text_too(tmp_path, tiny_reader):
 def test_a_line_reader_given_for_characters_says_to_use_text(tiny_reader, drawings, capsys):
     status, out, err = in_process(capsys, "--checkpoint", tiny_reader, drawings["7"])
     assert status == 2 and "holds a line reader" in err and "--text" in err
+
+
+# --- Hardening (issue 16): outputs that are not finite, the command line's output, the API ---
+
+
+def cli_to(stdout, *args, env=None):
+    """The command line with its stdout sent to `stdout` (a file, a pipe's end); (exit status, stderr)."""
+    import os
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    run = subprocess.run([sys.executable, "-m", "helpers.predict", *map(str, args)], stdout=stdout,
+                         stderr=subprocess.PIPE, env=env, text=True, timeout=120)
+    return run.returncode, run.stderr
+
+
+def overflowing_checkpoint(path):
+    """Finite weights that overflow: a first weight of 3e38 makes the logits infinite or NaN."""
+    from helpers.model import build_model
+
+    net = build_model("baseline", seed=0)
+    with torch.no_grad():
+        for parameter in net.parameters():
+            parameter.fill_(3e38)
+    return checkpoint.save_checkpoint(path, net, "baseline")
+
+
+def test_an_output_that_is_not_finite_is_refused_never_shown(tmp_path, drawings):
+    path = overflowing_checkpoint(tmp_path / "overflow.pt")
+    predictor = Predictor(path)
+    with pytest.raises(HCRError) as error:
+        predictor.predict(drawings["7"])
+    message = str(error.value)
+    assert "is not a finite number" in message and str(drawings["7"]) in message and "\n" not in message
+    results = predictor.predict_many([drawings["7"], tmp_path / "missing.png"])
+    assert all(isinstance(result, HCRError) for _, result in results)
+    with pytest.raises(HCRError, match="not a finite number"):
+        predictor.probabilities(np.zeros((2, 28, 28), np.float32))
+    code, stderr = cli_to(subprocess.PIPE, "--json", drawings["7"], "--checkpoint", path)
+    assert code == 1 and "not a finite number" in stderr and "Traceback" not in stderr
+
+
+def test_complex_weights_in_memory_give_no_nan_answer(drawings):
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 36))
+    with torch.no_grad():
+        net[1].weight.data = net[1].weight.data.to(torch.complex64) * complex("nan")
+        net[1].bias.data = net[1].bias.data.to(torch.complex64)
+
+    class Real(torch.nn.Module):  # complex weights on a real input
+        def forward(self, x):
+            return net[1](net[0](x).to(torch.complex64))
+
+    with pytest.raises(HCRError, match="not a finite number"):
+        Predictor.from_model(Real()).predict(drawings["7"])
+
+
+def test_a_file_name_that_is_not_utf8_is_escaped_and_the_next_files_answered(tmp_path, drawings, tiny_checkpoint):
+    import os
+    import shutil
+
+    odd = os.fsdecode(bytes(tmp_path) + b"/caf\xe9.png")  # Latin-1, as an old camera or archive names it
+    shutil.copy(drawings["7"], odd)
+    run = subprocess.run([sys.executable, "-m", "helpers.predict", odd, str(drawings["K"]), "--checkpoint",
+                          str(tiny_checkpoint)], capture_output=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONIOENCODING": "utf-8:strict"})
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.decode("utf-8").splitlines()  # strict UTF-8 throughout
+    assert len(lines) == 2 and "caf\\udce9.png: " in lines[0] and lines[1].startswith(str(drawings["K"]))
+
+
+def test_a_closed_pipe_ends_the_command_quietly(drawings, tiny_checkpoint):
+    import os
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first answer, like `| head -1` after its line
+    try:
+        code, stderr = cli_to(write_end, *[drawings[c] for c in "7AK3"], "--checkpoint", tiny_checkpoint)
+    finally:
+        os.close(write_end)
+    assert (code, stderr) == (0, "")
+
+
+def test_a_full_disk_on_stdout_gives_one_sentence(drawings, tiny_checkpoint):
+    with open("/dev/full", "w") as full:
+        code, stderr = cli_to(full, drawings["7"], drawings["K"], "--checkpoint", tiny_checkpoint)
+    assert code == 1 and "Traceback" not in stderr and stderr.count("\n") == 1
+    assert stderr.startswith("error: the answers could not be written because the disk is full")
+
+
+def test_a_lone_picture_where_a_list_is_expected_is_refused(tiny_checkpoint, drawings):
+    predictor = Predictor(tiny_checkpoint)
+    for lone in (str(drawings["7"]), drawings["7"], drawings["7"].read_bytes(), np.zeros((28, 28))):
+        with pytest.raises(HCRError, match="predict_many takes a list of pictures, not one"):
+            predictor.predict_many(lone)
+    with pytest.raises(HCRError, match="not int"):
+        predictor.predict_many(5)
+    results = predictor.predict_many(iter([drawings["7"]]))  # any iterable of pictures is fine
+    assert len(results) == 1 and not isinstance(results[0][1], HCRError)
+
+
+@pytest.mark.parametrize("size", [0, -1, 1.5, True, "8", None])
+def test_a_batch_size_below_one_is_refused(tiny_checkpoint, drawings, size):
+    with pytest.raises(HCRError, match="batch_size is .*, not a whole number of at least 1"):
+        Predictor(tiny_checkpoint).predict_many([drawings["7"]], batch_size=size)
+
+
+def test_a_batch_size_of_one_answers_everything(tiny_checkpoint, drawings):
+    results = Predictor(tiny_checkpoint).predict_many(list(drawings.values()), batch_size=1)
+    assert [source for source, _ in results] == list(drawings.values())
+
+
+def test_what_is_not_a_picture_is_named_by_its_type(tiny_checkpoint, drawings):
+    predictor = Predictor(tiny_checkpoint)
+    with open(drawings["7"], "rb") as opened:
+        cases = {None: "Got NoneType", 7: "Got int", 2.5: "Got float", opened: "Got an open file (BufferedReader)",
+                 object(): "Got object"}
+        for source, expected in cases.items():
+            with pytest.raises(HCRError) as error:
+                predictor.predict(source)
+            message = str(error.value)
+            assert message.startswith(expected) and "damaged" not in message and "\n" not in message, message
+        results = predictor.predict_many([None, opened, drawings["7"]])
+    assert [type(r).__name__ for _, r in results] == ["HCRError", "HCRError", "Prediction"]
+    assert "Got NoneType" in str(results[0][1])
+
+
+def test_arrays_over_the_pixel_limit_are_refused(tiny_checkpoint, monkeypatch):
+    from helpers import preprocess
+
+    predictor = Predictor(tiny_checkpoint)
+    huge = np.broadcast_to(np.zeros(1, np.uint8), (12000, 12000))  # 144 megapixels that take no memory
+    with pytest.raises(HCRError, match="The array is too large \\(12000x12000 pixels\\)"):
+        predictor.predict(huge)
+    monkeypatch.setattr(preprocess, "MAX_PIXELS", 100 * 100)
+    with pytest.raises(HCRError, match="The array is too large \\(120x101 pixels\\): shrink it below"):
+        predictor.predict(np.zeros((101, 120, 3), np.uint8))
