@@ -150,7 +150,7 @@ def line_speed(reader, files):
     return {"chars": SPEED_CHARS, "median": round(statistics.median(times), 2), "max": round(max(times), 2)}
 
 
-def choose_beam(reader, val_items, lm, weights=(0.0, 0.3, 0.6, 1.0), bonuses=(0.0, 1.0, 2.0)):
+def choose_beam(reader, val_items, lm, weights=(0.0, 0.3, 0.6), bonuses=(0.5, 1.5)):
     """Greedy against beam search with the character LM on the VAL lines; the best setting and the grid."""
     from helpers.decoding import beam_decode
 

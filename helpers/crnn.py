@@ -443,6 +443,7 @@ class LineRecipe:
     # from "all blank" and leaves that plateau much sooner on easy lines)
     steps: int = None  # or a number of batches (whichever ends first)
     real_limit: int = None  # use only this many real training lines (smoke runs)
+    bank_per_class: int = None  # draw synthetic lines from this many images per class (smoke runs; None: all)
     val_limit: int = None
     max_chars: int = 48
     precision: str = "auto"
@@ -488,8 +489,9 @@ def build_parts(recipe, root=None, progress=True, log=print):
     real_texts = [e.text for e in manifest.split("train")]
     if recipe.synthetic_share > 0:
         synthetic = _cached(
-            f"synthetic-{recipe.synthetic_lines}-{recipe.seed}-{recipe.height}-{DRAWING_VERSION}",
-            lambda: lines.make_line_set(lines.load_bank(True, root, seed=recipe.seed), recipe.synthetic_lines,
+            f"synthetic-{recipe.synthetic_lines}-{recipe.bank_per_class}-{recipe.seed}-{recipe.height}-{DRAWING_VERSION}",
+            lambda: lines.make_line_set(lines.load_bank(True, root, recipe.bank_per_class, recipe.seed),
+                                        recipe.synthetic_lines,
                                         "train", recipe.seed, max_chars=32, progress=progress, height=recipe.height))
         parts.append((synthetic, recipe.synthetic_share))
         sizes["synthetic"] = len(synthetic)

@@ -259,10 +259,22 @@ def decode_data_url(url):
 def answer(predictor, source, name=None):
     """What the pad and the web page show: top-3 and the 28x28 input, or one error sentence."""
     try:
+        if hasattr(predictor, "read_page"):  # the line reader: a line or a page, line by line
+            return _page_answer(predictor.read_page(source, name=name))
         prediction = predictor.predict(source, name=name)
     except HCRError as error:
         return {"error": str(error)}
     return {**prediction.to_dict(), "preview": preview_data_url(prediction.image)}
+
+
+def _page_answer(results):
+    """Every line read from a picture, as the pad and the page show a line: the text (one line of
+    writing per line of text), the least certain line's confidence, and the lines the model saw."""
+    width = max(r.image.shape[1] for r in results)
+    stacked = np.concatenate([np.pad(r.image, ((0, 2), (0, width - r.image.shape[1]))) for r in results])
+    return {"text": "\n".join(r.text for r in results), "confidence": round(min(r.confidence for r in results), 6),
+            "unsure": any(r.unsure for r in results), "lines": [r.to_dict() for r in results],
+            "preview": preview_data_url(stacked)}
 
 
 def format_line(path, prediction):

@@ -145,7 +145,7 @@ def test_fsdl_style_gives_every_character_the_same_box(bank):
 
 def test_font_banks_keep_the_fonts_baseline_and_write_whole_lines(bank):
     font = lines.CharacterBank.from_font(lambda size: ImageFont.load_default(size=size))
-    assert font.chars() == "".join(CASE_CLASS_NAMES)
+    assert font.chars().startswith("".join(CASE_CLASS_NAMES)) and set(font.chars()) <= set(lines.ALPHABET)
     o, g, big = font.glyphs["o"][0], font.glyphs["g"][0], font.glyphs["O"][0]
     assert big.baseline == pytest.approx(lines.CAP, abs=3)  # capitals stand on the baseline ...
     assert g.baseline < g.shape.shape[0] - 5  # ... descenders hang below it

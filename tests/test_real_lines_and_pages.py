@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from helpers import crnn, page, real_lines
+from helpers import alphabet, crnn, page, real_lines
 from helpers.errors import HCRError
 
 HEADER = "file\ttext\tsource\tpage\twriter\tsplit\n"
@@ -75,8 +75,8 @@ def test_a_composed_page_splits_into_its_lines_in_reading_order():
     found = page.page_lines(picture)
     assert len(found) == len(texts)
     for line, (left, top, right, bottom) in zip(found, boxes):
-        l, t, r, b = line.box
-        assert top - 4 <= t and b <= bottom + 4 and left - 4 <= l and r <= right + 4  # inside its own strip
+        x0, y0, x1, y1 = line.box
+        assert top - 4 <= y0 and y1 <= bottom + 4 and left - 4 <= x0 and x1 <= right + 4  # inside its own strip
         assert line.image.shape[0] == 48
     widths = [line.image.shape[1] for line in found]
     assert widths[1] > widths[0] > widths[2]  # the longest text is the widest line
@@ -117,7 +117,35 @@ def test_peer_outputs_are_folded_and_scored_like_ours():
 
     items = [("a", "Le chat", "x"), ("b", "rue.", "x"), ("c", '"Oui"', "y")]
     result = peers.score_engine(Echo(), items)
-    assert result["lines"] == 3 and result["cer"] == pytest.approx(100 / 15, abs=0.01)
+    assert result["lines"] == 3 and result["cer"] == pytest.approx(100 / 16, abs=0.01)
     assert result["by_collection"]["x"]["cer"] == pytest.approx(100 / 11, abs=0.01)
     assert result["by_collection"]["y"]["cer"] == 0
     assert result["word_acc"] == pytest.approx(100 * 3 / 4)
+
+
+def test_predict_text_prints_each_line_of_a_page(tmp_path, capsys):
+    import json
+
+    import torch
+
+    from helpers import predict
+
+    torch.manual_seed(0)
+    model = crnn.CRNN(channels=(4, 4, 4, 4), hidden=8, layers=1)
+    with torch.no_grad():  # a reader that reads every line as "q"
+        model.head.weight.zero_()
+        model.head.bias.zero_()
+        model.head.bias[alphabet.encode("q")[0]] = 10.0
+    checkpoint = crnn.save_reader(tmp_path / "lines.pt", model)
+    picture, _ = page.compose_page([written("first line"), written("second"), written("third one")], seed=2)
+    picture.save(tmp_path / "page.png")
+    Image.new("L", (300, 200), 240).save(tmp_path / "blank.png")
+    code = predict.main(["--text", "--json", "--checkpoint", str(checkpoint), str(tmp_path / "page.png"),
+                         str(tmp_path / "blank.png")])
+    out, err = capsys.readouterr()
+    (answer,) = [json.loads(line) for line in out.splitlines()]
+    assert len(answer["lines"]) == 3 and answer["text"] == "q\nq\nq"
+    assert all(len(line["box"]) == 4 for line in answer["lines"])
+    assert code == 1 and "blank.png shows no writing" in err and "Traceback" not in err
+    predict.main(["--text", "--checkpoint", str(checkpoint), str(tmp_path / "page.png")])
+    assert capsys.readouterr().out.splitlines()[1].startswith(f"{tmp_path / 'page.png'} line 2: q")
