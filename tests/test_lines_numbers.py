@@ -1,0 +1,51 @@
+"""The line reader's quoted figures (README's lines sections, docs/lines.md, chapter 3's prose) are
+the records' (assets/lines.json and assets/peers.json), at the rounding they are quoted with."""
+
+import json
+import re
+
+import nbformat
+
+from helpers import paths
+
+ROOT = paths.PROJECT_DIR
+RECORDS = ("lines.json", "peers.json")
+
+
+def numbers(node):
+    if isinstance(node, dict):
+        for v in node.values():
+            yield from numbers(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from numbers(v)
+    elif isinstance(node, (int, float)) and not isinstance(node, bool):
+        yield float(node)
+
+
+def quoted_texts():
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"<!-- lines: begin.*?<!-- lines: end -->", readme, flags=re.S)
+    chapter = nbformat.read(ROOT / "Reading_Handwritten_Lines.ipynb", as_version=4).cells
+    prose = "\n".join(c.source for c in chapter if c.cell_type == "markdown")
+    return {"README.md": "\n".join(blocks), "docs/lines.md": (ROOT / "docs" / "lines.md").read_text(),
+            "chapter 3": prose}
+
+
+def test_every_quoted_line_figure_is_in_its_record():
+    recorded = {x for name in RECORDS for x in numbers(json.loads((paths.ASSETS / name).read_text()))}
+    stray = []
+    for name, text in quoted_texts().items():
+        for number in re.findall(r"(?<![\w.])(\d+\.\d+)\s?(?:%|ms)", text):
+            decimals = len(number.split(".")[1])
+            if not any(round(x, decimals) == float(number) for x in recorded):
+                stray.append(f"{name}: {number}")
+    assert not stray, f"quoted but not in assets/lines.json or peers.json: {stray}"
+
+
+def test_the_readme_quotes_the_real_test_split_for_every_engine():
+    peers = json.loads((paths.ASSETS / "peers.json").read_text())["engines"]
+    readme = "\n".join(re.findall(r"<!-- lines: begin.*?<!-- lines: end -->", (ROOT / "README.md").read_text(),
+                                  flags=re.S))
+    for engine in peers.values():
+        assert f"{engine['real handwriting, test split']['cer']:.2f}%" in readme
