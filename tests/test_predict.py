@@ -361,19 +361,24 @@ def test_the_shipped_case_checkpoint_reproduces_its_recorded_accuracy():
 
 @pytest.mark.skipif(not full_test_data(("MNIST", "BYCLASS")), reason="needs the MNIST and ByClass test files")
 def test_the_shipped_line_reader_reproduces_its_recorded_error_rate():
-    from helpers import crnn, lines
+    """The real val lines, read from their files like a user's pictures, as benchmarks.lines scores them."""
+    from helpers import crnn, real_lines, records
 
-    model, info = crnn.load_reader(crnn.SHIPPED)
-    recorded = info["metrics"]["synthetic_test"]
-    bank = lines.load_bank(train=False)  # the notebook's: every MNIST and ByClass test image
-    measured_on = checkpoint.read_checkpoint(checkpoint.SHIPPED_CASE)["metrics"]["test_images"] + 10_000
-    if len(bank) != measured_on:
-        pytest.skip("these are not the test files the line reader was measured on")
-    test_lines = lines.make_line_set(bank, recorded["lines"], "test", seed=2)  # the notebook's test lines
-    measured = crnn.evaluate_lines(model, test_lines)
-    assert measured["cer"] == pytest.approx(recorded["cer"], abs=0.05)
-    assert measured["cer_ignore_case"] == pytest.approx(recorded["cer_ignore_case"], abs=0.05)
-
+    try:
+        val = real_lines.read_manifest().split("val")
+    except HCRError as error:
+        pytest.skip(str(error))
+    recorded = records.read("lines.json")["scores"]["real handwriting, val split"]
+    if len(val) != recorded["lines"]:
+        pytest.skip("these are not the real lines the line reader was measured on")
+    reader = crnn.TextReader(crnn.SHIPPED)
+    texts = []
+    for entry in val:
+        try:
+            texts.append(reader.read(str(entry.path)).text)
+        except HCRError:
+            texts.append("")
+    assert 100 * crnn.cer(texts, [e.text for e in val]) == pytest.approx(recorded["cer"], abs=0.05)
 
 
 # --- --text: one line of writing per image -------------------------------------------------------
@@ -397,8 +402,10 @@ def test_cli_reads_lines_as_text_with_json(tmp_path, tiny_reader, capsys):
     Image.new("L", (300, 60), 255).save(blank)
     status, out, err = in_process(capsys, "--text", "--json", "--checkpoint", tiny_reader, line, blank)
     record = json.loads(out.strip())
-    assert set(record) == {"path", "text", "confidence", "unsure"} and record["path"] == str(line)
-    assert isinstance(record["text"], str) and 0.0 <= record["confidence"] <= 1.0
+    assert set(record) == {"path", "text", "lines"} and record["path"] == str(line)
+    assert isinstance(record["text"], str) and len(record["lines"]) == 1
+    assert {"text", "confidence", "unsure", "box"} == set(record["lines"][0])
+    assert 0.0 <= record["lines"][0]["confidence"] <= 1.0
     assert status == 1 and err.count("\n") == 1 and "blank.png" in err and "Traceback" not in err
 
 
