@@ -271,7 +271,8 @@ def _page_answer(results):
     """Every line read from a picture, as the pad and the page show a line: the text (one line of
     writing per line of text), the least certain line's confidence, and the lines the model saw."""
     width = max(r.image.shape[1] for r in results)
-    stacked = np.concatenate([np.pad(r.image, ((0, 2), (0, width - r.image.shape[1]))) for r in results])
+    stacked = np.concatenate([np.pad(r.image, ((0, 0 if k == len(results) - 1 else 2), (0, width - r.image.shape[1])))
+                              for k, r in enumerate(results)])
     return {"text": "\n".join(r.text for r in results), "confidence": round(min(r.confidence for r in results), 6),
             "unsure": any(r.unsure for r in results), "lines": [r.to_dict() for r in results],
             "preview": preview_data_url(stacked)}

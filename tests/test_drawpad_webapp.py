@@ -105,7 +105,7 @@ def test_pad_reads_a_line_in_text_mode(predictor, lines_checkpoint):
     pad.mode = "text"  # pad.js makes the canvas wide and blank: the square drawing is gone
     assert pad.image == "" and pad.result == {}
     pad.image = line_url("K7")
-    assert set(pad.result) == {"text", "confidence", "unsure", "preview"} and pad.result["text"] == "q"
+    assert set(pad.result) == {"text", "confidence", "unsure", "lines", "preview"} and pad.result["text"] == "q"
     assert pad.result["preview"].startswith("data:image/png;base64,")
     pad.image = line_url("AB")  # every stroke sends the canvas again: the text follows the writing
     assert pad.result["text"] == "q"

@@ -591,7 +591,7 @@ def test_the_text_mode_reads_a_line_with_the_line_reader(predictor, lines_checkp
     try:
         assert exchange(port, request(port, "GET", "/health"))[1]["models"] == {"36": "default.pt"}
         status, body = post_json(port, {"image": line_url("K7"), "mode": "text"})
-        assert status == 200 and set(body) == {"text", "confidence", "unsure", "preview"}
+        assert status == 200 and set(body) == {"text", "confidence", "unsure", "lines", "preview"}
         assert body["text"] == "q" and isinstance(body["unsure"], bool) and 0 <= body["confidence"] <= 1
         assert body["preview"].startswith("data:image/png;base64,")
         seen = Image.open(io.BytesIO(base64.b64decode(body["preview"].split(",")[1])))
