@@ -41,7 +41,7 @@ def ink_rows(image, threshold=0.5):
 def test_alphabet_has_punctuation_and_accents_after_the_letters():
     assert lines.ALPHABET.startswith(" 0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
     assert set(".,'\"-:;!?()/&") <= set(lines.ALPHABET) and "é" in lines.ALPHABET
-    assert lines.NUM_CTC_CLASSES == len(lines.ALPHABET) + 1 and lines.BLANK == 0
+    assert len(lines.ALPHABET) + 1 == lines.NUM_CTC_CLASSES and lines.BLANK == 0
     assert lines.encode(" 0Aa") == [1, 2, 12, 38]
     assert lines.decode(lines.encode("Room 101, l'été!")) == "Room 101, l'été!"
     with pytest.raises(HCRError, match="not in the line alphabet"):

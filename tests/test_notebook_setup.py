@@ -207,6 +207,7 @@ def make(*arguments, **env):
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 def test_make_run_without_data_names_every_missing_file_first_and_stops(offline, tmp_path):
+    (tmp_path / "data").mkdir()  # an empty data folder: a folder that does not exist is refused before this
     done = make("run", HCR_DATA_DIR=str(tmp_path / "data"))
     assert done.returncode != 0
     assert "NbConvertApp" not in done.stdout + done.stderr  # stopped before the notebook

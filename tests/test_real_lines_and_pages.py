@@ -87,7 +87,7 @@ def test_a_page_without_writing_is_refused_and_boxes_are_in_the_pictures_pixels(
         page.page_lines(Image.new("L", (800, 600), 235), name="blank.jpg")
     big = written("Scaled up", size=(520, 64)).resize((3120, 384))
     (line,) = page.page_lines(big)
-    assert 600 < line.box[2] <= 3120 and line.box[3] <= 384  # in the big picture's own pixels (the small one is 520 wide)
+    assert 600 < line.box[2] <= 3120 and line.box[3] <= 384  # the big picture's pixels (the small one is 520 wide)
 
 
 def test_text_reader_reads_a_page_line_by_line(tmp_path):
