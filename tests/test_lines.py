@@ -173,10 +173,11 @@ def test_frame_line_scales_to_the_height_and_keeps_the_aspect_and_the_grey():
 
 def test_line_to_ink_keeps_dots_and_commas_and_drops_uneven_light():
     grey = np.tile(np.linspace(0.55, 0.95, 600, dtype=np.float32), (80, 1))  # a shadow across the paper
-    grey[30:50, 50:400] -= 0.45  # a thick stroke
-    grey[44:48, 450:454] -= 0.45  # a full stop, 4 px
+    for x in range(50, 400, 25):
+        grey[20:48, x : x + 4] -= 0.45  # strokes of a 4-px pen
+    grey[44:48, 450:454] -= 0.45  # a full stop of the same pen
     ink, found = preprocess.line_to_ink(grey)
-    assert found and ink[46, 452] > 0.5 and ink[40, 200] > 0.5
+    assert found and ink[46, 452] > 0.5 and ink[40, 102] > 0.5
     assert ink[10, 550] == 0 and ink[10, 5] == 0  # bright and dark ends of the shadow are both paper
     assert not preprocess.line_to_ink(np.full((60, 300), 0.8, np.float32))[1]
 
