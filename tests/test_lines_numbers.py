@@ -8,19 +8,10 @@ import nbformat
 
 from helpers import paths
 
+from .test_quoted_numbers import numbers  # every number in a record, however deep
+
 ROOT = paths.PROJECT_DIR
 RECORDS = ("lines.json", "peers.json")
-
-
-def numbers(node):
-    if isinstance(node, dict):
-        for v in node.values():
-            yield from numbers(v)
-    elif isinstance(node, list):
-        for v in node:
-            yield from numbers(v)
-    elif isinstance(node, (int, float)) and not isinstance(node, bool):
-        yield float(node)
 
 
 def quoted_texts():
