@@ -101,6 +101,11 @@ def memory(pid, field="VmRSS"):
     return "unknown" if kb is None else f"{kb / 1024:.0f} MB"
 
 
+def _mb(text):
+    """'704 MB' -> 704 (None when unknown)."""
+    return int(text.split()[0]) if text != "unknown" else None
+
+
 def one_request(port, body, content_type, path="/predict", timeout=30):
     """(seconds, status, JSON or None); status is the error's name when there was no answer."""
     started = time.perf_counter()
@@ -200,66 +205,96 @@ def main(argv=None):
     parser.add_argument("--port", type=int, default=None,
                         help="a demo already running on 127.0.0.1 (default: start one on a free port)")
     parser.add_argument("--pid", type=int, default=None, help="with --port: the server's process id, for its memory")
+    parser.add_argument("--runs", type=int, default=1, help="repeat the whole test, each with a new server")
+    parser.add_argument("--json", type=Path, default=None,
+                        help="also write the measurements here (docs/web_demo.md quotes assets/web_load.json)")
     args = parser.parse_args(argv)
     if not (0 < args.requests <= 100_000 and 0 < args.clients <= 256 and 0 <= args.slow_headers <= 256
-            and 0 <= args.slow_bodies <= 256 and 0 <= args.bombs <= 1000):
+            and 0 <= args.slow_bodies <= 256 and 0 <= args.bombs <= 1000 and 1 <= args.runs <= 10):
         sys.exit("Keep the test bounded: at most 100,000 requests, 256 clients and slow clients of each kind, "
-                 "and 1,000 bombs.")
+                 "and 1,000 bombs, in at most 10 runs.")
     png = drawing_png()
     if args.raw:
         body, content_type = png, "image/png"
     else:
         url = "data:image/png;base64," + base64.b64encode(png).decode()
         body, content_type = json.dumps({"image": url, "mode": "36"}).encode(), "application/json"
-    port = args.port or free_port()
-    proc = None if args.port else start_demo(port)
-    pid = proc.pid if proc else args.pid
-    try:
-        for _ in range(3):
-            one_request(port, body, content_type)  # warm up
-        rss_before, threads_before = memory(pid), proc_status(pid, "Threads")
-        stop, headers_report, bodies_report, bomb_report = threading.Event(), Counter(), Counter(), Counter()
-        head = f"POST /predict HTTP/1.1\r\nHost: {HOST}:{port}\r\n".encode()
-        slow_head = (head, b"Content-Type: application/json\r\nX-Slow: " + b"a" * 500, headers_report)
-        slow_body = (head + b"Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n", b"{" * 100000,
-                     bodies_report)
-        attackers = [threading.Thread(target=slow_client, args=(port, first, rest, stop, report), daemon=True)
-                     for first, rest, report in [slow_head] * args.slow_headers + [slow_body] * args.slow_bodies]
-        bomber = threading.Thread(target=bomb_loop, args=(port, args.bombs, pid, threading.Event(), bomb_report))
-        for thread in attackers:
-            thread.start()
-        bomber.start()
-        time.sleep(1.0)  # every attacker is connected
-        latencies, errors, wall = load(port, args.requests, args.clients, body, content_type)
-        threads_during = proc_status(pid, "Threads")
-        bomber.join(timeout=600)
-        stop.set()
-        for thread in attackers:
-            thread.join(timeout=5)
-        print(f"load: {args.requests} requests ({'raw PNG' if args.raw else 'JSON'}), {args.clients} clients, "
-              f"127.0.0.1:{port}, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-        print(f"  while {args.slow_headers} slow-header clients, {args.slow_bodies} slow-body clients "
-              "and a bomb loop ran")
-        print(f"  {len(latencies) / wall:.1f} requests/s, p50 {1000 * statistics.median(latencies):.0f} ms, "
-              f"p99 {1000 * percentile(latencies, 99):.0f} ms, max {1000 * max(latencies):.0f} ms, "
-              f"errors: {sum(errors.values())} {dict(errors) or ''}")
-        for title, report in [("slow-header clients", headers_report), ("slow-body clients", bodies_report)]:
-            connections = sum(v for k, v in report.items() if k != "seconds held")  # each counted once
-            held = report["seconds held"] / max(1, connections)
-            answers = {k: v for k, v in report.items() if k != "seconds held"}
-            print(f"{title}: {connections} connections, each held {held:.1f} s on average; {answers}")
-        rss_after = bomb_report.pop("RSS after the bombs", "unknown")
-        print(f"bombs ({sum(bomb_report.values())} sent): {dict(bomb_report)}")
-        print(f"server: threads {threads_before} before, {threads_during} during the load; "
-              f"RSS {rss_before} before, {rss_after} after the bombs, peak {memory(pid, 'VmHWM')}")
-    finally:
-        if proc:
-            proc.terminate()
-            proc.wait(timeout=10)
-            leftover = proc.stderr.read().strip()
-            if leftover:
-                print(f"server stderr:\n{leftover}")
+    runs = []
+    for _ in range(args.runs):
+        port = args.port or free_port()
+        proc = None if args.port else start_demo(port)
+        try:
+            runs.append(attack(args, port, proc.pid if proc else args.pid, body, content_type))
+        finally:
+            if proc:
+                proc.terminate()
+                proc.wait(timeout=10)
+                leftover = proc.stderr.read().strip()
+                if leftover:
+                    print(f"server stderr:\n{leftover}")
+    if args.runs > 1:
+        p99 = sorted(r["p99_ms"] for r in runs)
+        print(f"{args.runs} runs: p99 {', '.join(map(str, p99))} ms (median {statistics.median(p99):.0f} ms); "
+              f"errors {sum(r['errors'] for r in runs)}; RSS after the bombs at most "
+              f"{max(r['rss_mb_after_bombs'] or 0 for r in runs)} MB")
+    if args.json:
+        command = "python -m benchmarks.web_load " + " ".join(argv if argv is not None else sys.argv[1:])
+        record = {"command": command, "machine": f"{os.cpu_count()} cores, nothing else running",
+                  "runs": runs, "p99_ms_median": statistics.median(r["p99_ms"] for r in runs),
+                  "p99_ms_worst": max(r["p99_ms"] for r in runs), "errors": sum(r["errors"] for r in runs),
+                  "rss_mb_after_bombs_worst": max(r["rss_mb_after_bombs"] or 0 for r in runs)}
+        args.json.write_text(json.dumps(record, indent=2) + "\n")
+        print(f"wrote {args.json}")
     return 0
+
+
+def attack(args, port, pid, body, content_type):
+    """One load test against the demo at `port`: prints what happened and returns it as a dict."""
+    for _ in range(3):
+        one_request(port, body, content_type)  # warm up
+    rss_before, threads_before = memory(pid), proc_status(pid, "Threads")
+    stop, headers_report, bodies_report, bomb_report = threading.Event(), Counter(), Counter(), Counter()
+    head = f"POST /predict HTTP/1.1\r\nHost: {HOST}:{port}\r\n".encode()
+    slow_head = (head, b"Content-Type: application/json\r\nX-Slow: " + b"a" * 500, headers_report)
+    slow_body = (head + b"Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n", b"{" * 100000,
+                 bodies_report)
+    attackers = [threading.Thread(target=slow_client, args=(port, first, rest, stop, report), daemon=True)
+                 for first, rest, report in [slow_head] * args.slow_headers + [slow_body] * args.slow_bodies]
+    bomber = threading.Thread(target=bomb_loop, args=(port, args.bombs, pid, threading.Event(), bomb_report))
+    for thread in attackers:
+        thread.start()
+    bomber.start()
+    time.sleep(1.0)  # every attacker is connected
+    latencies, errors, wall = load(port, args.requests, args.clients, body, content_type)
+    threads_during = proc_status(pid, "Threads")
+    bomber.join(timeout=600)
+    stop.set()
+    for thread in attackers:
+        thread.join(timeout=5)
+    print(f"load: {args.requests} requests ({'raw PNG' if args.raw else 'JSON'}), {args.clients} clients, "
+          f"127.0.0.1:{port}, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(f"  while {args.slow_headers} slow-header clients, {args.slow_bodies} slow-body clients "
+          "and a bomb loop ran")
+    print(f"  {len(latencies) / wall:.1f} requests/s, p50 {1000 * statistics.median(latencies):.0f} ms, "
+          f"p99 {1000 * percentile(latencies, 99):.0f} ms, max {1000 * max(latencies):.0f} ms, "
+          f"errors: {sum(errors.values())} {dict(errors) or ''}")
+    answers = {}
+    for title, report in [("slow-header clients", headers_report), ("slow-body clients", bodies_report)]:
+        connections = sum(v for k, v in report.items() if k != "seconds held")  # each counted once
+        held = report["seconds held"] / max(1, connections)
+        answers[title] = {k: v for k, v in report.items() if k != "seconds held"} | {"seconds_held": round(held, 1)}
+        print(f"{title}: {connections} connections, each held {held:.1f} s on average; {answers[title]}")
+    rss_after = bomb_report.pop("RSS after the bombs", "unknown")
+    peak = memory(pid, "VmHWM")
+    print(f"bombs ({sum(bomb_report.values())} sent): {dict(bomb_report)}")
+    print(f"server: threads {threads_before} before, {threads_during} during the load; "
+          f"RSS {rss_before} before, {rss_after} after the bombs, peak {peak}")
+    return {"requests_per_s": round(len(latencies) / wall, 1), "p50_ms": round(1000 * statistics.median(latencies)),
+            "p99_ms": round(1000 * percentile(latencies, 99)), "max_ms": round(1000 * max(latencies)),
+            "errors": sum(errors.values()), "bomb_answers": dict(bomb_report),
+            "slow_header_answers": answers["slow-header clients"], "slow_body_answers": answers["slow-body clients"],
+            "rss_mb_before": _mb(rss_before), "rss_mb_after_bombs": _mb(rss_after), "rss_mb_peak": _mb(peak),
+            "threads": threads_during}
 
 
 if __name__ == "__main__":

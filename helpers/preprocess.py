@@ -188,8 +188,8 @@ def _shrink(grey):
 
 def _otsu(values):
     """Otsu's threshold for values in [0, 1]."""
-    hist, edges = np.histogram(values, bins=64, range=(0.0, 1.0))
-    hist = hist.astype(np.float64)
+    hist = np.bincount(np.clip(values.ravel() * 64, 0, 63).astype(np.intp), minlength=64).astype(np.float64)
+    edges = np.linspace(0.0, 1.0, 65)  # the same 64 bins as np.histogram's, counted faster
     centres = (edges[:-1] + edges[1:]) / 2
     w0 = np.cumsum(hist)
     w1 = w0[-1] - w0
@@ -198,6 +198,28 @@ def _otsu(values):
     mean1 = (m0[-1] - m0) / np.maximum(w1, 1)
     between = w0 * w1 * (mean0 - mean1) ** 2
     return float(edges[1:][np.argmax(between)])
+
+
+def _cell_percentiles(image, cells, q):
+    """The q-th percentile of each cell of a cells x cells grid, in a few numpy calls, not one per cell.
+
+    The grid's cells take at most two heights and two widths, so cells of one shape are stacked
+    and reduced together (a web request spent half its time in 64 separate percentile calls).
+    """
+    h, w = image.shape
+    ys = np.linspace(0, h, cells + 1).astype(int)
+    xs = np.linspace(0, w, cells + 1).astype(int)
+    heights, widths = np.diff(ys), np.diff(xs)
+    out = np.empty((cells, cells))
+    for height in np.unique(heights):
+        rows = np.flatnonzero(heights == height)
+        for width in np.unique(widths):
+            cols = np.flatnonzero(widths == width)
+            yi = ys[rows][:, None] + np.arange(height)
+            xi = xs[cols][:, None] + np.arange(width)
+            tiles = image[yi[:, None, :, None], xi[None, :, None, :]]
+            out[np.ix_(rows, cols)] = np.percentile(tiles.reshape(len(rows), len(cols), -1), q, axis=2)
+    return out
 
 
 def _paper_level(ink, cells=8):
@@ -209,12 +231,7 @@ def _paper_level(ink, cells=8):
     h, w = ink.shape
     if min(h, w) < 4 * cells:
         return 0.0
-    ys = np.linspace(0, h, cells + 1).astype(int)
-    xs = np.linspace(0, w, cells + 1).astype(int)
-    coarse = np.array(
-        [[np.percentile(ink[ys[i] : ys[i + 1], xs[j] : xs[j + 1]], 25) for j in range(cells)] for i in range(cells)],
-        dtype=np.float32,
-    )
+    coarse = _cell_percentiles(ink, cells, 25).astype(np.float32)
     coarse = ndimage.minimum_filter(coarse, size=3, mode="nearest")
     coarse = ndimage.uniform_filter(coarse, size=3, mode="nearest")
     return np.asarray(Image.fromarray(coarse, mode="F").resize((w, h), Image.Resampling.BILINEAR))
@@ -242,15 +259,26 @@ def grey_to_ink(grey):
     labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
     if count == 0:
         return np.zeros_like(grey), False
-    areas = ndimage.sum_labels(mask, labels, index=np.arange(1, count + 1))
+    areas = np.bincount(labels.ravel(), minlength=count + 1)[1:]  # pixels per piece of ink
     # Keep strokes and dots (the dot of an i is small), drop specks of dust and paper grain.
     keep = areas >= max(areas.max() / 40.0, mask.size * 2e-5, 2)
     kept = keep[labels - 1] & (labels > 0)
     if areas.max() < mask.size * 1e-4 or not kept.any():
         return np.zeros_like(grey), False
     # Soft edges of the kept strokes survive; everything else is set to paper.
-    near = ndimage.binary_dilation(kept, iterations=2)
+    near = _grow(_grow(kept))
     return np.where(near, ink, 0.0).astype(np.float32), True
+
+
+def _grow(mask):
+    """The mask grown by one pixel up, down, left and right: scipy's binary_dilation with its default
+    cross, in four numpy operations (which, unlike scipy's, let another thread run meanwhile)."""
+    grown = mask.copy()
+    grown[1:] |= mask[:-1]
+    grown[:-1] |= mask[1:]
+    grown[:, 1:] |= mask[:, :-1]
+    grown[:, :-1] |= mask[:, 1:]
+    return grown
 
 
 @dataclass
@@ -367,7 +395,7 @@ def line_to_ink(grey):
     kept = keep[labels - 1] & (labels > 0)
     if areas.max() < max(8.0, 4 * stroke * stroke):
         return np.zeros_like(grey), False
-    near = ndimage.binary_dilation(kept, iterations=1)
+    near = _grow(kept)
     return np.where(near, ink, 0.0).astype(np.float32), True
 
 

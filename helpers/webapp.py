@@ -28,9 +28,10 @@ It is a local demo for one browser on one machine, not a public server. What it 
   on disk.
 - CPU and memory. All the decoding and the model run in THREADS = 2 threads (one per core), with
   at most WAITING requests queued; beyond that the answer is 503 at once. Pictures over
-  BIG_PICTURE pixels take at most one of the two threads, so photos and bombs cannot delay the
-  drawings. Few threads also mean few malloc arenas: app.py starts the server with
-  MALLOC_ARENA_MAX=2, which keeps memory from ratcheting up under a stream of big pictures.
+  BIG_PICTURE pixels are read on one more thread of their own, one at a time and at a lower CPU
+  priority, so photos and bombs cannot delay the drawings. Few threads also mean few malloc
+  arenas: app.py starts the server with MALLOC_ARENA_MAX=2, which keeps memory from ratcheting up
+  under a stream of big pictures.
 """
 
 import argparse
@@ -39,6 +40,7 @@ import contextlib
 import errno
 import ipaddress
 import json
+import os
 import socket
 import sys
 import threading
@@ -87,9 +89,11 @@ class Refusal(Exception):
         self.status = status
 
 
-def error_json(status, sentence):
+def error_json(status, sentence, close=False):
+    """The JSON answer with one sentence; `close` ends the connection too (its unread bytes are not a request)."""
     return JSONResponse({"error": sentence}, status, headers={"Cache-Control": "no-store",
-                                                              "X-Content-Type-Options": "nosniff"})
+                                                              "X-Content-Type-Options": "nosniff"}
+                        | ({"Connection": "close"} if close else {}))
 
 
 # --- The connection: a deadline for the headers -------------------------------------------------------------
@@ -252,7 +256,7 @@ class Guard:
                 receive = replayed(body, receive)
             await self.app(scope, receive, send)
         except Refusal as refusal:
-            await error_json(refusal.status, str(refusal))(scope, receive, send)
+            await error_json(refusal.status, str(refusal), close=True)(scope, receive, send)
         finally:
             if big:
                 self.demo.big_bodies -= 1
@@ -286,26 +290,37 @@ def replayed(body, receive):
 # --- The work: two threads, a queue with a limit, a lane for big pictures --------------------------------------
 
 
+def _lower_priority():
+    """Run this thread at a lower CPU priority (Linux sets it per thread), so big pictures yield to drawings."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+
+
 class Pool:
-    """THREADS threads for everything that costs CPU; Refusal 503 when WAITING requests already wait."""
+    """THREADS threads for everything that costs CPU; Refusal 503 when WAITING requests already wait.
+
+    Pictures over BIG_PICTURE go to one more thread of their own, at a lower CPU priority, one
+    at a time: a phone photo or a bomb never takes a drawing's thread or its share of the cores.
+    """
 
     def __init__(self):
         self.executor = ThreadPoolExecutor(THREADS, thread_name_prefix="hcr-model")
+        self.big_executor = ThreadPoolExecutor(1, thread_name_prefix="hcr-big", initializer=_lower_priority)
         self.jobs = 0  # running or waiting (only the event loop's thread changes it)
         self.big_lane = asyncio.Semaphore(1)  # pictures over BIG_PICTURE: one at a time
         self.big_waiting = 0
 
-    async def run(self, function, *args):
+    async def run(self, function, *args, executor=None):
         if self.jobs >= THREADS + WAITING:
             raise Refusal(503, "The demo is busy with other requests: try again in a moment.")
         self.jobs += 1
         try:
-            return await asyncio.get_running_loop().run_in_executor(self.executor, function, *args)
+            return await asyncio.get_running_loop().run_in_executor(executor or self.executor, function, *args)
         finally:
             self.jobs -= 1
 
     async def run_big(self, function, *args):
-        """Like run, for a picture over BIG_PICTURE: one at a time, at most BIG_WAITING waiting."""
+        """Like run, for a picture over BIG_PICTURE: on its own thread, at most BIG_WAITING waiting."""
         if self.big_lane.locked() and self.big_waiting >= BIG_WAITING:
             raise Refusal(503, "The demo is busy with other big pictures: try again in a moment.")
         self.big_waiting += 1
@@ -314,12 +329,13 @@ class Pool:
         finally:
             self.big_waiting -= 1
         try:
-            return await self.run(function, *args)
+            return await self.run(function, *args, executor=self.big_executor)
         finally:
             self.big_lane.release()
 
     def close(self):
         self.executor.shutdown(wait=False, cancel_futures=True)
+        self.big_executor.shutdown(wait=False, cancel_futures=True)
 
 
 def parse_request(body, is_json, query, file_name):
@@ -373,20 +389,32 @@ def picture_pixels(image, called):
 
 
 def read_request(body, is_json, query, file_name):
-    """First job in the pool: parse the request and size the picture; (mode, image, name, called, pixels)."""
+    """Parse the request and size the picture: (mode, image, name, called, pixels)."""
     mode, image, name = parse_request(body, is_json, query, file_name)
     called = name or ("The drawing" if is_json else "The image")
     return mode, image, name, called, picture_pixels(image, called)
 
 
 def run_model(models, mode, image, called):
-    """Second job in the pool: (status, the dict the page shows); `called` is how error sentences name the image."""
+    """(status, the dict the page shows); `called` is how error sentences name the image."""
     try:
         predictor = models.get(mode)
     except HCRError as error:
         return 503, {"error": str(error)}
     result = answer(predictor, image, name=called)
     return (400 if "error" in result else 200), result
+
+
+def handle(models, body, is_json, query, file_name):
+    """One job in the pool for a drawing: read the request, then the model, unless the picture is big.
+
+    (name, status, result), or (name, None, request) for a picture over BIG_PICTURE, which the
+    caller hands to the big picture's own thread.
+    """
+    mode, image, name, called, pixels = read_request(body, is_json, query, file_name)
+    if pixels > BIG_PICTURE:
+        return name, None, (mode, image, called)
+    return (name, *run_model(models, mode, image, called))
 
 
 # --- The page's state: the models -------------------------------------------------------------------------------
@@ -441,10 +469,10 @@ async def predict(request):
     demo = request.app.state.demo
     is_json = request.headers.get("content-type", "").split(";")[0].strip().lower() == "application/json"
     try:
-        mode, image, name, called, pixels = await demo.pool.run(
-            read_request, await request.body(), is_json, request.url.query, request.headers.get("x-file-name"))
-        run = demo.pool.run_big if pixels > BIG_PICTURE else demo.pool.run
-        status, result = await run(run_model, demo.models, mode, image, called)
+        name, status, result = await demo.pool.run(handle, demo.models, await request.body(), is_json,
+                                                   request.url.query, request.headers.get("x-file-name"))
+        if status is None:
+            status, result = await demo.pool.run_big(run_model, demo.models, *result)
         return JSONResponse(result | ({"name": name} if name else {}), status, headers=PLAIN)
     except Refusal:
         raise
