@@ -3,6 +3,7 @@
     python -m benchmarks.fonts                          # once: the handwriting fonts, with npm
     python -m benchmarks.lines train --minutes 40       # -> runs/lines.pt (the shipped recipe)
     python -m benchmarks.lines score runs/lines.pt      # -> assets/lines.json
+    python -m benchmarks.lines sources --init-from build/synthetic_reader.pt   # -> assets/lines_sources.json
 
 Training mixes real handwritten lines (the collection's train split), synthetic lines of
 EMNIST and MNIST training characters, and lines in the DEV fonts (`helpers.crnn.LineRecipe`).
@@ -270,6 +271,46 @@ def train_main(args):
     print(f"trained in {seconds:.0f} s ({history.train_seconds:.0f} s of training): wrote {args.out}")
 
 
+SOURCE_MIXES = {  # shares of each batch: real lines, synthetic EMNIST lines, font lines
+    "real lines only": (1.0, 0.0, 0.0),
+    "drawn lines only (synthetic + fonts)": (0.0, 0.4, 0.6),
+    "all three (the shipped shares)": (0.5, 0.2, 0.3),
+    "all three, mostly real": (0.8, 0.1, 0.1),
+}
+
+
+def sources_main(args):
+    """What each source is worth: one reader per mix, the same start, seed and number of steps."""
+    command = f"python -m benchmarks.lines sources --init-from {args.init_from} --steps {args.steps}"
+    out = {"command": command,
+           "steps": args.steps, "init_from": str(args.init_from), "per_font": args.per_font, "mixes": {}}
+    reals = real_sets()
+    fonts = build_font_sets(IMAGES_DIR, HELD_OUT_FONTS, per_font=args.per_font, seed=args.seed)
+    test_bank = lines.load_bank(False)
+    for name, (real, synthetic, font) in SOURCE_MIXES.items():
+        if args.only and name not in args.only:
+            continue
+        print(f"--- {name}", flush=True)
+        recipe = crnn.LineRecipe(real_share=real, synthetic_share=synthetic, font_share=font, minutes=0,
+                                 steps=args.steps, init_from=str(args.init_from), seed=args.seed)
+        model, history, seconds = crnn.train_reader(recipe, progress=False)
+        reader = crnn.TextReader.from_model(model)
+        scores = {}
+        for set_name, items in [*reals.items(), *fonts.items()]:
+            scores[set_name], _ = score_items(reader, items)
+            print_one(set_name, scores[set_name])
+        synthetic_set = lines.make_line_set(test_bank, 300, "test", seed=args.seed + 2, height=model.height)
+        texts = [text for text, _, _ in crnn.read_lines(model, synthetic_set)]
+        scores["synthetic test lines"] = {k: round(v, 3) for k, v in crnn.score(texts, synthetic_set.texts).items()}
+        print_one("synthetic test lines", scores["synthetic test lines"])
+        out["mixes"][name] = {"shares": {"real": real, "synthetic": synthetic, "fonts": font},
+                              "train_seconds": round(history.train_seconds, 1), "steps": history.steps,
+                              "lines_seen": history.lines_seen, "best": history.best, "scores": scores}
+        records.write(args.json.name, {"machine": machine(), **out}, folder=args.json.parent)  # after each mix
+    print(f"wrote {args.json}")
+    return out
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m benchmarks.lines", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -293,6 +334,13 @@ def main(argv=None):
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", type=Path, default=RUNS / "lines.pt")
     train.add_argument("--quiet", action="store_true")
+    sources = sub.add_parser("sources", help="what each source of training lines is worth, at equal steps")
+    sources.add_argument("--init-from", type=Path, required=True, help="the reader every mix starts from")
+    sources.add_argument("--steps", type=int, default=360)
+    sources.add_argument("--per-font", type=int, default=10)
+    sources.add_argument("--seed", type=int, default=0)
+    sources.add_argument("--only", nargs="*", default=None, help="run only these mixes (by name)")
+    sources.add_argument("--json", type=Path, default=ASSETS / "lines_sources.json")
     score = sub.add_parser("score", help="score a line reader on real, font and synthetic lines it never trained on")
     score.add_argument("checkpoint", nargs="?", type=Path, default=None)
     score.add_argument("--per-font", type=int, default=30)
@@ -301,7 +349,7 @@ def main(argv=None):
     score.add_argument("--no-beam", action="store_true", help="skip the beam search with the character LM")
     score.add_argument("--json", type=Path, default=ASSETS / "lines.json")
     args = parser.parse_args(argv)
-    return train_main(args) if args.command == "train" else score_main(args)
+    return {"train": train_main, "sources": sources_main, "score": score_main}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -11,11 +11,10 @@ import anywidget
 import traitlets
 
 from .errors import HCRError
-from .predict import Predictor, answer, decode_data_url
+from .predict import MODES, answer, decode_data_url, load
 
 STATIC = Path(__file__).resolve().parent / "static"
 # 36 classes (0-9, A-Z), case-sensitive (0-9, A-Z, a-z), or a word or a line on a wide canvas
-MODES = ("36", "case", "text")
 
 
 class DrawPad(anywidget.AnyWidget):
@@ -31,13 +30,13 @@ class DrawPad(anywidget.AnyWidget):
     # The latest answer: label, confidence, top3, unsure and preview (a character); text, confidence,
     # unsure and preview (mode "text"); or error; {} while the canvas is blank.
     result = traitlets.Dict({}).tag(sync=True)
-    mode = traitlets.Enum(MODES, default_value="36").tag(sync=True)
+    mode = traitlets.Enum(tuple(MODES), default_value="36").tag(sync=True)
     size = traitlets.Int(280).tag(sync=True)  # the canvas's height in pixels (and its width, but in "text" mode)
     pen = traitlets.Int(18).tag(sync=True)
 
     def __init__(self, predictor=None, case_predictor=None, text_reader=None, **kwargs):
         super().__init__(**kwargs)
-        self.predictor = predictor if predictor is not None else Predictor()
+        self.predictor = predictor if predictor is not None else load("36")
         self.case_predictor = case_predictor
         self.text_reader = text_reader
         self.observe(self._update, names=["image", "mode"])
@@ -48,11 +47,11 @@ class DrawPad(anywidget.AnyWidget):
         """The model for the current mode; the case-sensitive one and the line reader are loaded on first use."""
         if self.mode == "case":
             if self.case_predictor is None:
-                self.case_predictor = Predictor(case_sensitive=True)
+                self.case_predictor = load("case")
             return self.case_predictor
         if self.mode == "text":
             if self.text_reader is None:
-                self.text_reader = Predictor(text=True)
+                self.text_reader = load("text")
             return self.text_reader
         return self.predictor
 

@@ -209,17 +209,16 @@ def per_class_report(labels, pred, as_dict=False, class_names=CLASS_NAMES):
     )
 
 
-def confusion_counts(labels, pred, class_names=CLASS_NAMES):
-    """Counts of (true class, predicted class): rows are the true class, columns the prediction."""
+def confusion_counts(labels, pred, class_names=CLASS_NAMES, normalize=None):
+    """Counts of (true class, predicted class): rows are the true class, columns the prediction.
+
+    normalize="true" gives each row as a fraction of its true class (scikit-learn's option), so
+    rare classes read as clearly as common ones in the plot.
+    """
     from sklearn.metrics import confusion_matrix
 
-    return confusion_matrix(np.asarray(labels), np.asarray(pred), labels=list(range(len(class_names))))
-
-
-def normalise_rows(counts):
-    """Each row as a fraction of that true class, so rare classes are as readable as common ones."""
-    totals = counts.sum(axis=1, keepdims=True)
-    return np.divide(counts, totals, out=np.zeros_like(counts, dtype=float), where=totals > 0)
+    return confusion_matrix(np.asarray(labels), np.asarray(pred), labels=list(range(len(class_names))),
+                            normalize=normalize)
 
 
 def most_confused(counts, k=8, class_names=CLASS_NAMES):
@@ -347,23 +346,28 @@ DIGIT_GRID = tuple(round(0.25 * k, 2) for k in range(-8, 9))  # -2.0 ... 2.0
 CORRECTION_GRID = tuple(round(0.125 * k, 3) for k in range(0, 13))  # 0 ... 1.5
 
 
-def choose_class_bias(logits, labels, train_counts=None, digit_grid=DIGIT_GRID, correction_grid=(0.0,)):
+def choose_class_bias(logits, labels, train_counts=None, digit_grid=DIGIT_GRID, correction_grid=(0.0,), parts=None):
     """The digit prior and class-prior correction that read digits and letters best, on average.
 
     `labels` are 0..61 (true characters with their case). A 36-class model is scored on capitals
     (strict), a 62-class one 62-way. The score is the mean of the digits' and the letters'
     accuracy, so that the 52 letter shapes do not outvote the 10 digits: a user writes both.
+    With `parts` (a part number per image, for example fonts and handwriting), it is the mean of
+    that score over the parts, so that neither kind of input outvotes the other.
     Ties go to the smallest shift. Choose on dev data only, then report the held-out part.
     """
     logits, labels = torch.as_tensor(logits, dtype=torch.float32), torch.as_tensor(labels)
+    parts = torch.zeros(len(labels), dtype=torch.long) if parts is None else torch.as_tensor(parts)
     n = logits.shape[1]
     target = labels if n == CASE_NUM_CLASSES else torch.tensor(TO_36)[labels]
     digits = labels < NUM_DIGITS
+    groups = [(digits & (parts == p), ~digits & (parts == p)) for p in torch.unique(parts).tolist()]
     rows = []
     for d in digit_grid:
         for tau in correction_grid:
             right = (logits + class_bias(n, d, tau, train_counts)).argmax(1) == target
-            rows.append((float(d), float(tau), round((_pct(right[digits]) + _pct(right[~digits])) / 2, 3)))
+            means = [np.nanmean([_pct(right[a]), _pct(right[b])]) for a, b in groups]
+            rows.append((float(d), float(tau), round(float(np.mean(means)), 3)))
     best = max(rows, key=lambda r: (r[2], -abs(r[0]) - abs(r[1])))
     bias = class_bias(n, best[0], best[1], train_counts)
     return ClassBias(digit_prior=best[0], prior_correction=best[1], bias=tuple(round(float(b), 5) for b in bias),

@@ -194,39 +194,6 @@ def preprocessing_steps(examples):
     return fig
 
 
-def grouped_bars(groups, series, title, ylabel="accuracy (%)", ylim=(80, 100)):
-    """Bars for several series (dict name -> values) over the same groups, values printed on top."""
-    fig = Figure(figsize=(9, 4.5), layout="constrained")
-    ax = fig.subplots()
-    width = 0.8 / max(1, len(series))
-    x = np.arange(len(groups))
-    for i, (name, values) in enumerate(series.items()):
-        bars = ax.bar(x + (i - (len(series) - 1) / 2) * width, values, width, label=name, color=f"C{i}")
-        ax.bar_label(bars, labels=[f"{v:.1f}" if np.isfinite(v) else "n/a" for v in values], fontsize=8, padding=2)
-    ax.set_xticks(x, groups)
-    ax.set_ylim(ylim[0], ylim[1] + 0.06 * (ylim[1] - ylim[0]))  # room for the labels of full-height bars
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.legend(loc="lower right", fontsize=9)
-    ax.grid(axis="y", alpha=0.3)
-    return fig
-
-
-def probability_bars(top, ax=None, figsize=(4, 2)):
-    """Horizontal bars of the top predictions (list of (label, probability))."""
-    fig = None
-    if ax is None:
-        fig = Figure(figsize=figsize, layout="constrained")
-        ax = fig.subplots()
-    labels = [label for label, _ in top][::-1]
-    probs = [100 * p for _, p in top][::-1]
-    ax.barh(labels, probs, color=["#90a4ae"] * (len(top) - 1) + ["#1565c0"])
-    ax.set_xlim(0, 100)
-    ax.bar_label(ax.containers[0], labels=[f"{p:.1f}%" for p in probs], padding=2, fontsize=9)
-    ax.set_xlabel("probability (%)")
-    return fig
-
-
 def case_class_counts(labels, title="Training images per class (EMNIST ByClass, this copy)"):
     """How unbalanced the 62 classes are: one bar per class, digits, capitals, small letters."""
     from .labels import CASE_CLASS_NAMES

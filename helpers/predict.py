@@ -217,6 +217,19 @@ def _short(path):
         return str(path)
 
 
+MODES = {"36": "36 classes (0-9, A-Z)", "case": "case-sensitive (0-9, A-Z, a-z)", "text": "a word or a line (text)"}
+
+
+def load(mode="36", checkpoint=None, device="cpu"):
+    """The model for a mode, "36", "case" or "text": the one way the command line, the web page and the pad load one.
+
+    `checkpoint` None picks the default file (runs/ if you trained one, else checkpoints/).
+    """
+    if mode not in MODES:
+        raise HCRError(f"There is no mode '{str(mode)[:20]}': use one of {', '.join(MODES)}.")
+    return Predictor(checkpoint, device, case_sensitive=mode == "case", text=mode == "text")
+
+
 def line_reader(checkpoint=None, device="cpu"):
     """`Predictor(text=True)`: a `crnn.TextReader`, which has the same `predict` / `predict_many`."""
     from .crnn import TextReader, default_reader_checkpoint
@@ -365,7 +378,8 @@ def main(argv=None):
                         help=f"model to use (default: {_short(default_checkpoint())})")
     args = parser.parse_args(argv)
     try:
-        predictor = Predictor(args.checkpoint, case_sensitive=args.case_sensitive, text=args.text)
+        predictor = (Predictor(args.checkpoint, case_sensitive=True, text=True) if args.case_sensitive and args.text
+                     else load("text" if args.text else "case" if args.case_sensitive else "36", args.checkpoint))
     except HCRError as error:
         _complain(f"error: {error}")
         return 2

@@ -110,15 +110,6 @@ def render(strokes, canvas=200, width=12, margin=0.15, ink=0, paper=255):
     return image
 
 
-def to_canvas(strokes, canvas=280, margin=0.2):
-    """Stroke points in pixel coordinates of a square canvas, for a browser or a widget test."""
-    pts = np.concatenate(strokes)
-    lo, hi = pts.min(axis=0), pts.max(axis=0)
-    scale = canvas * (1 - 2 * margin) / max((hi - lo).max(), 1e-6)
-    centre = (lo + hi) / 2
-    return [[(float(x), float(y)) for x, y in (s - centre) * scale + canvas / 2] for s in strokes]
-
-
 def fake_photo(image, rng):
     """A clean dark-on-white picture made to look like a phone photo of ink on paper.
 

@@ -60,11 +60,10 @@ from starlette.routing import Route
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from .errors import HCRError
-from .predict import Predictor, answer, decode_data_url
+from .predict import MODES, answer, decode_data_url, load
 
 STATIC = Path(__file__).resolve().parent / "static"
 FILES = {"/": ("index.html", "text/html; charset=utf-8"), "/pad.js": ("pad.js", "text/javascript; charset=utf-8")}
-MODES = {"36": "36 classes (0-9, A-Z)", "case": "case-sensitive (0-9, A-Z, a-z)", "text": "a word or a line (text)"}
 CONTENT_TYPES = {"application/json", "image/png", "image/jpeg"}  # what the page and scripts send
 
 MAX_BODY = 12 * 2**20  # bytes of request body: a 9 MB picture once base64-encoded (see above)
@@ -420,15 +419,6 @@ def handle(models, body, is_json, query, file_name):
 # --- The page's state: the models -------------------------------------------------------------------------------
 
 
-def load_predictor(mode, checkpoint=None):
-    """The predictor for one mode of the page: "36", "case" (case-sensitive, 62 classes) or "text" (a line)."""
-    if mode == "case":
-        return Predictor(checkpoint, case_sensitive=True)
-    if mode == "text":
-        return Predictor(checkpoint, text=True)
-    return Predictor(checkpoint)
-
-
 class Models:
     """The predictors the page switches between, each loaded on first use and then kept."""
 
@@ -441,7 +431,7 @@ class Models:
         """The predictor for `mode`; HCRError (one sentence) if its model file is missing or wrong."""
         with self._lock:
             if mode not in self._loaded:
-                self._loaded[mode] = load_predictor(mode, self.checkpoints[mode])
+                self._loaded[mode] = load(mode, self.checkpoints[mode])
             return self._loaded[mode]
 
     def file_names(self):

@@ -21,7 +21,7 @@ import pytest
 from PIL import Image
 
 from helpers import crnn
-from helpers.strokes import TEMPLATES, render, to_canvas, wobbly_strokes
+from helpers.strokes import TEMPLATES, render, wobbly_strokes
 from tests.conftest import ROOT
 from tests.test_webapp_server import always_g_checkpoint, always_q_reader
 
@@ -32,6 +32,15 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
 CHARACTERS = "7A3KM"  # drawn on the canvas; each must come back as the top guess
 WORD = "ROOM 101"  # written with the mouse in the text mode; the shipped line reader must read exactly this
 
+
+
+def to_canvas(strokes, canvas=280, margin=0.2):
+    """Stroke points in pixel coordinates of a square canvas, where the test moves the mouse."""
+    pts = np.concatenate(strokes)
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    scale = canvas * (1 - 2 * margin) / max((hi - lo).max(), 1e-6)
+    centre = (lo + hi) / 2
+    return [[(float(x), float(y)) for x, y in (s - centre) * scale + canvas / 2] for s in strokes]
 
 def free_port():
     with socket.socket() as s:

@@ -87,7 +87,7 @@ def test_confusion_counts_report_and_most_confused():
     expected = np.zeros((36, 36), int)
     expected[0, 0], expected[0, 24], expected[24, 0], expected[24, 24], expected[1, 1] = 1, 2, 1, 1, 1
     assert np.array_equal(counts, expected)
-    rows = evaluation.normalise_rows(counts)
+    rows = evaluation.confusion_counts(labels, pred, normalize="true")
     assert rows[0, 24] == pytest.approx(2 / 3) and rows[5].sum() == 0
     assert evaluation.most_confused(counts, k=1) == [{"a": "0", "b": "O", "a_as_b": 2, "b_as_a": 1, "total": 3}]
     report = evaluation.per_class_report(labels, pred, as_dict=True)

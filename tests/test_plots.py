@@ -36,8 +36,6 @@ def figures():
         "confused_pairs": plots.confused_pairs([{"a": "0", "b": "O", "total": 2}], IMAGES, LABELS, PRED),
         "accuracy_vs_time": plots.accuracy_vs_time({"seed": POINTS, "default": POINTS[:1]}, target=94.0),
         "preprocessing_steps": plots.preprocessing_steps([("a 7", seven, prepare(seven))]),
-        "grouped_bars": plots.grouped_bars(["digits", "letters"], {"x": [99, 92], "y": [98, float("nan")]}, "t"),
-        "probability_bars": plots.probability_bars([("7", 0.9), ("1", 0.05), ("T", 0.01)]),
     }
 
 
@@ -95,18 +93,6 @@ def test_accuracy_vs_time_plots_each_curve_and_the_target(figures):
 def test_preprocessing_steps_show_the_four_stages(figures):
     titles = [ax.get_title() for ax in figures["preprocessing_steps"].axes]
     assert titles == ["input", "grey", "ink found", "28x28 for the model"]
-
-
-def test_grouped_bars_print_their_values(figures):
-    ax = figures["grouped_bars"].axes[0]
-    assert [t.get_text() for t in ax.texts][:3] == ["99.0", "92.0", "98.0"]
-    assert [p.get_height() for p in ax.patches][:3] == [99, 92, 98]
-
-
-def test_probability_bars_show_the_top_predictions_best_on_top(figures):
-    ax = figures["probability_bars"].axes[0]
-    assert [p.get_width() for p in ax.patches] == pytest.approx([1.0, 5.0, 90.0])
-    assert [t.get_text() for t in ax.get_yticklabels()] == ["T", "1", "7"]
 
 
 def test_save_writes_png_and_returns_the_figure(figures, tmp_path):

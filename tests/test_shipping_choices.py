@@ -82,6 +82,24 @@ def test_choose_class_bias_moves_ties_toward_the_group_that_gains_more():
     assert torch.tensor(choice.bias)[:NUM_DIGITS].eq(1.0).all() and torch.tensor(choice.bias)[NUM_DIGITS:].eq(0).all()
 
 
+def test_choose_class_bias_gives_each_part_an_equal_say():
+    # Fonts: 20 ties between "0" and "O" that are all O's (a letter-heavy part, as fonts are).
+    # Handwriting: 4 ties that are zeros, and 4 clear L's. Pooled, the 20 O's outvote the zeros and
+    # the prior goes negative; part by part, each part's mean of digits and letters counts the same.
+    logits = torch.full((28, NUM_CLASSES), -10.0)
+    logits[:24, ZERO], logits[:24, O] = 0.0, 0.0
+    logits[24:, L] = 5.0
+    labels = torch.tensor([O] * 20 + [ZERO] * 4 + [L] * 4)
+    parts = torch.tensor([0] * 20 + [1] * 8)
+    pooled = evaluation.choose_class_bias(logits, labels, digit_grid=(-1.0, 0.0))
+    by_part = evaluation.choose_class_bias(logits, labels, digit_grid=(-1.0, 0.0), parts=parts)
+    # pooled, prior -1: digits 0%, letters 100% -> 50; prior 0: digits 100%, letters 4/24 -> 58.3 (ties -> "0")
+    # by part, prior -1: fonts (nan digits) 100, handwriting (0 + 100) / 2 = 50 -> 75;
+    #          prior 0: fonts 0, handwriting (100 + 100) / 2 = 100 -> 50
+    assert by_part.digit_prior == -1.0 and by_part.score == 75.0
+    assert pooled.digit_prior == 0.0 and pooled.score == pytest.approx(58.333, abs=2e-3)
+
+
 def test_choose_class_bias_scores_case_models_62_way():
     logits = torch.full((3, CASE_NUM_CLASSES), -10.0)
     logits[:2, o], logits[:2, O] = 0.0, -0.5  # the model prefers "o"; the truth is one "O", one "o"
@@ -108,6 +126,30 @@ def test_class_bias_choose_records_what_it_chose(monkeypatch, tmp_path):
     assert records.read(written.name, tmp_path)["digit_prior"] == 0.0
     table = class_bias.table(choice)
     assert ("strict", "with") in table.columns and "held-out fonts, clean" in table.index
+
+
+def test_class_bias_choose_adds_the_handwriting_as_a_part_of_its_own(monkeypatch):
+    names = ["dev fonts, clean", "held-out fonts, clean"]
+    monkeypatch.setattr(class_bias, "prepared_images", lambda seed=0: (
+        np.zeros((4, 28, 28), np.float32), np.array([O, O, ZERO, O]), names, np.array([0, 0, 1, 1])))
+    seen = {}
+
+    def as_user_files(images, labels, limit=3000, seed=0):
+        seen["labels"] = labels.tolist()
+        return np.zeros((len(labels), 28, 28), np.float32), labels
+
+    monkeypatch.setattr(class_bias, "as_user_files", as_user_files)
+    logits = torch.full((7, NUM_CLASSES), -10.0)
+    logits[:, ZERO], logits[:, O] = 0.0, 0.0  # every image a 0/O tie
+    monkeypatch.setattr(evaluation, "logits_of", lambda net, imgs: logits[: len(imgs)])
+    handwriting = (np.zeros((4, 28, 28), np.uint8), np.array([ZERO, ZERO, ZERO, 62]))  # 62: a letter of unknown case
+    choice = class_bias.choose(object(), torch.tensor([0, 24]), handwriting=handwriting)
+    assert seen["labels"] == [ZERO] * 3  # the unknown-case letter is left out
+    assert choice["chosen_on"] == ["dev fonts", class_bias.HANDWRITING]
+    assert class_bias.HANDWRITING in choice["with"]
+    # fonts (two O's) want a negative prior, the handwriting (three zeros) a positive one: equal say, so
+    # the tie (50 either way) goes to the smallest shift
+    assert choice["digit_prior"] == 0.0 and choice["dev_score"] == 50.0
 
 
 def test_class_bias_without_fonts_reads_the_record_and_says_so_once(monkeypatch, capsys):
