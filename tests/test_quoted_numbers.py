@@ -88,3 +88,19 @@ def test_every_decimal_percentage_in_the_prose_is_in_a_record():
             if not any(round(x, decimals) == float(number) for x in recorded):
                 stray.append(f"{name}: {number}%")
     assert not stray, f"quoted but in no record in assets/ (say it in words, or let a cell print it): {stray}"
+
+
+def test_the_web_demo_load_figures_are_the_record():
+    """docs/web_demo.md quotes the load test's record (assets/web_load.json), run by run."""
+    text = (ROOT / "docs" / "web_demo.md").read_text()
+    record = records.read("web_load.json")
+    runs = record["runs"]
+    p99 = ", ".join(str(r["p99_ms"]) for r in sorted(runs, key=lambda r: r["p99_ms"])[:-1])
+    assert f"p99 {p99} and {max(r['p99_ms'] for r in runs)} ms" in text
+    assert f"median **{record['p99_ms_median']:.0f} ms**" in text
+    assert f"p50 {min(r['p50_ms'] for r in runs)}-{max(r['p50_ms'] for r in runs)} ms" in text
+    requests = int(record["command"].split("--requests ")[1].split()[0]) * len(runs)
+    assert f"**0 errors** in {requests:,}" in text
+    assert record["errors"] == 0
+    assert f"**{record['rss_mb_after_bombs_worst']} MB** after 100" in text
+    assert f"({max(r['rss_mb_before'] for r in runs)} MB before)" in text
