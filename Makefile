@@ -36,23 +36,24 @@ export CHECK_DATA
 data: $(VENV)/installed  ## MNIST and EMNIST Letters: checked, downloaded if missing, or every missing file named
 	@$(PY) -c "$$CHECK_DATA"
 
-# nbconvert runs a chapter; then tidy_notebook drops what changes at every run without a change
+# nbconvert runs a chapter; record_run_time adds its time to assets/run_times.json; then tidy_notebook drops what changes at every run without a change
 # in content (widget state, timestamps). Curve-encrypted kernel sockets: no TCP warning.
 define execute
 	HCR_SMOKE=0 $(PY) -m jupyter nbconvert --to notebook --execute --inplace \
 		--ExecutePreprocessor.timeout=-1 --ExecutePreprocessor.kernel_name=python3 \
 		--KernelManager.transport_encryption=auto "$(1)"
-	$(PY) -c "import sys; from helpers.records import tidy_notebook; tidy_notebook(sys.argv[1])" "$(1)"
+	$(PY) -c "import sys; from helpers import records; records.record_run_time(sys.argv[1], sys.argv[2]); \
+		records.tidy_notebook(sys.argv[1])" "$(1)" "$(2)"
 endef
 
 run: data fonts-optional  ## chapter 1 (36 classes) on the full data: rewrites its figures, records and runs/default.pt
-	$(call execute,$(NOTEBOOK))
+	$(call execute,$(NOTEBOOK),make run)
 
 run-case: data fonts-optional  ## chapter 2 (upper and lower case): rewrites its figures, priors_case.json and runs/case.pt
-	$(call execute,$(CASE_NOTEBOOK))
+	$(call execute,$(CASE_NOTEBOOK),make run-case)
 
 run-lines: data fonts  ## chapter 3 (lines): fine-tunes the shipped reader (3 min), rewrites its figures and runs/lines.pt
-	$(call execute,$(LINES_NOTEBOOK))
+	$(call execute,$(LINES_NOTEBOOK),make run-lines)
 
 test: $(VENV)/installed browser  ## everything: helpers' tests, the chapters by nbval (smoke mode), browser tests
 	$(PY) -m pytest

@@ -28,6 +28,9 @@ MADE_BY = {
     "peers.json": "python -m benchmarks.peers",
     "results.json": "make run",
     "case_results.json": "make run-case",
+    "run_times.json": "make run, make run-case, make run-lines (each adds its chapter)",
+    "web_load.json": "python -m benchmarks.web_load --runs 3 --json assets/web_load.json",
+    "lines_sources.json": "python -m benchmarks.lines sources",
 }
 
 
@@ -97,6 +100,40 @@ def write_results(shipped, *, without_prior, baseline, digit_prior, model_name, 
         "baseline_train_seconds": round(baseline_train_seconds, 1),
     }
     return read("results.json", write("results.json", payload, folder).parent)
+
+
+def run_seconds(notebook):
+    """Seconds from the first cell's start to the last cell's end of an executed notebook (its
+    per-cell timestamps), and the slowest cells; None before it has run."""
+    from datetime import datetime
+
+    spans = []
+    for i, cell in enumerate(notebook.cells):
+        times = cell.get("metadata", {}).get("execution", {})
+        start, end = times.get("iopub.execute_input"), times.get("shell.execute_reply")
+        if start and end:
+            spans.append((i, datetime.fromisoformat(start.replace("Z", "+00:00")),
+                          datetime.fromisoformat(end.replace("Z", "+00:00"))))
+    if not spans:
+        return None
+    slowest = sorted(spans, key=lambda s: s[1] - s[2])[:5]
+    return {"seconds": round((spans[-1][2] - spans[0][1]).total_seconds(), 1),
+            "slowest_cells": {str(i): round((b - a).total_seconds(), 1) for i, a, b in slowest}}
+
+
+def record_run_time(path, command, folder=ASSETS):
+    """Add a full run's time to assets/run_times.json (before tidy_notebook drops the timestamps)."""
+    import nbformat
+
+    timing = run_seconds(nbformat.read(path, as_version=4))
+    if timing is None:
+        return None
+    try:
+        runs = read("run_times.json", folder).get("chapters", {})
+    except HCRError:  # the first record, or a damaged one
+        runs = {}
+    runs[Path(path).name] = {"command": command, "written": time.strftime("%Y-%m-%d"), **timing}
+    return write("run_times.json", {"machine": machine(), "chapters": runs}, folder=folder)
 
 
 def tidy_notebook(path):

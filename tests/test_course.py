@@ -28,3 +28,36 @@ def test_missing_fonts_give_one_sentence_and_no_error(monkeypatch, tmp_path, cap
     printed = capsys.readouterr().out.strip()
     assert printed.count("\n") == 0 and printed.startswith("npm is not installed")
     assert "goes on without the font parts" in printed
+
+
+def test_run_seconds_spans_the_first_cell_to_the_last_and_names_the_slowest(tmp_path):
+    import nbformat
+
+    from helpers import records
+
+    notebook = nbformat.v4.new_notebook()
+    for start, end in (("10:00:00", "10:00:05"), ("10:00:05", "10:02:05"), ("10:02:06", "10:03:00")):
+        cell = nbformat.v4.new_code_cell("pass")
+        cell.metadata["execution"] = {"iopub.execute_input": f"2026-12-02T{start}.000Z",
+                                      "shell.execute_reply": f"2026-12-02T{end}.000Z"}
+        notebook.cells.append(cell)
+    notebook.cells.append(nbformat.v4.new_markdown_cell("no timestamps"))
+    timing = records.run_seconds(notebook)
+    assert timing["seconds"] == 180.0
+    assert list(timing["slowest_cells"]) == ["1", "2", "0"] and timing["slowest_cells"]["1"] == 120.0
+    path = tmp_path / "chapter.ipynb"
+    nbformat.write(notebook, path)
+    written = records.record_run_time(path, "make run", folder=tmp_path)
+    assert records.read(written.name, tmp_path)["chapters"]["chapter.ipynb"]["seconds"] == 180.0
+
+
+def test_the_readme_quotes_the_recorded_chapter_times():
+    import json
+
+    from helpers import paths
+
+    runs = json.loads((paths.ASSETS / "run_times.json").read_text())["chapters"]
+    readme = (paths.PROJECT_DIR / "README.md").read_text()
+    for name in ("Handwritten_Character_Recognition.ipynb", "Upper_and_Lower_Case.ipynb", "Reading_Handwritten_Lines.ipynb"):
+        minutes, seconds = divmod(round(runs[name]["seconds"]), 60)
+        assert f"{minutes} min {seconds:02d} s" in readme, name

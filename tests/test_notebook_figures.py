@@ -44,16 +44,10 @@ def test_every_figure_cell_ends_with_its_figure(name):
         assert not cell.source.rstrip().endswith(";"), cell.source[:120]  # a semicolon hides the figure
 
 
-NOT_YET_RUN_IN_FULL = pytest.mark.xfail(
-    reason="chapters 1 and 2 have not been re-run in full since the inline backend was turned on "
-           "(make run, make run-case): their committed figure cells still hold text", strict=False)
-
-
 @pytest.mark.notebook
-@pytest.mark.parametrize("name", [pytest.param(n, marks=NOT_YET_RUN_IN_FULL) for n in CHARACTER_CHAPTERS]
-                         + ["Reading_Handwritten_Lines.ipynb"])
+@pytest.mark.parametrize("name", [*CHARACTER_CHAPTERS, "Reading_Handwritten_Lines.ipynb"])
 def test_committed_figure_cells_show_an_image(name):
-    """Passes once the chapter has been run in full with the inline backend (see the README)."""
+    """Every cell that makes a figure shows it: the committed full run holds an image/png output."""
     blind = [c.source.splitlines()[0] for c in figure_cells(name)
              if not any("image/png" in out.get("data", {}) for out in c.outputs)]
     assert not blind, f"{len(blind)} figure cells of {name} show no image; run the chapter in full: {blind}"
