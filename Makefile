@@ -83,7 +83,7 @@ fonts-optional: $(VENV)/installed
 generalisation: fonts  ## characters from elsewhere through the predict command
 	$(PY) -m benchmarks.generalisation
 
-experiments: fonts  ## the recorded runs chapter 1 quotes (about 65 min)
+experiments: fonts  ## the long recorded runs: specialists and ablation (not quoted), framing (chapter 1 reads it); about 55 min
 	$(PY) -m benchmarks.specialists
 	$(PY) -m benchmarks.framing
 	$(PY) -m benchmarks.ablation

@@ -11,7 +11,7 @@ from helpers import paths
 from .test_quoted_numbers import numbers  # every number in a record, however deep
 
 ROOT = paths.PROJECT_DIR
-RECORDS = ("lines.json", "peers.json")
+RECORDS = ("lines.json", "peers.json", "lines_sources.json")
 
 
 def quoted_texts():
