@@ -29,11 +29,6 @@ def folders():
     return paths.ASSETS, paths.RUNS
 
 
-def pick(full, quick):
-    """`full` in a full run, `quick` in smoke mode (for subset sizes and epochs)."""
-    return quick if smoke() else full
-
-
 def fonts_ready():
     """Can the characters in handwriting fonts be built? If not, say so in one sentence and return False.
 

@@ -9,7 +9,6 @@ from helpers import course, font_characters, paths
 def test_smoke_is_on_only_for_hcr_smoke_1(monkeypatch, value, quick):
     monkeypatch.setenv("HCR_SMOKE", value)
     assert course.smoke() is quick
-    assert course.pick(full=5000, quick=360) == (360 if quick else 5000)
 
 
 def test_folders_are_the_projects_in_a_full_run_and_a_fresh_one_in_smoke_mode(monkeypatch):
@@ -58,6 +57,7 @@ def test_the_readme_quotes_the_recorded_chapter_times():
 
     runs = json.loads((paths.ASSETS / "run_times.json").read_text())["chapters"]
     readme = (paths.PROJECT_DIR / "README.md").read_text()
-    for name in ("Handwritten_Character_Recognition.ipynb", "Upper_and_Lower_Case.ipynb", "Reading_Handwritten_Lines.ipynb"):
+    chapters = ("Handwritten_Character_Recognition.ipynb", "Upper_and_Lower_Case.ipynb", "Reading_Handwritten_Lines.ipynb")
+    for name in chapters:
         minutes, seconds = divmod(round(runs[name]["seconds"]), 60)
         assert f"{minutes} min {seconds:02d} s" in readme, name
