@@ -57,7 +57,8 @@ def test_the_readme_quotes_the_recorded_chapter_times():
 
     runs = json.loads((paths.ASSETS / "run_times.json").read_text())["chapters"]
     readme = (paths.PROJECT_DIR / "README.md").read_text()
-    chapters = ("Handwritten_Character_Recognition.ipynb", "Upper_and_Lower_Case.ipynb", "Reading_Handwritten_Lines.ipynb")
+    chapters = ("Handwritten_Character_Recognition.ipynb", "Upper_and_Lower_Case.ipynb",
+                "Reading_Handwritten_Lines.ipynb")
     for name in chapters:
         minutes, seconds = divmod(round(runs[name]["seconds"]), 60)
         assert f"{minutes} min {seconds:02d} s" in readme, name
