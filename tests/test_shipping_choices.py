@@ -193,3 +193,16 @@ def test_summarise_case_macro_average_weighs_classes_not_images():
     assert s["case_acc"] == 90.0 and s["macro_case_acc"] == 50.0
     assert s["nocase_acc"] == 100.0 and s["bymerge_acc"] == 90.0  # "a" is not one of ByMerge's merged letters
     assert math.isnan(s["digits_acc"])  # no digits in the test
+
+
+def test_the_line_recipe_defaults_are_the_shipped_readers_last_stage():
+    """`python -m benchmarks.lines train --init-from ...` with no other flag remakes the shipped reader's last stage."""
+    from dataclasses import asdict
+
+    from helpers import crnn
+
+    _, info = crnn.load_reader(crnn.SHIPPED)
+    shipped = {k: (tuple(v) if isinstance(v, list) else v) for k, v in info["recipe"].items()}
+    defaults = asdict(crnn.LineRecipe())
+    differ = {k for k in defaults if k != "init_from" and shipped.get(k) != defaults[k]}
+    assert not differ, {k: (shipped.get(k), defaults[k]) for k in differ}
