@@ -274,7 +274,7 @@ def train_main(args):
 SOURCE_MIXES = {  # shares of each batch: real lines, synthetic EMNIST lines, font lines
     "real lines only": (1.0, 0.0, 0.0),
     "drawn lines only (synthetic + fonts)": (0.0, 0.4, 0.6),
-    "all three (the shipped shares)": (0.5, 0.2, 0.3),
+    "all three, half real (the first stage)": (0.5, 0.2, 0.3),
     "all three, mostly real": (0.8, 0.1, 0.1),
 }
 
