@@ -116,6 +116,17 @@ def framing_stats(images):
             "grey_share": round(grey.mean().item(), 3)}
 
 
+def grow(mask):
+    """The mask grown by one pixel up, down, left and right: scipy's binary_dilation with its default
+    cross, in four numpy operations (which, unlike scipy's, let another thread run meanwhile)."""
+    grown = mask.copy()
+    grown[1:] |= mask[:-1]
+    grown[:-1] |= mask[1:]
+    grown[:, 1:] |= mask[:, :-1]
+    grown[:, :-1] |= mask[:, 1:]
+    return grown
+
+
 def emnist_framing(images):
     """Frame characters the way EMNIST was made from NIST scans: blur (sigma 1 at 4x scale),
     crop, pad 2 px, square, downsample to 28x28. Dataset-style images in, uint8 (N, 28, 28) out.

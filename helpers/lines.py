@@ -22,7 +22,7 @@ from PIL import Image
 
 from . import alphabet
 from .errors import HCRError
-from .framing import INK_THRESHOLD, LINE_HEIGHT, MIN_STROKE, frame_line
+from .framing import INK_THRESHOLD, LINE_HEIGHT, MIN_STROKE, frame_line, grow
 from .labels import CASE_CLASS_NAMES
 
 # --- The alphabet (helpers/alphabet.py) and the line height (framing.LINE_HEIGHT) -------------
@@ -284,16 +284,6 @@ def _erode(mask):
     return out
 
 
-def _dilate(mask):
-    """Binary dilation by a 3x3 cross."""
-    out = mask.copy()
-    out[1:] |= mask[:-1]
-    out[:-1] |= mask[1:]
-    out[:, 1:] |= mask[:, :-1]
-    out[:, :-1] |= mask[:, 1:]
-    return out
-
-
 def stroke_width(mask):
     """Mean stroke width (px) of a binary shape: twice its area over its outline (as `framing`)."""
     area = int(mask.sum())
@@ -521,9 +511,9 @@ def _pen_width(canvas, rng):
         thinner = _erode(canvas)
         return thinner if thinner.sum() > 0.45 * canvas.sum() else canvas
     if choice < 0.55:
-        return _dilate(canvas)
+        return grow(canvas)
     if choice < 0.65:
-        return _dilate(_dilate(canvas))
+        return grow(grow(canvas))
     return canvas
 
 

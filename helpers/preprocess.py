@@ -16,7 +16,7 @@ from PIL import Image, UnidentifiedImageError
 from scipy import ndimage
 
 from .errors import HCRError
-from .framing import frame_ink
+from .framing import frame_ink, grow
 
 MAX_PIXELS = 60_000_000  # a 60-megapixel photo is fine; beyond that, refuse instead of stalling
 WORKING_SIDE = 512  # big photos are shrunk to this before looking for ink, for speed
@@ -266,19 +266,8 @@ def grey_to_ink(grey):
     if areas.max() < mask.size * 1e-4 or not kept.any():
         return np.zeros_like(grey), False
     # Soft edges of the kept strokes survive; everything else is set to paper.
-    near = _grow(_grow(kept))
+    near = grow(grow(kept))
     return np.where(near, ink, 0.0).astype(np.float32), True
-
-
-def _grow(mask):
-    """The mask grown by one pixel up, down, left and right: scipy's binary_dilation with its default
-    cross, in four numpy operations (which, unlike scipy's, let another thread run meanwhile)."""
-    grown = mask.copy()
-    grown[1:] |= mask[:-1]
-    grown[:-1] |= mask[1:]
-    grown[:, 1:] |= mask[:, :-1]
-    grown[:, :-1] |= mask[:, 1:]
-    return grown
 
 
 @dataclass
@@ -395,7 +384,7 @@ def line_to_ink(grey):
     kept = keep[labels - 1] & (labels > 0)
     if areas.max() < max(8.0, 4 * stroke * stroke):
         return np.zeros_like(grey), False
-    near = _grow(kept)
+    near = grow(kept)
     return np.where(near, ink, 0.0).astype(np.float32), True
 
 

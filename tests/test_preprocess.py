@@ -307,3 +307,15 @@ def test_any_failure_while_preparing_becomes_one_sentence(monkeypatch):
 def test_broken_arrays_give_one_sentence(array):
     with pytest.raises(HCRError):
         preprocess.prepare(array)
+
+
+def test_grow_is_scipys_binary_dilation_with_its_default_cross():
+    from scipy import ndimage
+
+    from helpers.framing import grow
+
+    rng = np.random.default_rng(1)
+    for shape in [(280, 280), (1, 5), (5, 1), (2, 2), (100, 37)]:
+        mask = rng.random(shape) > 0.9
+        assert np.array_equal(grow(mask), ndimage.binary_dilation(mask))
+        assert np.array_equal(grow(grow(mask)), ndimage.binary_dilation(mask, iterations=2))
