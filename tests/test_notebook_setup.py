@@ -322,4 +322,5 @@ def test_every_chapter_is_tested_and_has_its_make_target():
     makefile = (ROOT / "Makefile").read_text()
     for chapter, target in zip(CHAPTERS, ("run", "run-case", "run-lines")):
         assert chapter.name in re.search(r"testpaths = (.*)", ini).group(1)
-        assert re.search(rf"^{target}: .*\n\t\$\(call execute,\$\(\w*NOTEBOOK\),make {target}\)", makefile, re.M), target
+        rule = rf"^{target}: .*\n\t\$\(call execute,\$\(\w*NOTEBOOK\),make {target}\)"
+        assert re.search(rule, makefile, re.M), target
