@@ -8,7 +8,7 @@ import nbformat
 
 from helpers import paths
 
-from .test_quoted_numbers import numbers  # every number in a record, however deep
+from .test_quoted_numbers import numbers, stray_numbers  # every number in a record; the quoted ones not in any
 
 ROOT = paths.PROJECT_DIR
 RECORDS = ("lines.json", "peers.json", "lines_sources.json")
@@ -25,12 +25,7 @@ def quoted_texts():
 
 def test_every_quoted_line_figure_is_in_its_record():
     recorded = {x for name in RECORDS for x in numbers(json.loads((paths.ASSETS / name).read_text()))}
-    stray = []
-    for name, text in quoted_texts().items():
-        for number in re.findall(r"(?<![\w.])(\d+\.\d+)\s?(?:%|ms)", text):
-            decimals = len(number.split(".")[1])
-            if not any(round(x, decimals) == float(number) for x in recorded):
-                stray.append(f"{name}: {number}")
+    stray = stray_numbers(quoted_texts(), recorded, units="%|ms")
     assert not stray, f"quoted but not in assets/lines.json or peers.json: {stray}"
 
 

@@ -79,14 +79,21 @@ def test_headline_numbers_are_the_records(quote):
         assert round(value(record, key), decimals) == number, (quote, record, key)
 
 
-def test_every_decimal_percentage_in_the_prose_is_in_a_record():
-    recorded = {x for path in sorted(paths.ASSETS.glob("*.json")) for x in numbers(json.loads(path.read_text()))}
+def stray_numbers(texts, recorded, units="%"):
+    """'name: number' for each number with decimals and one of `units` in the texts that no recorded
+    value equals at the rounding it is quoted with."""
     stray = []
-    for name, text in prose().items():
-        for number in re.findall(r"(?<![\w.])(\d+\.\d+)\s?%", text):
+    for name, text in texts.items():
+        for number in re.findall(rf"(?<![\w.])(\d+\.\d+)\s?(?:{units})", text):
             decimals = len(number.split(".")[1])
             if not any(round(x, decimals) == float(number) for x in recorded):
-                stray.append(f"{name}: {number}%")
+                stray.append(f"{name}: {number}")
+    return stray
+
+
+def test_every_decimal_percentage_in_the_prose_is_in_a_record():
+    recorded = {x for path in sorted(paths.ASSETS.glob("*.json")) for x in numbers(json.loads(path.read_text()))}
+    stray = stray_numbers(prose(), recorded)
     assert not stray, f"quoted but in no record in assets/ (say it in words, or let a cell print it): {stray}"
 
 
