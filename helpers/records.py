@@ -74,7 +74,7 @@ def _scores(summary):
 
 
 def write_results(shipped, *, without_prior, baseline, digit_prior, model_name, parameters, recipe,
-                  train_seconds, baseline_train_seconds, device, folder=ASSETS):
+                  train_seconds, baseline_train_seconds, baseline_epochs, device, folder=ASSETS):
     """Record the notebook's run in results.json and return it.
 
     `shipped`, `without_prior` and `baseline` are `evaluation.summarise` results on the test
@@ -98,6 +98,7 @@ def write_results(shipped, *, without_prior, baseline, digit_prior, model_name, 
         "torch_version": str(torch.__version__),
         "baseline": _scores(baseline),
         "baseline_train_seconds": round(baseline_train_seconds, 1),
+        "baseline_epochs": baseline_epochs,
     }
     return read("results.json", write("results.json", payload, folder).parent)
 

@@ -287,7 +287,7 @@ def test_write_results_records_the_run_stamped_like_every_record(tmp_path):
 
     result = records.write_results(summary(98.0), without_prior=summary(95.0), baseline=summary(90.0), digit_prior=1.3,
                                    model_name="compact", parameters=1234, recipe=DEFAULT_RECIPE, train_seconds=175.06,
-                                   baseline_train_seconds=234.71, device="cpu", folder=tmp_path)
+                                   baseline_train_seconds=234.71, baseline_epochs=2, device="cpu", folder=tmp_path)
     saved = json.loads((tmp_path / "results.json").read_text())  # the file itself, as git and the README see it
     assert saved == result
     assert saved["command"] == "make run" and re.fullmatch(r"\d{4}-\d\d-\d\d", saved["written"])
@@ -295,6 +295,7 @@ def test_write_results_records_the_run_stamped_like_every_record(tmp_path):
     assert saved["without_digit_prior"]["overall_acc"] == 95.0 and "test_images" not in saved["baseline"]
     assert saved["epochs"] == DEFAULT_RECIPE.epochs and saved["recipe"] == DEFAULT_RECIPE.to_dict()
     assert saved["train_seconds"] == 175.1 and saved["digit_prior"] == 1.3
+    assert saved["baseline_epochs"] == 2 and saved["baseline_train_seconds"] == 234.7
 
 
 def test_records_name_the_benchmarks_as_modules():
