@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from helpers import alphabet, crnn, lines, page, real_lines, records
+from helpers import alphabet, crnn, decoding, lines, page, real_lines, records
 from helpers.errors import HCRError
 from helpers.font_lines import font_chars, photograph, render_font_line
 from helpers.paths import ASSETS, BUILD, RUNS
@@ -183,7 +183,7 @@ def choose_beam(reader, val_items, lm, weights=(0.0, 0.3, 0.6), bonuses=(0.5, 1.
 
 def score_reader(reader, per_font=30, seed=0, synthetic=1000, beam=True):
     """Every set's scores for one reader (the record the chapter and README quote)."""
-    from helpers.decoding import CharLM, beam_decode, training_texts
+    from helpers.decoding import CharLM, training_texts
 
     if IMAGES_DIR.exists():
         shutil.rmtree(IMAGES_DIR)
@@ -213,18 +213,23 @@ def score_reader(reader, per_font=30, seed=0, synthetic=1000, beam=True):
         manifest = real_lines.read_manifest()
         lm = CharLM(training_texts(manifest, seed=seed))
         (key, val_cer, setting), grid = choose_beam(reader, reals["real handwriting, val split"], lm)
-        record = {"chosen_on_val": key, "val_grid": grid}
-        if setting is not None:
-            w, b = setting
-
-            def decoder(r, path):
-                x = torch.from_numpy(r._prepare(str(path)))[None, None]
-                with torch.no_grad():
-                    return beam_decode(r.model(x)[0].float(), lm, w, b)[0]
-
-            record["test"], _ = score_items(reader, reals["real handwriting, test split"], decoder)
+        record = {"chosen_on_val": key, "val_grid": grid, "setting": setting}
+        if setting is not None:  # the beam reader on the sets that chose nothing, and its speed
+            beam_reader = crnn.TextReader.from_model(reader.model, lm=(lm, *setting))
+            record["test"], _ = score_items(beam_reader, reals["real handwriting, test split"])
             print_one("real test, beam search", record["test"])
+            for name in ("fonts held-out, clean", "fonts held-out, photographed"):
+                if name in sets:
+                    record[name], _ = score_items(beam_reader, [(p, t) for p, t in sets[name]])
+                    print_one(f"{name}, beam search", record[name])
+            texts = [beam_reader._read_one(synthetic_set.image(i)).text for i in range(len(synthetic_set))]
+            record["synthetic test lines"] = {k: round(v, 3) for k, v in crnn.score(texts, synthetic_set.texts).items()}
+            print_one("synthetic test lines, beam search", record["synthetic test lines"])
+            if speed:
+                record["ms_per_line"] = line_speed(beam_reader, speed)
+            record["page"] = page_speed(beam_reader, seed)
         result["beam_search"] = record
+        result["_lm"] = lm  # for --ship-lm; not written to the record
     return result
 
 
@@ -235,10 +240,20 @@ def print_one(name, r):
 
 def score_main(args):
     path = args.checkpoint or crnn.default_reader_checkpoint()
-    reader = crnn.TextReader(path)
+    reader = crnn.TextReader(path, lm=None)  # greedy first; the beam search is chosen on val below
     info = reader.info
     scores = score_reader(reader, per_font=args.per_font, seed=args.seed, synthetic=args.synthetic,
-                          beam=not args.no_beam)
+                          beam=not args.no_beam or args.ship_lm)
+    lm, setting = scores.pop("_lm", None), scores.get("beam_search", {}).get("setting")
+    if args.ship_lm:
+        if setting is None:
+            decoding.SHIPPED_LM.unlink(missing_ok=True)
+            print("greedy decoding read val best: no language model ships")
+        else:
+            lm.save(decoding.SHIPPED_LM, *setting, chosen_on="real val lines", reader=str(path),
+                    counted_from="the real training transcriptions and sentences of wordfreq training words",
+                    attribution=real_lines.ATTRIBUTION)
+            print(f"wrote {decoding.SHIPPED_LM} (beam weight {setting[0]}, bonus {setting[1]})")
     result = {"checkpoint": str(path), "recipe": info.get("recipe", {}), "training": info.get("metrics", {}),
               "seed": args.seed, "dev_fonts": DEV_FONTS, "held_out_fonts": HELD_OUT_FONTS, "machine": machine(),
               "attribution": real_lines.ATTRIBUTION, "scores": scores}
@@ -347,6 +362,8 @@ def main(argv=None):
     score.add_argument("--synthetic", type=int, default=1000)
     score.add_argument("--seed", type=int, default=0)
     score.add_argument("--no-beam", action="store_true", help="skip the beam search with the character LM")
+    score.add_argument("--ship-lm", action="store_true",
+                       help="write the language model and the beam setting chosen on val to checkpoints/")
     score.add_argument("--json", type=Path, default=ASSETS / "lines.json")
     args = parser.parse_args(argv)
     return {"train": train_main, "sources": sources_main, "score": score_main}[args.command](args)

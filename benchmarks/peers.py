@@ -43,7 +43,9 @@ class Ours:
     name = "this project (CRNN)"
 
     def __init__(self, checkpoint=None):
-        self.reader = crnn.TextReader(checkpoint)
+        self.reader = crnn.TextReader(checkpoint)  # decoded as users get it: with the shipped language model
+        lm = self.reader.lm
+        self.decoding = "greedy" if lm is None else f"beam search, LM weight {lm[1]}, bonus {lm[2]}"
 
     def read(self, path):
         try:
@@ -148,6 +150,7 @@ def main(argv=None):
     record = {"machine": machine(), "engines": results, "missing": missing,
               "sets": {k: len(v) for k, v in sets.items()}, "held_out_fonts": list(HELD_OUT_FONTS),
               "checkpoint": str(args.checkpoint or crnn.default_reader_checkpoint()),
+              "decoding": next((e.decoding for e in engines if isinstance(e, Ours)), None),
               "command": "python -m benchmarks.peers"}
     records.write(args.json.name, record, folder=args.json.parent)
     print(f"wrote {args.json}")

@@ -662,12 +662,9 @@ def load_checkpoint(path=None, model_name=None, class_names=None, device="cpu"):
     stored = payload.get("model")
     if model_name is not None and stored != model_name:
         raise HCRError(f"{path} holds a '{stored}' model, not '{model_name}': load it with model_name='{stored}'.")
-    if stored == "crnn":
-        raise HCRError(f"{path} holds a line reader (a CRNN), not a character model: read lines with it "
-                       "(`python -m helpers.predict --text`, or Predictor(text=True)).")
     if stored not in MODELS:
-        raise HCRError(f"{path} holds an unknown model '{stored[:64]}': use a checkpoint of one of "
-                       f"{', '.join(MODELS)}.")
+        raise HCRError(f"{path} holds a '{str(stored)[:64]}' model, not a character model ({', '.join(MODELS)}): "
+                       "if it reads lines, use `python -m helpers.predict --text` or Predictor(text=True).")
     names = payload["class_names"]
     _check_character_classes(path, names)
     if class_names is not None and list(names) != list(class_names):

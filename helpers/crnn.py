@@ -653,27 +653,49 @@ class TextResult:
 class TextReader:
     """A trained line reader plus the line preprocessing; load once, read many lines."""
 
-    def __init__(self, checkpoint=None, device="cpu"):
+    def __init__(self, checkpoint=None, device="cpu", lm="shipped"):
         self.path = checkpoint if checkpoint is not None else default_reader_checkpoint()
         self.model, self.info = load_reader(self.path, device=device)
         self.device = torch.device(device)
+        self.use_lm(lm)
 
     @classmethod
-    def from_model(cls, model, device="cpu"):
+    def from_model(cls, model, device="cpu", lm="shipped"):
         """Wrap a CRNN trained in this session (the notebook's), no file needed."""
         reader = cls.__new__(cls)
         reader.path, reader.info, reader.device = "(in memory)", {}, torch.device(device)
         reader.model = model.to(reader.device).eval()
+        reader.use_lm(lm)
         return reader
+
+    def use_lm(self, lm="shipped"):
+        """Decode with beam search and a character language model: "shipped" (the file beside the
+        reader, with the weight chosen on val), a path, a (CharLM, weight, bonus) triple, or None
+        for greedy decoding. A missing shipped file means greedy, never an error."""
+        from .decoding import SHIPPED_LM, CharLM
+
+        if lm == "shipped":
+            lm = CharLM.load(SHIPPED_LM) if SHIPPED_LM.is_file() else None
+        elif isinstance(lm, (str, Path)):
+            lm = CharLM.load(lm)
+        self.lm = lm
+        return self
 
     @torch.no_grad()
     def _read_one(self, image):
         """One framed line, read alone: its answer never depends on other lines."""
+        from .decoding import beam_decode
+
         x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None, None].to(self.device)
-        text, confidence, probs = greedy_decode(self.model(x).float().cpu())[0]
+        logits = self.model(x).float().cpu()
+        text, confidence, probs = greedy_decode(logits)[0]  # the confidence is the reader's own, unaided
         if not math.isfinite(confidence):
             raise HCRError("The line reader gave an answer that is not a number: its checkpoint is damaged; "
                            "use the shipped checkpoint.")
+        if self.lm is not None:
+            lm, weight, bonus = self.lm
+            text = beam_decode(logits[0], lm, weight, bonus)[0]
+            probs = []  # per-character probabilities belong to the greedy reading
         unsure = confidence < UNSURE_BELOW or not text.strip()  # nothing read is never a sure answer
         return TextResult(text, float(confidence), bool(unsure), probs, image)
 

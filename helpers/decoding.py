@@ -8,15 +8,22 @@ drop letters). The n-gram model is counted from training text only: the real tra
 transcriptions and sentences drawn from training words; nothing is downloaded.
 """
 
+import gzip
+import json
 import math
 from collections import Counter, defaultdict
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from .alphabet import ALPHABET, BLANK
+from .errors import HCRError
+from .paths import CHECKPOINTS
 
 START = "\x02"  # pads the history at the start of a line
+SHIPPED_LM = CHECKPOINTS / "lines_lm.json.gz"  # the language model and the beam setting chosen on val
+LM_FORMAT = 1
 
 
 class CharLM:
@@ -32,6 +39,43 @@ class CharLM:
                     self.counts[k][padded[i - k : i]][padded[i]] += 1
         self.vocab = len(ALPHABET) + 1
         self._cache = {}
+
+    def save(self, path, weight, bonus, **about):
+        """Write the counts and the beam setting to gzipped JSON (a few MB of plain data, no code)."""
+        payload = {"format": LM_FORMAT, "order": self.order, "discount": self.discount, "weight": weight,
+                   "bonus": bonus, **about,
+                   "counts": [{h: dict(c) for h, c in self.counts[k].items()} for k in range(self.order)]}
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".partial")
+        partial.write_bytes(gzip.compress(json.dumps(payload, ensure_ascii=False, sort_keys=True).encode(), mtime=0))
+        partial.replace(path)  # a crash mid-write never leaves a half file under the real name
+        return path
+
+    @classmethod
+    def load(cls, path=SHIPPED_LM):
+        """(CharLM, weight, bonus) from a file written by `save`; HCRError with one sentence if unusable."""
+        try:
+            payload = json.loads(gzip.decompress(Path(path).read_bytes()))
+            order, discount = int(payload["order"]), float(payload["discount"])
+            weight, bonus = float(payload["weight"]), float(payload["bonus"])
+            counts = payload["counts"]
+            if payload.get("format") != LM_FORMAT or not 1 <= order <= 8 or len(counts) != order or not (
+                    0 < discount < 1 and 0 <= weight <= 5 and -5 <= bonus <= 5):
+                raise ValueError
+            lm = cls([], order, discount)
+            for k, table in enumerate(counts):
+                for history, seen in table.items():
+                    if len(history) != k or not all(isinstance(n, int) and n > 0 for n in seen.values()):
+                        raise ValueError
+                    lm.counts[k][history] = Counter(seen)
+        except FileNotFoundError:
+            raise HCRError(f"The language model {path} is missing: restore it with `git checkout {SHIPPED_LM.name}` "
+                           "in checkpoints/, or read with greedy decoding (lm=None).") from None
+        except (OSError, EOFError, ValueError, TypeError, KeyError, AttributeError):
+            raise HCRError(f"The language model {path} is damaged: restore the shipped one, or read with greedy "
+                           "decoding (lm=None).") from None
+        return lm, weight, bonus
 
     def logprob(self, history, char):
         """log P(char | the last order-1 characters of history)."""
@@ -66,10 +110,10 @@ def _logsumexp(a, b):
 def beam_decode(logits, lm, weight=0.5, bonus=1.0, beam=8, prune=1e-3):
     """(text, confidence) for ONE line's logits (T, classes), by CTC prefix beam search with `lm`.
 
-    The confidence is that of greedy decoding's least certain character is not defined here;
-    it is the beam's best path probability per column, exp(mean log p), a rough "how sure".
+    The confidence returned is the best text's probability per column, exp(mean log p), a rough
+    "how sure"; `TextReader` reports greedy decoding's instead, the reader's own certainty.
     """
-    log_probs = torch.log_softmax(logits.float(), dim=-1).numpy()
+    log_probs = torch.log_softmax(logits.detach().float().cpu(), dim=-1).numpy()
     beams = {"": (0.0, -math.inf)}  # prefix -> (log p ending in blank, log p ending in its last char)
     lm_score = {"": 0.0}
     for t in range(log_probs.shape[0]):

@@ -426,7 +426,7 @@ def test_the_predictor_api_reads_text_too(tmp_path, tiny_reader):
 
 def test_a_line_reader_given_for_characters_says_to_use_text(tiny_reader, drawings, capsys):
     status, out, err = in_process(capsys, "--checkpoint", tiny_reader, drawings["7"])
-    assert status == 2 and "holds a line reader" in err and "--text" in err
+    assert status == 2 and "not a character model" in err and "--text" in err
 
 
 # --- Hardening (issue 16): outputs that are not finite, the command line's output, the API ---

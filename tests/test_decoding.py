@@ -1,0 +1,95 @@
+"""Beam search with a character language model: the LM is a distribution, the beam follows it
+only where the reader hesitates, and the shipped file loads safely."""
+
+import gzip
+import json
+import math
+
+import pytest
+import torch
+
+from helpers import crnn, decoding
+from helpers.alphabet import ALPHABET, BLANK
+from helpers.decoding import CharLM, beam_decode
+from helpers.errors import HCRError
+
+TEXTS = ["the cat sat", "a cat ate", "cats eat", "the hat"]
+
+
+def columns(*rows):
+    """Logits (T, classes) whose softmax puts the given probabilities on the given characters."""
+    out = torch.full((len(rows), len(ALPHABET) + 1), 1e-6)
+    for t, row in enumerate(rows):
+        for char, p in row.items():
+            out[t, BLANK if char is None else ALPHABET.index(char) + 1] = p
+    return torch.log(out / out.sum(1, keepdim=True))
+
+
+def test_the_language_model_is_a_distribution_over_the_next_character():
+    lm = CharLM(TEXTS)
+    for history in ("", "the c", "zzz", "a cat at"):
+        total = sum(math.exp(lm.logprob(history, c)) for c in list(ALPHABET) + ["\n"])
+        assert total == pytest.approx(1.0, abs=1e-6), history
+    assert lm.logprob("the c", "a") > lm.logprob("the c", "q")
+
+
+def test_without_the_model_the_beam_reads_what_greedy_reads():
+    logits = columns({"c": 0.9}, {None: 0.9}, {"a": 0.8, "o": 0.2}, {"t": 0.7, None: 0.3}, {"t": 0.6})
+    greedy = crnn.greedy_decode(logits[None])[0][0]
+    assert greedy == "cat"
+    assert beam_decode(logits, CharLM(TEXTS), weight=0.0, bonus=0.0)[0] == greedy
+
+
+def test_the_model_settles_what_the_reader_hesitates_over():
+    logits = columns({"c": 0.9}, {"o": 0.5, "a": 0.45}, {"t": 0.9})
+    assert crnn.greedy_decode(logits[None])[0][0] == "cot"
+    assert beam_decode(logits, CharLM(TEXTS), weight=1.0, bonus=0.5)[0] == "cat"
+    sure = columns({"c": 0.9}, {"o": 0.98, "a": 0.01}, {"t": 0.9})
+    assert beam_decode(sure, CharLM(TEXTS), weight=0.3, bonus=0.5)[0] == "cot"  # a clear letter stays
+
+
+def test_a_saved_model_loads_with_its_setting_and_the_same_probabilities(tmp_path):
+    lm = CharLM(TEXTS)
+    path = lm.save(tmp_path / "lm.json.gz", 0.3, 1.5, chosen_on="test")
+    loaded, weight, bonus = CharLM.load(path)
+    assert (weight, bonus) == (0.3, 1.5) and not list(tmp_path.glob("*.partial"))
+    for history, char in [("the c", "a"), ("", "t"), ("xy", "\n")]:
+        assert loaded.logprob(history, char) == pytest.approx(lm.logprob(history, char))
+
+
+def test_a_damaged_or_missing_model_says_what_to_do(tmp_path):
+    path = CharLM(TEXTS).save(tmp_path / "lm.json.gz", 0.3, 1.5)
+    payload = json.loads(gzip.decompress(path.read_bytes()))
+    negative = [{"": {"a": -3}}] + payload["counts"][1:]
+    cases = {"truncated": path.read_bytes()[:40], "not gzip": b"not a model",
+             "negative count": gzip.compress(json.dumps({**payload, "counts": negative}).encode()),
+             "absurd weight": gzip.compress(json.dumps({**payload, "weight": 1e9}).encode())}
+    for name, data in cases.items():
+        bad = tmp_path / f"{name}.json.gz"
+        bad.write_bytes(data)
+        with pytest.raises(HCRError, match="damaged"):
+            CharLM.load(bad)
+    with pytest.raises(HCRError, match="missing"):
+        CharLM.load(tmp_path / "nowhere.json.gz")
+
+
+def test_the_reader_decodes_with_the_model_it_is_given():
+    torch.manual_seed(0)
+    model = crnn.CRNN()
+    image = torch.rand(32, 120).numpy()
+    greedy = crnn.TextReader.from_model(model, lm=None)
+    assert greedy.lm is None
+    plain = greedy._read_one(image)
+    logits = model.eval()(torch.from_numpy(image)[None, None]).float()
+    assert plain.text == crnn.greedy_decode(logits)[0][0]
+    lm = CharLM(TEXTS)
+    beam = crnn.TextReader.from_model(model, lm=(lm, 2.0, 1.0))._read_one(image)
+    assert beam.text == beam_decode(logits[0], lm, 2.0, 1.0)[0]
+    assert beam.confidence == plain.confidence  # the reader's own certainty, whatever the decoding
+
+
+@pytest.mark.skipif(not decoding.SHIPPED_LM.is_file(), reason="no language model ships")
+def test_the_shipped_reader_decodes_with_the_shipped_model():
+    reader = crnn.TextReader()
+    lm, weight, bonus = CharLM.load()
+    assert reader.lm is not None and (reader.lm[1], reader.lm[2]) == (weight, bonus)
