@@ -38,12 +38,15 @@ data: $(VENV)/installed  ## MNIST and EMNIST Letters: checked, downloaded if mis
 
 # nbconvert runs a chapter; record_run_time adds its time to assets/run_times.json; then tidy_notebook drops what changes at every run without a change
 # in content (widget state, timestamps). Curve-encrypted kernel sockets: no TCP warning.
+# where a full run records its time (run_times.json); the tests point it at a temporary folder
+RECORDS ?= $(CURDIR)/assets
+
 define execute
 	HCR_SMOKE=0 $(PY) -m jupyter nbconvert --to notebook --execute --inplace \
 		--ExecutePreprocessor.timeout=-1 --ExecutePreprocessor.kernel_name=python3 \
 		--KernelManager.transport_encryption=auto "$(1)"
-	$(PY) -c "import sys; from helpers import records; records.record_run_time(sys.argv[1], sys.argv[2]); \
-		records.tidy_notebook(sys.argv[1])" "$(1)" "$(2)"
+	$(PY) -c "import sys; from helpers import records; records.record_run_time(*sys.argv[1:]); \
+		records.tidy_notebook(sys.argv[1])" "$(1)" "$(2)" "$(RECORDS)"
 endef
 
 run: data fonts-optional  ## chapter 1 (36 classes) on the full data: rewrites its figures, records and runs/default.pt

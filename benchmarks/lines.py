@@ -22,6 +22,7 @@ import argparse
 import io
 import shutil
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -279,7 +280,8 @@ def train_main(args):
                              augment=args.augment, minutes=args.minutes, seed=args.seed, init_from=args.init_from,
                              easy_share=args.easy_share, layers=args.layers, dropout=args.dropout)
     model, history, seconds = crnn.train_reader(recipe, progress=not args.quiet)
-    metrics = {"train_seconds": round(history.train_seconds, 1), "total_seconds": round(seconds, 1),
+    command = "python -m benchmarks.lines train " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else None
+    metrics = {"command": command, "train_seconds": round(history.train_seconds, 1), "total_seconds": round(seconds, 1),
                "lines_seen": history.lines_seen, "steps": history.steps, "sizes": history.sizes,
                "best": history.best, "evaluations": history.evaluations}
     crnn.save_reader(args.out, model, metrics=metrics, recipe=recipe.to_dict())

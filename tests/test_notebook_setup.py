@@ -243,11 +243,11 @@ def test_make_run_is_quiet_and_rewrites_nothing_that_did_not_change(tmp_path):
     nbformat.write(nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": {
         "name": "python3", "display_name": "Python 3", "language": "python"}}), small)
 
-    first = make("-o", "fonts-optional", "run", f"NOTEBOOK={small}", HCR_DATA_DIR=str(root))  # no fonts needed here
+    first = make("-o", "fonts-optional", "run", f"NOTEBOOK={small}", f"RECORDS={tmp_path}", HCR_DATA_DIR=str(root))  # no fonts needed here
     assert first.returncode == 0, first.stderr
     assert "without encryption" not in first.stderr  # no kernel TCP warning
     once = small.read_bytes()
-    again = make("-o", "fonts-optional", "run", f"NOTEBOOK={small}", HCR_DATA_DIR=str(root))
+    again = make("-o", "fonts-optional", "run", f"NOTEBOOK={small}", f"RECORDS={tmp_path}", HCR_DATA_DIR=str(root))
     assert again.returncode == 0, again.stderr
     assert small.read_bytes() == once
 
@@ -257,6 +257,7 @@ def test_make_run_is_quiet_and_rewrites_nothing_that_did_not_change(tmp_path):
     assert result.cells[0].outputs[0].text == "hello\n"
     assert result.cells[1].outputs == []  # a widget cannot be shown without a kernel
     assert all("execution" not in c.metadata for c in result.cells)
+    assert "small.ipynb" in (tmp_path / "run_times.json").read_text()  # the test's own record, not assets/
 
 
 def test_tidy_notebook_gives_missing_ids_that_stay_the_same(tmp_path):

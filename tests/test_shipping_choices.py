@@ -195,8 +195,8 @@ def test_summarise_case_macro_average_weighs_classes_not_images():
     assert math.isnan(s["digits_acc"])  # no digits in the test
 
 
-def test_the_line_recipe_defaults_are_the_shipped_readers_last_stage():
-    """`python -m benchmarks.lines train --init-from ...` with no other flag remakes the shipped reader's last stage."""
+def test_the_line_recipe_defaults_are_the_shipped_readers():
+    """`python -m benchmarks.lines train --init-from ...` with no other flag remakes the shipped reader."""
     from dataclasses import asdict
 
     from helpers import crnn
