@@ -243,7 +243,8 @@ def test_make_run_is_quiet_and_rewrites_nothing_that_did_not_change(tmp_path):
     nbformat.write(nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": {
         "name": "python3", "display_name": "Python 3", "language": "python"}}), small)
 
-    first = make("-o", "fonts-optional", "run", f"NOTEBOOK={small}", f"RECORDS={tmp_path}", HCR_DATA_DIR=str(root))  # no fonts needed here
+    first = make("-o", "fonts-optional", "run", f"NOTEBOOK={small}", f"RECORDS={tmp_path}",  # no fonts needed here
+                 HCR_DATA_DIR=str(root))
     assert first.returncode == 0, first.stderr
     assert "without encryption" not in first.stderr  # no kernel TCP warning
     once = small.read_bytes()
