@@ -182,10 +182,9 @@ def choose_beam(reader, val_items, lm, weights=(0.0, 0.3, 0.6), bonuses=(0.5, 1.
     return best, grid
 
 
-def score_reader(reader, per_font=30, seed=0, synthetic=1000, beam=True):
-    """Every set's scores for one reader (the record the chapter and README quote)."""
-    from helpers.decoding import CharLM, training_texts
-
+def score_reader(reader, per_font=30, seed=0, synthetic=1000, lm=None):
+    """Every set's scores for one reader (the record the chapter and README quote); with a
+    language model `lm`, also the beam search's setting chosen on val and its scores."""
     if IMAGES_DIR.exists():
         shutil.rmtree(IMAGES_DIR)
     result = {}
@@ -210,9 +209,7 @@ def score_reader(reader, per_font=30, seed=0, synthetic=1000, beam=True):
     if speed:
         result["ms_per_line"] = line_speed(reader, speed)
     result["page"] = page_speed(reader, seed)
-    if beam:
-        manifest = real_lines.read_manifest()
-        lm = CharLM(training_texts(manifest, seed=seed))
+    if lm is not None:
         (key, val_cer, setting), grid = choose_beam(reader, reals["real handwriting, val split"], lm)
         record = {"chosen_on_val": key, "val_grid": grid, "setting": setting}
         if setting is not None:  # the beam reader on the sets that chose nothing, and its speed
@@ -230,7 +227,6 @@ def score_reader(reader, per_font=30, seed=0, synthetic=1000, beam=True):
                 record["ms_per_line"] = line_speed(beam_reader, speed)
             record["page"] = page_speed(beam_reader, seed)
         result["beam_search"] = record
-        result["_lm"] = lm  # for --ship-lm; not written to the record
     return result
 
 
@@ -243,9 +239,11 @@ def score_main(args):
     path = args.checkpoint or crnn.default_reader_checkpoint()
     reader = crnn.TextReader(path, lm=None)  # greedy first; the beam search is chosen on val below
     info = reader.info
-    scores = score_reader(reader, per_font=args.per_font, seed=args.seed, synthetic=args.synthetic,
-                          beam=not args.no_beam or args.ship_lm)
-    lm, setting = scores.pop("_lm", None), scores.get("beam_search", {}).get("setting")
+    lm = None
+    if not args.no_beam or args.ship_lm:  # counted from the training texts only
+        lm = decoding.CharLM(decoding.training_texts(real_lines.read_manifest(), seed=args.seed))
+    scores = score_reader(reader, per_font=args.per_font, seed=args.seed, synthetic=args.synthetic, lm=lm)
+    setting = scores.get("beam_search", {}).get("setting")
     if args.ship_lm:
         if setting is None:
             decoding.SHIPPED_LM.unlink(missing_ok=True)
@@ -280,8 +278,8 @@ def train_main(args):
                              augment=args.augment, minutes=args.minutes, seed=args.seed, init_from=args.init_from,
                              easy_share=args.easy_share, layers=args.layers, dropout=args.dropout)
     model, history, seconds = crnn.train_reader(recipe, progress=not args.quiet)
-    command = "python -m benchmarks.lines train " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else None
-    metrics = {"command": command, "train_seconds": round(history.train_seconds, 1), "total_seconds": round(seconds, 1),
+    metrics = {"command": "python -m benchmarks.lines " + " ".join(args.argv),
+               "train_seconds": round(history.train_seconds, 1), "total_seconds": round(seconds, 1),
                "lines_seen": history.lines_seen, "steps": history.steps, "sizes": history.sizes,
                "best": history.best, "evaluations": history.evaluations}
     crnn.save_reader(args.out, model, metrics=metrics, recipe=recipe.to_dict())
@@ -368,6 +366,7 @@ def main(argv=None):
                        help="write the language model and the beam setting chosen on val to checkpoints/")
     score.add_argument("--json", type=Path, default=ASSETS / "lines.json")
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded with what it makes
     return {"train": train_main, "sources": sources_main, "score": score_main}[args.command](args)
 
 
