@@ -149,3 +149,20 @@ def test_predict_text_prints_each_line_of_a_page(tmp_path, capsys):
     assert code == 1 and "blank.png shows no writing" in err and "Traceback" not in err
     predict.main(["--text", "--checkpoint", str(checkpoint), str(tmp_path / "page.png")])
     assert capsys.readouterr().out.splitlines()[1].startswith(f"{tmp_path / 'page.png'} line 2: q")
+
+
+def test_the_readme_credits_every_collection_the_line_reader_learned_from():
+    """CC BY asks for attribution wherever something trained on the lines ships: each collection's
+    repository, as the data's README names it, is credited in ours."""
+    import re
+
+    from helpers import paths
+
+    data_readme = real_lines.folder() / "README.md"
+    if not data_readme.is_file():
+        pytest.skip("the real lines' README is not here (set HCR_DATA_DIR)")
+    credits = (paths.PROJECT_DIR / "README.md").read_text().split("## Credits", 1)[-1]
+    repositories = set(re.findall(r"https://github\.com/[\w.-]+/[\w.-]+", data_readme.read_text()))
+    assert repositories and all(url in credits for url in repositories), repositories - set(
+        re.findall(r"https://github\.com/[\w.-]+/[\w.-]+", credits))
+    assert "CC BY 4.0" in credits and "Archives nationales" in credits
