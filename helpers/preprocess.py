@@ -364,7 +364,10 @@ def line_to_ink(grey):
                              grey[:, :margin].ravel(), grey[:, -margin:].ravel()])
     ink = (1.0 - grey) if float(np.median(border)) >= 0.5 else grey.copy()
     sample = ink[:: max(1, h // 400), :: max(1, w // 400)]  # thresholds from a few hundred thousand pixels at most
-    mask = ink > _otsu(sample)
+    threshold = _otsu(sample)
+    mask = ink > threshold
+    if mask.mean() > 0.4 and (sample > threshold).any():  # two papers (a scan pasted on white): the ink is
+        mask = ink > _otsu(sample[sample > threshold])  # the darkest part of the darker one
     stroke = _stroke_width(mask)
     size = int(min(max(7, 3 * stroke + 3), max(7, min(h, w))))
     paper = ndimage.grey_opening(ink, size=(size, size))  # the ink's complement: lowest level near each pixel

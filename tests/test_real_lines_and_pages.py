@@ -166,3 +166,19 @@ def test_the_readme_credits_every_collection_the_line_reader_learned_from():
     assert repositories and all(url in credits for url in repositories), repositories - set(
         re.findall(r"https://github\.com/[\w.-]+/[\w.-]+", credits))
     assert "CC BY 4.0" in credits and "Archives nationales" in credits
+
+
+def test_a_scan_pasted_on_white_is_still_read(tmp_path):
+    """Faint lines on their own grey paper, pasted on a white page (a screenshot, a scan with margins):
+    the ink is found inside the paper, not the paper on the white."""
+    pictures = [Image.new("L", (420, 64), 225) for _ in range(3)]
+    for k, picture in enumerate(pictures):
+        ImageDraw.Draw(picture).text((12, 8), ["hello world", "second line", "third"][k], fill=170,  # faint ink
+                                     font=ImageFont.load_default(size=40))
+    sheet = Image.new("L", (460, 3 * 64 + 4 * 12), 255)  # most of it paper, the rest white
+    for k, picture in enumerate(pictures):
+        sheet.paste(picture, (20, 12 + k * 76))
+    found = page.page_lines(np.asarray(sheet), height=framing.LINE_HEIGHT)
+    assert len(found) == 3
+    tops = [f.box[1] for f in found]
+    assert tops == sorted(tops) and all(12 <= t < 12 + 3 * 76 for t in tops)
