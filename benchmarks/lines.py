@@ -4,6 +4,7 @@
     python -m benchmarks.lines train --minutes 40       # -> runs/lines.pt (the shipped recipe)
     python -m benchmarks.lines score runs/lines.pt      # -> assets/lines.json
     python -m benchmarks.lines sources --init-from build/synthetic_reader.pt   # -> assets/lines_sources.json
+    python -m benchmarks.lines designs --init-from build/synthetic_reader.pt   # -> assets/lines_designs.json
 
 Training mixes real handwritten lines (the collection's train split), synthetic lines of
 EMNIST and MNIST training characters, and lines in the DEV fonts (`helpers.crnn.LineRecipe`).
@@ -24,6 +25,7 @@ import shutil
 import statistics
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -294,6 +296,19 @@ SOURCE_MIXES = {  # shares of each batch: real lines, synthetic EMNIST lines, fo
 }
 
 
+def _score_trained(model, reals, fonts, test_bank, seed):
+    reader = crnn.TextReader.from_model(model, lm=None)
+    scores = {}
+    for set_name, items in [*reals.items(), *fonts.items()]:
+        scores[set_name], _ = score_items(reader, items)
+        print_one(set_name, scores[set_name])
+    synthetic_set = lines.make_line_set(test_bank, 300, "test", seed=seed + 2, height=model.height)
+    texts = [text for text, _, _ in crnn.read_lines(model, synthetic_set)]
+    scores["synthetic test lines"] = {k: round(v, 3) for k, v in crnn.score(texts, synthetic_set.texts).items()}
+    print_one("synthetic test lines", scores["synthetic test lines"])
+    return scores
+
+
 def sources_main(args):
     """What each source is worth: one reader per mix, the same start, seed and number of steps."""
     command = f"python -m benchmarks.lines sources --init-from {args.init_from} --steps {args.steps}"
@@ -309,19 +324,55 @@ def sources_main(args):
         recipe = crnn.LineRecipe(real_share=real, synthetic_share=synthetic, font_share=font, minutes=0,
                                  steps=args.steps, init_from=str(args.init_from), seed=args.seed)
         model, history, seconds = crnn.train_reader(recipe, progress=False)
-        reader = crnn.TextReader.from_model(model)
-        scores = {}
-        for set_name, items in [*reals.items(), *fonts.items()]:
-            scores[set_name], _ = score_items(reader, items)
-            print_one(set_name, scores[set_name])
-        synthetic_set = lines.make_line_set(test_bank, 300, "test", seed=args.seed + 2, height=model.height)
-        texts = [text for text, _, _ in crnn.read_lines(model, synthetic_set)]
-        scores["synthetic test lines"] = {k: round(v, 3) for k, v in crnn.score(texts, synthetic_set.texts).items()}
-        print_one("synthetic test lines", scores["synthetic test lines"])
+        scores = _score_trained(model, reals, fonts, test_bank, args.seed)
         out["mixes"][name] = {"shares": {"real": real, "synthetic": synthetic, "fonts": font},
                               "train_seconds": round(history.train_seconds, 1), "steps": history.steps,
                               "lines_seen": history.lines_seen, "best": history.best, "scores": scores}
         records.write(args.json.name, {"machine": machine(), **out}, folder=args.json.parent)  # after each mix
+    print(f"wrote {args.json}")
+    return out
+
+
+NEW_LSTM = ("sequence.", "head.")
+DESIGNS = {  # the recipe's fields that differ from the shipped reader's, one change at a time
+    "as shipped (32 px, LSTM 128, augment 1)": {},
+    "48 px tall": {"height": 48},
+    "no augmentation": {"augment": 0.0},
+    "augment 0.5": {"augment": 0.5},
+    "augment 1.5": {"augment": 1.5},
+    "48 px, no augmentation": {"height": 48, "augment": 0.0},
+    "48 px, augment 0.5": {"height": 48, "augment": 0.5},
+    "new LSTM 128 (control for the next)": {"init_fresh": NEW_LSTM},
+    "new LSTM 256": {"init_fresh": NEW_LSTM, "hidden": 256},
+}
+
+
+def designs_main(args):
+    """Height, model size and augmentation, chosen on val: one reader per design, the same start,
+    seed and TRAINING TIME (the limit that counts on a CPU: a costlier design sees fewer lines)."""
+    command = f"python -m benchmarks.lines designs --init-from {args.init_from} --minutes {args.minutes:g}"
+    out = {"command": command, "minutes": args.minutes, "init_from": str(args.init_from),
+           "per_font": args.per_font, "designs": {}}
+    if args.only and args.json.is_file():  # a few designs again: the others' rows are kept if made alike
+        before = records.read(args.json.name, folder=args.json.parent)
+        if all(before.get(k) == out[k] for k in ("command", "minutes", "init_from", "per_font")):
+            out["designs"] = before.get("designs", {})
+    reals = real_sets()
+    fonts = build_font_sets(IMAGES_DIR, HELD_OUT_FONTS, per_font=args.per_font, seed=args.seed)
+    test_bank = lines.load_bank(False)
+    for name, change in DESIGNS.items():
+        if args.only and name not in args.only:
+            continue
+        print(f"--- {name}", flush=True)
+        recipe = replace(crnn.LineRecipe(), minutes=args.minutes, init_from=str(args.init_from), seed=args.seed,
+                         **change)
+        model, history, seconds = crnn.train_reader(recipe, progress=False)
+        scores = _score_trained(model, reals, fonts, test_bank, args.seed)
+        out["designs"][name] = {"change": {k: list(v) if isinstance(v, tuple) else v for k, v in change.items()},
+                                "parameters": sum(p.numel() for p in model.parameters()),
+                                "train_seconds": round(history.train_seconds, 1), "steps": history.steps,
+                                "lines_seen": history.lines_seen, "best": history.best, "scores": scores}
+        records.write(args.json.name, {"machine": machine(), **out}, folder=args.json.parent)  # after each design
     print(f"wrote {args.json}")
     return out
 
@@ -356,6 +407,13 @@ def main(argv=None):
     sources.add_argument("--seed", type=int, default=0)
     sources.add_argument("--only", nargs="*", default=None, help="run only these mixes (by name)")
     sources.add_argument("--json", type=Path, default=ASSETS / "lines_sources.json")
+    designs = sub.add_parser("designs", help="height, model size and augmentation, at equal training time")
+    designs.add_argument("--init-from", type=Path, required=True, help="the reader every design starts from")
+    designs.add_argument("--minutes", type=float, default=3.0, help="training time of each design")
+    designs.add_argument("--per-font", type=int, default=10)
+    designs.add_argument("--seed", type=int, default=0)
+    designs.add_argument("--only", nargs="*", default=None, help="run only these designs (by name)")
+    designs.add_argument("--json", type=Path, default=ASSETS / "lines_designs.json")
     score = sub.add_parser("score", help="score a line reader on real, font and synthetic lines it never trained on")
     score.add_argument("checkpoint", nargs="?", type=Path, default=None)
     score.add_argument("--per-font", type=int, default=30)
@@ -367,7 +425,8 @@ def main(argv=None):
     score.add_argument("--json", type=Path, default=ASSETS / "lines.json")
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded with what it makes
-    return {"train": train_main, "sources": sources_main, "score": score_main}[args.command](args)
+    commands = {"train": train_main, "sources": sources_main, "designs": designs_main, "score": score_main}
+    return commands[args.command](args)
 
 
 if __name__ == "__main__":

@@ -47,11 +47,11 @@ def pen(x, g, p_thick=0.25, p_thin=0.2, p_blur=0.3):
     return torch.where(blur, F.conv2d(x, kernel, padding=1), x)
 
 
-def ink_level(x, g):
-    """Faint or heavy ink: a gamma and a gain per line."""
+def ink_level(x, g, spread=1.0):
+    """Faint or heavy ink: a gamma and a gain per line (`spread` 1: gains from 0.55 to 1)."""
     n = x.shape[0]
-    gamma = torch.exp((torch.rand(n, 1, 1, 1, generator=g) * 2 - 1) * 0.5)
-    gain = 0.55 + 0.45 * torch.rand(n, 1, 1, 1, generator=g)
+    gamma = torch.exp((torch.rand(n, 1, 1, 1, generator=g) * 2 - 1) * 0.5 * spread)
+    gain = 1 - 0.45 * spread * (1 - torch.rand(n, 1, 1, 1, generator=g))
     return x.clamp(0, 1) ** gamma * gain
 
 
@@ -82,10 +82,15 @@ def paper(x, g, p_texture=0.3, p_rule=0.15, p_light=0.3, p_noise=0.5):
 
 
 def augment_lines(x, g, strength=1.0):
-    """The whole chain on a batch (N, 1, H, W) of framed lines in [0, 1]; `strength` 0 returns it unchanged."""
+    """The whole chain on a batch (N, 1, H, W) of framed lines in [0, 1].
+
+    `strength` scales every change: the size of the geometric ones, and the chance of the pen
+    and paper ones (1 is the shipped reader's; 0 returns the batch unchanged).
+    """
     if strength <= 0:
         return x
+    k = min(strength, 1.0)  # a chance cannot pass 1: above 1 only the geometry and the ink grow
     x = geometry(x, g, slant=0.35 * strength, wobble=1.5 * strength, scale=0.12 * strength)
-    x = pen(x, g)
-    x = ink_level(x, g)
-    return paper(x, g)
+    x = pen(x, g, p_thick=0.25 * k, p_thin=0.2 * k, p_blur=0.3 * k)
+    x = ink_level(x, g, spread=min(strength, 2.0))
+    return paper(x, g, p_texture=0.3 * k, p_rule=0.15 * k, p_light=0.3 * k, p_noise=0.5 * k)

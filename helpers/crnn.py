@@ -91,10 +91,10 @@ class CRNN(nn.Module):
             *_block(1, a), nn.MaxPool2d(2),  # H x W -> H/2 x W/2
             *_block(a, b), nn.MaxPool2d(2),  # -> H/4 x W/4
             *_block(b, c), *_block(c, c), nn.MaxPool2d((2, 1)),  # -> H/8 x W/4
-            *_block(c, d), nn.MaxPool2d((2, 1)),  # -> H/16 x W/4
-        )
+            *_block(c, d), nn.AdaptiveMaxPool2d((2, None)),  # -> 2 rows x W/4 (H/16 at 32 px)
+        )  # two rows whatever the height: a reader of one height can start from one of another
         self.dropout = nn.Dropout(dropout)
-        self.sequence = nn.LSTM(d * (height // 16), hidden, num_layers=layers, bidirectional=True, batch_first=True,
+        self.sequence = nn.LSTM(d * 2, hidden, num_layers=layers, bidirectional=True, batch_first=True,
                                 dropout=dropout if layers > 1 else 0.0)
         self.head = nn.Linear(2 * hidden, num_classes)
 
@@ -105,7 +105,10 @@ class CRNN(nn.Module):
     def forward(self, x, widths=None):
         """With `widths`, each line's padding is kept out of the LSTM (packed sequences), so a line
         reads the same whatever the width of the other lines of its batch."""
-        f = self.cnn(x).flatten(1, 2).transpose(1, 2)  # (N, T, C * H/16)
+        if x.shape[2] != self.height:  # the pooling would take any height, and read it badly
+            raise HCRError(f"These lines are {x.shape[2]} pixels tall, but this reader reads lines of {self.height}: "
+                           f"frame them with height={self.height}.")
+        f = self.cnn(x).flatten(1, 2).transpose(1, 2)  # (N, T, C * 2)
         f = self.dropout(f)
         if widths is None:
             f, _ = self.sequence(f)
@@ -440,6 +443,7 @@ class LineRecipe:
     augment: float = 1.0
     minutes: float = 52.0  # training time, loading and drawing not included (the shipped reader's)
     init_from: str = None  # start from this reader's weights (a checkpoint of the same shape, fewer classes allowed)
+    init_fresh: tuple = ()  # ... except the weights whose names begin so (("sequence.", "head."): a new LSTM)
     easy_share: float = 0.0  # the first part of the budget: drawn lines mostly, light augmentation (CTC starts
     # from "all blank" and leaves that plateau much sooner on easy lines)
     steps: int = None  # or a number of batches (whichever ends first)
@@ -514,9 +518,13 @@ def build_parts(recipe, root=None, progress=True, log=print):
     return parts, val, sizes
 
 
-def start_from(model, path):
-    """Copy a reader's weights into `model`; an alphabet that is a prefix of ours keeps its output rows
-    (the new characters start from small random weights), so a reader can grow its alphabet."""
+def start_from(model, path, fresh=()):
+    """Copy a reader's weights into `model`, except those whose names begin with one of `fresh`.
+
+    An alphabet that is a prefix of ours keeps its output rows (the new characters start from
+    small random weights), so a reader can grow its alphabet. `fresh=("sequence.", "head.")`
+    keeps only the trained CNN, so a reader with another LSTM can still start from it.
+    """
     from .checkpoint import read_checkpoint
 
     payload = read_checkpoint(path)
@@ -527,7 +535,11 @@ def start_from(model, path):
     names = list(payload.get("class_names") or [])
     if names != (["<blank>"] + list(ALPHABET))[: len(names)]:
         raise HCRError(f"{path} reads an alphabet that is not a beginning of ours: it cannot start this reader.")
-    for key, value in state.items():
+    kept = {k: v for k, v in state.items() if not k.startswith(tuple(fresh))}
+    for key in own:
+        if key not in state and not key.startswith(tuple(fresh)):
+            raise HCRError(f"{path} lacks the weight '{key}' of this model: start from a reader of the same shape.")
+    for key, value in kept.items():
         if key not in own:
             raise HCRError(f"{path} has the weight '{key}' that this model lacks: start from a reader of the same "
                            "shape.")
@@ -550,9 +562,10 @@ def train_reader(recipe=LineRecipe(), root=None, progress=True, log=print):
     model = CRNN(height=recipe.height, channels=recipe.channels, hidden=recipe.hidden, layers=recipe.layers,
                  dropout=recipe.dropout)
     if recipe.init_from:
-        start_from(model, recipe.init_from)
+        start_from(model, recipe.init_from, fresh=recipe.init_fresh)
         if log is not None:
-            log(f"starting from the weights of {recipe.init_from}")
+            log(f"starting from the weights of {recipe.init_from}"
+                + (f", except {', '.join(recipe.init_fresh)}" if recipe.init_fresh else ""))
     seconds = 60 * recipe.minutes if recipe.minutes else None
     if recipe.easy_share > 0:
         easy = [(p, 0.15 if name == "real" else 0.425) for (p, _), name in zip(parts, sizes)]

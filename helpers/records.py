@@ -31,6 +31,7 @@ MADE_BY = {
     "run_times.json": "make run, make run-case, make run-lines (each adds its chapter)",
     "web_load.json": "python -m benchmarks.web_load --runs 3 --json assets/web_load.json",
     "lines_sources.json": "python -m benchmarks.lines sources",
+    "lines_designs.json": "python -m benchmarks.lines designs",
 }
 
 

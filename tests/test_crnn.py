@@ -206,6 +206,44 @@ def test_load_reader_refuses_other_files(tmp_path, tiny_checkpoint):
         crnn.load_reader(tmp_path / "edited.pt")
 
 
+def test_start_from_copies_a_reader_into_another_height_size_or_alphabet(tmp_path):
+    from helpers import checkpoint
+
+    source = tiny_model(seed=1)
+    path = crnn.save_reader(tmp_path / "source.pt", source)
+    taller = crnn.CRNN(height=48, channels=(8, 16, 16, 32), hidden=32, layers=1, dropout=0.0)
+    crnn.start_from(taller, path)  # the rows are pooled to two whatever the height: every weight fits
+    assert all(torch.equal(a, b) for a, b in zip(taller.state_dict().values(), source.state_dict().values()))
+
+    wider = crnn.CRNN(channels=(8, 16, 16, 32), hidden=64, layers=1, dropout=0.0)
+    with pytest.raises(HCRError, match="another shape"):
+        crnn.start_from(wider, path)
+    before = {k: v.clone() for k, v in wider.state_dict().items()}
+    crnn.start_from(wider, path, fresh=("sequence.", "head."))
+    for key, value in wider.state_dict().items():
+        if key.startswith(("sequence.", "head.")):
+            assert torch.equal(value, before[key]), key  # left as it was
+        else:
+            assert torch.equal(value, source.state_dict()[key]), key  # the trained CNN
+
+    payload = torch.load(path, weights_only=True)  # a reader that knew only the first 40 characters
+    payload["class_names"] = payload["class_names"][:40]
+    payload["state_dict"]["head.weight"] = payload["state_dict"]["head.weight"][:40]
+    payload["state_dict"]["head.bias"] = payload["state_dict"]["head.bias"][:40]
+    payload["num_classes"] = 40
+    payload.pop("weights_sha256", None)
+    older = checkpoint.save_payload(tmp_path / "older.pt", payload)
+    grown = tiny_model(seed=2)
+    crnn.start_from(grown, older)
+    assert torch.equal(grown.head.weight[:40], source.head.weight[:40])
+    assert not torch.equal(grown.head.weight[40:], source.head.weight[40:])
+
+    payload["class_names"] = ["<blank>"] + list(reversed(lines.ALPHABET))[:39]
+    alien = checkpoint.save_payload(tmp_path / "alien.pt", payload)
+    with pytest.raises(HCRError, match="alphabet"):
+        crnn.start_from(tiny_model(), alien)
+
+
 def test_text_reader_reads_pictures_and_gives_one_error_per_bad_one(tmp_path):
     path = crnn.save_reader(tmp_path / "lines.pt", tiny_model())
     reader = crnn.TextReader(path)
@@ -225,3 +263,23 @@ def test_text_reader_reads_pictures_and_gives_one_error_per_bad_one(tmp_path):
     copy = crnn.CRNN(**reader.model.config)  # a second model in memory, with the file's weights, reads the same
     copy.load_state_dict(reader.model.state_dict())
     assert crnn.TextReader.from_model(copy).read(line).text == reader.read(line).text
+
+
+def test_line_augmentation_is_seeded_keeps_range_and_grows_with_its_strength():
+    from helpers.augment import augment_lines
+
+    x = torch.zeros(16, 1, lines.HEIGHT, 160)
+    x[:, :, 10:20, 20:140] = 1.0  # a bar of ink
+    change = {}
+    for strength in (0.0, 0.5, 1.0, 1.5):
+        a = augment_lines(x.clone(), torch.Generator().manual_seed(3), strength)
+        b = augment_lines(x.clone(), torch.Generator().manual_seed(3), strength)
+        assert a.shape == x.shape and torch.equal(a, b) and a.min() >= 0 and a.max() <= 1
+        change[strength] = (a - x).abs().mean().item()
+    assert change[0.0] == 0 < change[0.5] < change[1.0] < change[1.5]
+
+
+def test_a_reader_refuses_lines_of_another_height():
+    model = crnn.CRNN(height=48, channels=(8, 16, 16, 32), hidden=16).eval()
+    with pytest.raises(HCRError, match="height=48"):
+        model(torch.zeros(1, 1, 32, 64))
