@@ -440,7 +440,7 @@ class LineRecipe:
     layers: int = 2
     dropout: float = 0.1
     lr: float = 1.5e-3
-    augment: float = 1.0
+    augment: float = 0.5  # half the strength of the earlier reader (`benchmarks.lines designs`)
     minutes: float = 52.0  # training time, loading and drawing not included (the shipped reader's)
     init_from: str = None  # start from this reader's weights (a checkpoint of the same shape, fewer classes allowed)
     init_fresh: tuple = ()  # ... except the weights whose names begin so (("sequence.", "head."): a new LSTM)

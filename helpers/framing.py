@@ -154,7 +154,7 @@ def emnist_framing(images):
 
 # --- Lines ---------------------------------------------------------------------------------------
 
-LINE_HEIGHT = 32  # a framed line is this many pixels tall: the height of the synthetic-line reader it grew from
+LINE_HEIGHT = 48  # a framed line is this many pixels tall (chosen on val: `benchmarks.lines designs`)
 LINE_MARGIN = 3  # black rows above and below the ink, and columns before and after it
 
 

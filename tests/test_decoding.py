@@ -76,7 +76,7 @@ def test_a_damaged_or_missing_model_says_what_to_do(tmp_path):
 def test_the_reader_decodes_with_the_model_it_is_given():
     torch.manual_seed(0)
     model = crnn.CRNN()
-    image = torch.rand(32, 120).numpy()
+    image = torch.rand(model.height, 120).numpy()
     greedy = crnn.TextReader.from_model(model, lm=None)
     assert greedy.lm is None
     plain = greedy._read_one(image)
