@@ -25,6 +25,7 @@ import pytest
 from PIL import Image
 
 from helpers import checkpoint, crnn, webapp
+from helpers.framing import LINE_HEIGHT
 from helpers.labels import CASE_CLASS_NAMES
 from helpers.lines import encode
 from helpers.model import build_model
@@ -595,7 +596,7 @@ def test_the_text_mode_reads_a_line_with_the_line_reader(predictor, lines_checkp
         assert body["text"] == "q" and isinstance(body["unsure"], bool) and 0 <= body["confidence"] <= 1
         assert body["preview"].startswith("data:image/png;base64,")
         seen = Image.open(io.BytesIO(base64.b64decode(body["preview"].split(",")[1])))
-        assert seen.height == 32 and seen.width > seen.height  # the normalised line, not a 28x28 character
+        assert seen.height == LINE_HEIGHT and seen.width > seen.height  # the normalised line, not a 28x28 character
         assert exchange(port, request(port, "GET", "/health"))[1]["models"] == {"36": "default.pt", "text": "lines.pt"}
         kept = srv.models.get("text")
         status, body = post_json(port, {"image": line_url("AB"), "mode": "text", "name": "my word.png"})
