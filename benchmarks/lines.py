@@ -35,7 +35,7 @@ from PIL import Image
 from helpers import alphabet, crnn, decoding, lines, page, real_lines, records
 from helpers.errors import HCRError
 from helpers.font_lines import font_chars, photograph, render_font_line
-from helpers.paths import ASSETS, BUILD, RUNS
+from helpers.paths import ASSETS, BUILD, RUNS, shown
 
 from .common import machine, run
 from .fonts import DEV_FONTS, HELD_OUT_FONTS, font_paths
@@ -238,7 +238,7 @@ def print_one(name, r):
 
 
 def score_main(args):
-    path = args.checkpoint or crnn.default_reader_checkpoint()
+    path = args.checkpoint or crnn.SHIPPED  # the records describe the shipped reader unless told otherwise
     reader = crnn.TextReader(path, lm=None)  # greedy first; the beam search is chosen on val below
     info = reader.info
     lm = None
@@ -251,11 +251,11 @@ def score_main(args):
             decoding.SHIPPED_LM.unlink(missing_ok=True)
             print("greedy decoding read val best: no language model ships")
         else:
-            lm.save(decoding.SHIPPED_LM, *setting, chosen_on="real val lines", reader=str(path),
+            lm.save(decoding.SHIPPED_LM, *setting, chosen_on="real val lines", reader=shown(path),
                     counted_from="the real training transcriptions and sentences of wordfreq training words",
                     attribution=real_lines.ATTRIBUTION)
             print(f"wrote {decoding.SHIPPED_LM} (beam weight {setting[0]}, bonus {setting[1]})")
-    result = {"checkpoint": str(path), "recipe": info.get("recipe", {}), "training": info.get("metrics", {}),
+    result = {"checkpoint": shown(path), "recipe": info.get("recipe", {}), "training": info.get("metrics", {}),
               "seed": args.seed, "dev_fonts": DEV_FONTS, "held_out_fonts": HELD_OUT_FONTS, "machine": machine(),
               "attribution": real_lines.ATTRIBUTION, "scores": scores}
     records.write(args.json.name, result, folder=args.json.parent)
@@ -344,6 +344,8 @@ DESIGNS = {  # one change at a time from the earlier reader's design (32 px, aug
     "new LSTM 256": {"height": 32, "augment": 1.0, "init_fresh": NEW_LSTM, "hidden": 256},
     "48 px, no augmentation": {"height": 48, "augment": 0.0},
     "48 px, augment 0.5 (the shipped design)": {"height": 48, "augment": 0.5},
+    "64 px tall": {"height": 64, "augment": 1.0},
+    "64 px, augment 0.5": {"height": 64, "augment": 0.5},
 }
 
 

@@ -27,7 +27,7 @@ from PIL import Image
 
 from helpers import alphabet, crnn, real_lines, records
 from helpers.errors import HCRError
-from helpers.paths import ASSETS, BUILD
+from helpers.paths import ASSETS, BUILD, shown
 
 from .common import machine, run
 from .fonts import HELD_OUT_FONTS
@@ -43,7 +43,7 @@ class Ours:
     name = "this project (CRNN)"
 
     def __init__(self, checkpoint=None):
-        self.reader = crnn.TextReader(checkpoint)  # decoded as users get it: with the shipped language model
+        self.reader = crnn.TextReader(checkpoint or crnn.SHIPPED)  # with the shipped LM, as users get it
         lm = self.reader.lm
         self.decoding = "greedy" if lm is None else f"beam search, LM weight {lm[1]}, bonus {lm[2]}"
 
@@ -149,7 +149,7 @@ def main(argv=None):
                   flush=True)
     record = {"machine": machine(), "engines": results, "missing": missing,
               "sets": {k: len(v) for k, v in sets.items()}, "held_out_fonts": list(HELD_OUT_FONTS),
-              "checkpoint": str(args.checkpoint or crnn.default_reader_checkpoint()),
+              "checkpoint": shown(args.checkpoint or crnn.SHIPPED),
               "decoding": next((e.decoding for e in engines if isinstance(e, Ours)), None),
               "command": "python -m benchmarks.peers"}
     records.write(args.json.name, record, folder=args.json.parent)

@@ -592,8 +592,13 @@ def train_reader(recipe=LineRecipe(), root=None, progress=True, log=print):
 
 
 def default_reader_checkpoint():
-    """Your own trained line reader if there is one, else the shipped one."""
-    return TRAINED if TRAINED.is_file() else SHIPPED
+    """Your own trained line reader if there is one newer than the shipped one, else the shipped one.
+
+    Chapter 3's reader is a fine-tune of the shipped one: after an update brings a better shipped
+    reader, a fine-tune of the old one would otherwise keep being used (run chapter 3 again)."""
+    if TRAINED.is_file() and (not SHIPPED.is_file() or TRAINED.stat().st_mtime >= SHIPPED.stat().st_mtime):
+        return TRAINED
+    return SHIPPED
 
 
 def save_reader(path, model, metrics=None, recipe=None):

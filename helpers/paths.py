@@ -15,6 +15,15 @@ BUILD = PROJECT_DIR / "build"  # caches and generated test images (not in git)
 DATA_ENV = "HCR_DATA_DIR"
 
 
+def shown(path):
+    """A project path as the user sees it in the repository (checkpoints/lines.pt), others as given."""
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(PROJECT_DIR))
+    except ValueError:
+        return str(path)
+
+
 def data_root(root=None):
     """The folder holding `MNIST/` and `EMNIST/`: the argument, else $HCR_DATA_DIR, else data/."""
     if root is None:

@@ -25,7 +25,7 @@ from . import checkpoint as checkpoints
 from .checkpoint import default_checkpoint, load_checkpoint
 from .errors import HCRError
 from .labels import CASE_CLASS_NAMES, CLASS_NAMES
-from .paths import PROJECT_DIR
+from .paths import shown
 from .preprocess import picture_label, prepare
 
 # Below this top probability an answer is marked "unsure". A display choice, so that a photo
@@ -208,13 +208,7 @@ def check_batch_size(batch_size):
     return int(batch_size)
 
 
-def _short(path):
-    """A project path as the user sees it in the repository (checkpoints/default.pt)."""
-    path = Path(path)
-    try:
-        return str(path.relative_to(PROJECT_DIR))
-    except ValueError:
-        return str(path)
+_short = shown  # a project path as the user sees it in the repository (checkpoints/default.pt)
 
 
 MODES = {"36": "36 classes (0-9, A-Z)", "case": "case-sensitive (0-9, A-Z, a-z)", "text": "a word or a line (text)"}

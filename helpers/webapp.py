@@ -587,7 +587,7 @@ def main(argv=None):
                              "if you trained one, else checkpoints/case.pt")
     parser.add_argument("--lines-checkpoint", default="auto",
                         help="line reader for the page's text mode, loaded when the page first asks for it; "
-                             "auto = runs/lines.pt if you trained one, else checkpoints/lines.pt")
+                             "auto = runs/lines.pt if newer than checkpoints/lines.pt, else the latter")
     args = parser.parse_args(argv)
     if not 0 <= args.port <= 65535:
         print(f"error: --port {args.port} is not a port number: pass one from 1 to 65535, such as 8000 "

@@ -283,3 +283,22 @@ def test_a_reader_refuses_lines_of_another_height():
     model = crnn.CRNN(height=48, channels=(8, 16, 16, 32), hidden=16).eval()
     with pytest.raises(HCRError, match="height=48"):
         model(torch.zeros(1, 1, 32, 64))
+
+
+def test_your_own_reader_is_used_only_while_it_is_newer_than_the_shipped_one(tmp_path, monkeypatch):
+    """a fine-tune of an older shipped reader must not hide a newer shipped one after an update."""
+    import os
+
+    shipped, trained = tmp_path / "checkpoints" / "lines.pt", tmp_path / "runs" / "lines.pt"
+    monkeypatch.setattr(crnn, "SHIPPED", shipped)
+    monkeypatch.setattr(crnn, "TRAINED", trained)
+    shipped.parent.mkdir()
+    shipped.write_bytes(b"shipped")
+    assert crnn.default_reader_checkpoint() == shipped  # nothing trained yet
+    trained.parent.mkdir()
+    trained.write_bytes(b"trained")
+    os.utime(shipped, (1_000, 1_000))
+    os.utime(trained, (2_000, 2_000))
+    assert crnn.default_reader_checkpoint() == trained  # fine-tuned after the shipped one came
+    os.utime(shipped, (3_000, 3_000))
+    assert crnn.default_reader_checkpoint() == shipped  # an update brought a newer shipped reader
