@@ -154,7 +154,7 @@ def line_speed(reader, files):
     return {"chars": SPEED_CHARS, "median": round(statistics.median(times), 2), "max": round(max(times), 2)}
 
 
-def choose_beam(reader, val_items, lm, weights=(0.0, 0.2, 0.3, 0.45), bonuses=(0.5, 1.5, 2.5)):
+def choose_beam(reader, val_items, lm, weights=(0.0, 0.2, 0.3, 0.45, 0.6, 0.8), bonuses=(0.5, 1.5, 2.5)):
     """Greedy against beam search with the character LM on the VAL lines; the best setting and the grid."""
     from helpers.decoding import beam_decode
 
@@ -278,7 +278,8 @@ def train_main(args):
     recipe = crnn.LineRecipe(real_share=args.real, synthetic_share=args.synthetic, font_share=args.fonts,
                              height=args.height, hidden=args.hidden, channels=tuple(args.channels), lr=args.lr,
                              augment=args.augment, minutes=args.minutes, seed=args.seed, init_from=args.init_from,
-                             easy_share=args.easy_share, layers=args.layers, dropout=args.dropout)
+                             easy_share=args.easy_share, layers=args.layers, dropout=args.dropout,
+                             accents=not args.no_accents)
     model, history, seconds = crnn.train_reader(recipe, progress=not args.quiet)
     metrics = {"command": "python -m benchmarks.lines " + " ".join(args.argv),
                "train_seconds": round(history.train_seconds, 1), "total_seconds": round(seconds, 1),
@@ -343,9 +344,10 @@ DESIGNS = {  # one change at a time from the earlier reader's design (32 px, aug
     "new LSTM 128 (control for the next)": {"height": 32, "augment": 1.0, "init_fresh": NEW_LSTM},
     "new LSTM 256": {"height": 32, "augment": 1.0, "init_fresh": NEW_LSTM, "hidden": 256},
     "48 px, no augmentation": {"height": 48, "augment": 0.0},
-    "48 px, augment 0.5 (the shipped design)": {"height": 48, "augment": 0.5},
+    "48 px, augment 0.5": {"height": 48, "augment": 0.5},
     "64 px tall": {"height": 64, "augment": 1.0},
     "64 px, augment 0.5": {"height": 64, "augment": 0.5},
+    "48 px, augment 0.5, trained without accents": {"height": 48, "augment": 0.5, "accents": False},
 }
 
 
@@ -355,10 +357,11 @@ def designs_main(args):
     command = f"python -m benchmarks.lines designs --init-from {args.init_from} --minutes {args.minutes:g}"
     out = {"command": command, "minutes": args.minutes, "init_from": str(args.init_from),
            "per_font": args.per_font, "designs": {}}
-    if args.only and args.json.is_file():  # a few designs again: the others' rows are kept if made alike
-        before = records.read(args.json.name, folder=args.json.parent)
-        if all(before.get(k) == out[k] for k in ("command", "minutes", "init_from", "per_font")):
-            out["designs"] = before.get("designs", {})
+    before = records.read(args.json.name, folder=args.json.parent) if args.json.is_file() else {}
+    if "full_budget" in before:  # whole-budget runs are recorded apart (`full-budget`) and always kept
+        out["full_budget"] = before["full_budget"]
+    if args.only and all(before.get(k) == out[k] for k in ("command", "minutes", "init_from", "per_font")):
+        out["designs"] = before.get("designs", {})  # a few designs again: the others' rows are kept if made alike
     reals = real_sets()
     fonts = build_font_sets(IMAGES_DIR, HELD_OUT_FONTS, per_font=args.per_font, seed=args.seed)
     test_bank = lines.load_bank(False)
@@ -377,6 +380,29 @@ def designs_main(args):
         records.write(args.json.name, {"machine": machine(), **out}, folder=args.json.parent)  # after each design
     print(f"wrote {args.json}")
     return out
+
+
+def full_budget_main(args):
+    """Readers trained for the whole budget, set side by side from what their checkpoints recorded
+    (the val curve of each run): a short comparison's winner may not win over the full length."""
+    record = records.read(args.json.name, folder=args.json.parent)
+    runs = {}
+    for path in args.checkpoints:
+        _, info = crnn.load_reader(path)
+        recipe, metrics = info.get("recipe") or {}, info.get("metrics") or {}
+        if "best" not in metrics or "height" not in recipe:
+            raise HCRError(f"{path} records no training run: pass readers saved by `benchmarks.lines train`.")
+        runs[shown(path)] = {"command": metrics["command"], "height": recipe["height"], "augment": recipe["augment"],
+                             "accents": recipe.get("accents", True),
+                             "train_seconds": metrics["train_seconds"], "steps": metrics["steps"],
+                             "lines_seen": metrics["lines_seen"], "best": metrics["best"],
+                             "val_cer_by_step": [[e["step"], round(e["val_cer"], 3)] for e in metrics["evaluations"]]}
+        print(f"  {shown(path):40s} augment {recipe['augment']:g}, {recipe['height']} px: best val CER "
+              f"{metrics['best']['val_cer']:.2f}% at step {metrics['best']['step']:,} of {metrics['steps']:,}")
+    record["full_budget"] = {**record.get("full_budget", {}), **runs}
+    records.write(args.json.name, record, folder=args.json.parent)
+    print(f"wrote {args.json}")
+    return runs
 
 
 def main(argv=None):
@@ -401,6 +427,7 @@ def main(argv=None):
                        help="share of the budget spent first on drawn lines with light augmentation")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", type=Path, default=RUNS / "lines.pt")
+    train.add_argument("--no-accents", action="store_true", help="strip the accents of the training texts")
     train.add_argument("--quiet", action="store_true")
     sources = sub.add_parser("sources", help="what each source of training lines is worth, at equal steps")
     sources.add_argument("--init-from", type=Path, required=True, help="the reader every mix starts from")
@@ -416,6 +443,9 @@ def main(argv=None):
     designs.add_argument("--seed", type=int, default=0)
     designs.add_argument("--only", nargs="*", default=None, help="run only these designs (by name)")
     designs.add_argument("--json", type=Path, default=ASSETS / "lines_designs.json")
+    full = sub.add_parser("full-budget", help="set readers trained for the whole budget side by side (val curves)")
+    full.add_argument("checkpoints", nargs="+", type=Path)
+    full.add_argument("--json", type=Path, default=ASSETS / "lines_designs.json")
     score = sub.add_parser("score", help="score a line reader on real, font and synthetic lines it never trained on")
     score.add_argument("checkpoint", nargs="?", type=Path, default=None)
     score.add_argument("--per-font", type=int, default=30)
@@ -427,7 +457,8 @@ def main(argv=None):
     score.add_argument("--json", type=Path, default=ASSETS / "lines.json")
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded with what it makes
-    commands = {"train": train_main, "sources": sources_main, "designs": designs_main, "score": score_main}
+    commands = {"train": train_main, "sources": sources_main, "designs": designs_main, "score": score_main,
+                "full-budget": full_budget_main}
     return commands[args.command](args)
 
 

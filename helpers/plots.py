@@ -178,6 +178,22 @@ def accuracy_vs_time(curves, target=None):
     return fig
 
 
+def val_cer_curves(runs, title="Line readers trained for the whole budget: CER on the real val lines"):
+    """Val CER against training step per run (`runs` maps name -> [[step, CER %], ...]); the best point ringed."""
+    fig = Figure(figsize=(9, 4.5), layout="constrained")
+    ax = fig.subplots()
+    for i, (name, points) in enumerate(runs.items()):
+        steps, cers = zip(*points) if points else ((), ())
+        ax.plot(steps, cers, "-o", ms=3, color=f"C{i}", label=name)
+        if points:
+            best = int(np.argmin(cers))
+            ax.plot([steps[best]], [cers[best]], "o", ms=10, mfc="none", color=f"C{i}")
+    ax.set(xlabel="training step (batches)", ylabel="val CER (%)", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper right")
+    return fig
+
+
 def preprocessing_steps(examples):
     """One row per example: the picture, its grey levels, the cleaned ink, what the model sees."""
     steps = ("input", "grey", "ink found", "28x28 for the model")

@@ -36,6 +36,7 @@ def figures():
         "confused_pairs": plots.confused_pairs([{"a": "0", "b": "O", "total": 2}], IMAGES, LABELS, PRED),
         "accuracy_vs_time": plots.accuracy_vs_time({"seed": POINTS, "default": POINTS[:1]}, target=94.0),
         "preprocessing_steps": plots.preprocessing_steps([("a 7", seven, prepare(seven))]),
+        "val_cer_curves": plots.val_cer_curves({"a": [[100, 40.0], [200, 30.0], [300, 31.0]], "b": [[100, 35.0]]}),
     }
 
 
@@ -88,6 +89,12 @@ def test_accuracy_vs_time_plots_each_curve_and_the_target(figures):
     seed, default, target = ax.get_lines()
     assert list(seed.get_xdata()) == [10, 20] and list(seed.get_ydata()) == [90.0, 95.0]
     assert list(default.get_ydata()) == [90.0] and list(target.get_ydata()) == [94.0, 94.0]
+
+
+def test_val_cer_curves_ring_the_best_point_of_each_run(figures):
+    a, a_best, b, b_best = figures["val_cer_curves"].axes[0].get_lines()
+    assert list(a.get_xdata()) == [100, 200, 300] and list(a.get_ydata()) == [40.0, 30.0, 31.0]
+    assert list(a_best.get_xdata()) == [200] and list(b_best.get_ydata()) == [35.0]
 
 
 def test_preprocessing_steps_show_the_four_stages(figures):

@@ -1,5 +1,7 @@
 """Real lines (the loader, on a tiny manifest written here), pages split into lines, and the peer scoring."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
@@ -48,6 +50,20 @@ def test_real_lines_are_framed_like_a_users_picture(collection):
     assert all(np.allclose(a, b, atol=1 / 255) for a, b in zip(train.images, again.images))
     line_set = real_lines.line_set(train)
     assert len(line_set) == 2 and line_set.height == 48
+
+
+def test_a_reader_can_be_trained_without_accents_to_measure_what_they_cost(collection):
+    """recipe.accents=False strips the accents of the training texts only: val keeps its truth."""
+    folder = collection / "handwritten_lines"
+    written("Noel a Paris").save(folder / "lines" / "demo" / "e_1.jpg", quality=90)
+    with open(folder / "manifest.tsv", "a", encoding="utf-8") as manifest:
+        manifest.write("lines/demo/e_1.jpg\tNo\u00ebl \u00e0 Paris\tdemo\te\twe\ttrain\n")
+    recipe = crnn.LineRecipe(real_share=1.0, synthetic_share=0.0, font_share=0.0, height=48)
+    (real, _), = crnn.build_parts(recipe, collection, progress=False, log=None)[0]
+    assert "No\u00ebl \u00e0 Paris" in real.texts
+    parts, val, _ = crnn.build_parts(replace(recipe, accents=False), collection, progress=False, log=None)
+    assert "Noel a Paris" in parts[0][0].texts and len(parts[0][0]) == len(real)
+    assert val.texts == ["\u00c9t\u00e9 1914."]
 
 
 def test_a_missing_or_damaged_manifest_is_one_sentence(tmp_path, collection):
