@@ -42,6 +42,7 @@ from .fonts import DEV_FONTS, HELD_OUT_FONTS, font_paths
 
 IMAGES_DIR = BUILD / "lines"
 SPEED_CHARS = 20  # the target: a line of 20 characters from PNG to text
+LM_ORDERS = (5, 6)  # the character LMs tried on val (characters of history + 1)
 
 
 def build_font_sets(out, fonts, per_font=30, seed=0):
@@ -154,8 +155,12 @@ def line_speed(reader, files):
     return {"chars": SPEED_CHARS, "median": round(statistics.median(times), 2), "max": round(max(times), 2)}
 
 
-def choose_beam(reader, val_items, lm, weights=(0.0, 0.2, 0.3, 0.45, 0.6, 0.8), bonuses=(0.5, 1.5, 2.5)):
-    """Greedy against beam search with the character LM on the VAL lines; the best setting and the grid."""
+def choose_beam(reader, val_items, lms, weights=(0.0, 0.2, 0.3, 0.45, 0.6, 0.8), bonuses=(0.5, 1.5, 2.5),
+                widths=(8, 16)):
+    """Greedy against beam search on the VAL lines: every LM of `lms` ({order: CharLM}) at every
+    weight and bonus with the narrowest beam, then the best of those at each wider beam.
+    Returns ((key, val CER, (weight, bonus) or None, LM or None), grid); the LM comes back with
+    the chosen width."""
     from helpers.decoding import beam_decode
 
     images = []
@@ -172,21 +177,33 @@ def choose_beam(reader, val_items, lm, weights=(0.0, 0.2, 0.3, 0.45, 0.6, 0.8), 
     truths = [t for _, t, _ in val_items]
     greedy = [crnn.greedy_decode(lg[None])[0][0] if lg is not None else "" for lg in logits]
     grid = {"greedy": round(100 * crnn.cer(greedy, truths), 3)}
-    best = ("greedy", grid["greedy"], None)
-    for w in weights[1:]:
-        for b in bonuses:
-            texts = [beam_decode(lg, lm, w, b)[0] if lg is not None else "" for lg in logits]
-            key = f"beam weight {w} bonus {b}"
-            grid[key] = round(100 * crnn.cer(texts, truths), 3)
-            if grid[key] < best[1]:
-                best = (key, grid[key], (w, b))
-            print(f"  val CER {key}: {grid[key]:.2f}% (greedy {grid['greedy']:.2f}%)", flush=True)
-    return best, grid
+    best = ("greedy", grid["greedy"], None, None, None)
+
+    def trial(key, lm, w, b, width):
+        nonlocal best
+        texts = [beam_decode(lg, lm, w, b, beam=width)[0] if lg is not None else "" for lg in logits]
+        grid[key] = round(100 * crnn.cer(texts, truths), 3)
+        if grid[key] < best[1]:
+            best = (key, grid[key], (w, b), lm, width)
+        print(f"  val CER {key}: {grid[key]:.2f}% (greedy {grid['greedy']:.2f}%)", flush=True)
+
+    for order, lm in sorted(lms.items()):
+        for w in weights[1:]:
+            for b in bonuses:
+                trial(f"beam weight {w} bonus {b}" + (f" order {order}" if order != 5 else ""), lm, w, b, widths[0])
+    if best[2] is not None:
+        key, _, (w, b), lm, _ = best
+        for width in widths[1:]:
+            trial(f"{key} width {width}", lm, w, b, width)
+    key, cer, setting, lm, width = best
+    if lm is not None:
+        lm.beam = width
+    return (key, cer, setting, lm), grid
 
 
-def score_reader(reader, per_font=30, seed=0, synthetic=1000, lm=None):
-    """Every set's scores for one reader (the record the chapter and README quote); with a
-    language model `lm`, also the beam search's setting chosen on val and its scores."""
+def score_reader(reader, per_font=30, seed=0, synthetic=1000, lms=None):
+    """Every set's scores for one reader (the record the chapter and README quote); with
+    language models `lms` ({order: CharLM}), also the beam search chosen on val and its scores."""
     if IMAGES_DIR.exists():
         shutil.rmtree(IMAGES_DIR)
     result = {}
@@ -211,9 +228,12 @@ def score_reader(reader, per_font=30, seed=0, synthetic=1000, lm=None):
     if speed:
         result["ms_per_line"] = line_speed(reader, speed)
     result["page"] = page_speed(reader, seed)
-    if lm is not None:
-        (key, val_cer, setting), grid = choose_beam(reader, reals["real handwriting, val split"], lm)
+    if lms:
+        (key, val_cer, setting, lm), grid = choose_beam(reader, reals["real handwriting, val split"], lms)
         record = {"chosen_on_val": key, "val_grid": grid, "setting": setting}
+        if lm is not None:
+            record.update(order=lm.order, width=lm.beam)
+            result["lm"] = lm  # for score_main to ship; dropped before the record is written
         if setting is not None:  # the beam reader on the sets that chose nothing, and its speed
             beam_reader = crnn.TextReader.from_model(reader.model, lm=(lm, *setting))
             record["test"], _ = score_items(beam_reader, reals["real handwriting, test split"])
@@ -241,10 +261,12 @@ def score_main(args):
     path = args.checkpoint or crnn.SHIPPED  # the records describe the shipped reader unless told otherwise
     reader = crnn.TextReader(path, lm=None)  # greedy first; the beam search is chosen on val below
     info = reader.info
-    lm = None
+    lms = None
     if not args.no_beam or args.ship_lm:  # counted from the training texts only
-        lm = decoding.CharLM(decoding.training_texts(real_lines.read_manifest(), seed=args.seed))
-    scores = score_reader(reader, per_font=args.per_font, seed=args.seed, synthetic=args.synthetic, lm=lm)
+        texts = decoding.training_texts(real_lines.read_manifest(), seed=args.seed)
+        lms = {order: decoding.CharLM(texts, order) for order in LM_ORDERS}
+    scores = score_reader(reader, per_font=args.per_font, seed=args.seed, synthetic=args.synthetic, lms=lms)
+    lm = scores.pop("lm", None)
     setting = scores.get("beam_search", {}).get("setting")
     if args.ship_lm:
         if setting is None:

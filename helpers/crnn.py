@@ -522,12 +522,50 @@ def build_parts(recipe, root=None, progress=True, log=print):
     return parts, val, sizes
 
 
+def _widened(key, old, new, old_hidden, hidden):
+    """`old` set into the fresh weight `new` of a reader with a wider LSTM (and maybe more classes),
+    so that the wider reader reads exactly as the old one at the start: the new units' gates
+    start random, but what they pass on (to the other units, the next layer, the head) starts at
+    zero. Training then grows them, with no return to CTC's all-blank start. None if it does not fit."""
+    if not isinstance(old_hidden, int) or not 0 < old_hidden <= hidden:
+        return None
+
+    def index(size_old, size_new):  # where each old row or column goes
+        if size_old == size_new:
+            return torch.arange(size_old)
+        if (size_old, size_new) == (4 * old_hidden, 4 * hidden):  # the gates i, f, g, o of each unit
+            return torch.cat([g * hidden + torch.arange(old_hidden) for g in range(4)])
+        if (size_old, size_new) == (old_hidden, hidden):  # the units feeding back
+            return torch.arange(old_hidden)
+        if (size_old, size_new) == (2 * old_hidden, 2 * hidden):  # both directions feeding on
+            return torch.cat([torch.arange(old_hidden), hidden + torch.arange(old_hidden)])
+        if key.startswith("head.") and size_old < size_new:  # an alphabet that grew: its first rows
+            return torch.arange(size_old)
+        return None
+
+    rows = index(old.shape[0], new.shape[0])
+    if rows is None:
+        return None
+    out = new.clone()
+    if old.ndim == 1:
+        out[rows] = old
+        return out
+    cols = index(old.shape[1], new.shape[1])
+    if cols is None or old.ndim != 2:
+        return None
+    if old.shape[1] != new.shape[1]:
+        out[:, [c for c in range(new.shape[1]) if c not in set(cols.tolist())]] = 0.0  # new units pass on nothing
+    out[rows[:, None], cols[None, :]] = old
+    return out
+
+
 def start_from(model, path, fresh=()):
     """Copy a reader's weights into `model`, except those whose names begin with one of `fresh`.
 
     An alphabet that is a prefix of ours keeps its output rows (the new characters start from
     small random weights), so a reader can grow its alphabet. `fresh=("sequence.", "head.")`
-    keeps only the trained CNN, so a reader with another LSTM can still start from it.
+    keeps only the trained CNN, so a reader with another LSTM can still start from it. A
+    reader with a wider LSTM starts reading exactly as the narrower one (`_widened`).
     """
     from .checkpoint import read_checkpoint
 
@@ -547,8 +585,12 @@ def start_from(model, path, fresh=()):
         if key not in own:
             raise HCRError(f"{path} has the weight '{key}' that this model lacks: start from a reader of the same "
                            "shape.")
-        if key.startswith("head.") and value.shape[0] < own[key].shape[0] and value.shape[1:] == own[key].shape[1:]:
-            own[key][: value.shape[0]] = value
+        if key.startswith(("sequence.", "head.")) and value.shape != own[key].shape:
+            config = (payload.get("extra") or {}).get("config") or {}
+            widened = _widened(key, value, own[key], config.get("hidden"), model.config["hidden"])
+            if widened is None:
+                raise HCRError(f"{path}'s weight '{key}' has another shape: start from a reader of the same shape.")
+            own[key] = widened
         elif value.shape == own[key].shape:
             own[key] = value
         else:

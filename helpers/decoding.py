@@ -24,13 +24,15 @@ from .paths import CHECKPOINTS
 START = "\x02"  # pads the history at the start of a line
 SHIPPED_LM = CHECKPOINTS / "lines_lm.json.gz"  # the language model and the beam setting chosen on val
 LM_FORMAT = 1
+BEAM = 8  # texts kept at each column, unless the LM file says otherwise
 
 
 class CharLM:
-    """An n-gram model of characters with interpolated absolute discounting (order `order`)."""
+    """An n-gram model of characters with interpolated absolute discounting (order `order`);
+    `beam` is the beam width to read with it (chosen on val with the weight and bonus)."""
 
-    def __init__(self, texts, order=5, discount=0.75):
-        self.order, self.discount = order, discount
+    def __init__(self, texts, order=5, discount=0.75, beam=BEAM):
+        self.order, self.discount, self.beam = order, discount, beam
         self.counts = [defaultdict(Counter) for _ in range(order)]  # k: history of length k -> next char counts
         for text in texts:
             padded = START * (order - 1) + text + "\n"
@@ -43,7 +45,7 @@ class CharLM:
     def save(self, path, weight, bonus, **about):
         """Write the counts and the beam setting to gzipped JSON (a few MB of plain data, no code)."""
         payload = {"format": LM_FORMAT, "order": self.order, "discount": self.discount, "weight": weight,
-                   "bonus": bonus, **about,
+                   "bonus": bonus, "beam": self.beam, **about,
                    "counts": [{h: dict(c) for h, c in self.counts[k].items()} for k in range(self.order)]}
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -59,11 +61,13 @@ class CharLM:
             payload = json.loads(gzip.decompress(Path(path).read_bytes()))
             order, discount = int(payload["order"]), float(payload["discount"])
             weight, bonus = float(payload["weight"]), float(payload["bonus"])
+            beam = payload.get("beam", BEAM)  # files written before the width was chosen read with the old one
             counts = payload["counts"]
             if payload.get("format") != LM_FORMAT or not 1 <= order <= 8 or len(counts) != order or not (
-                    0 < discount < 1 and 0 <= weight <= 5 and -5 <= bonus <= 5):
+                    0 < discount < 1 and 0 <= weight <= 5 and -5 <= bonus <= 5) or isinstance(beam, bool) or not (
+                    isinstance(beam, int) and 1 <= beam <= 64):
                 raise ValueError
-            lm = cls([], order, discount)
+            lm = cls([], order, discount, beam)
             for k, table in enumerate(counts):
                 for history, seen in table.items():
                     if len(history) != k or not all(isinstance(n, int) and n > 0 for n in seen.values()):
@@ -107,12 +111,14 @@ def _logsumexp(a, b):
     return m + math.log(math.exp(a - m) + math.exp(b - m))
 
 
-def beam_decode(logits, lm, weight=0.5, bonus=1.0, beam=8, prune=1e-3):
-    """(text, confidence) for ONE line's logits (T, classes), by CTC prefix beam search with `lm`.
+def beam_decode(logits, lm, weight=0.5, bonus=1.0, beam=None, prune=1e-3):
+    """(text, confidence) for ONE line's logits (T, classes), by CTC prefix beam search with `lm`
+    keeping `beam` texts (the LM's own width unless given).
 
     The confidence returned is the best text's probability per column, exp(mean log p), a rough
     "how sure"; `TextReader` reports greedy decoding's instead, the reader's own certainty.
     """
+    beam = lm.beam if beam is None else beam
     log_probs = torch.log_softmax(logits.detach().float().cpu(), dim=-1).numpy()
     beams = {"": (0.0, -math.inf)}  # prefix -> (log p ending in blank, log p ending in its last char)
     lm_score = {"": 0.0}

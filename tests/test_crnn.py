@@ -215,9 +215,10 @@ def test_start_from_copies_a_reader_into_another_height_size_or_alphabet(tmp_pat
     crnn.start_from(taller, path)  # the rows are pooled to two whatever the height: every weight fits
     assert all(torch.equal(a, b) for a, b in zip(taller.state_dict().values(), source.state_dict().values()))
 
-    wider = crnn.CRNN(channels=(8, 16, 16, 32), hidden=64, layers=1, dropout=0.0)
+    narrower = crnn.CRNN(channels=(8, 16, 16, 32), hidden=16, layers=1, dropout=0.0)
     with pytest.raises(HCRError, match="another shape"):
-        crnn.start_from(wider, path)
+        crnn.start_from(narrower, path)
+    wider = crnn.CRNN(channels=(8, 16, 16, 32), hidden=64, layers=1, dropout=0.0)
     before = {k: v.clone() for k, v in wider.state_dict().items()}
     crnn.start_from(wider, path, fresh=("sequence.", "head."))
     for key, value in wider.state_dict().items():
@@ -242,6 +243,23 @@ def test_start_from_copies_a_reader_into_another_height_size_or_alphabet(tmp_pat
     alien = checkpoint.save_payload(tmp_path / "alien.pt", payload)
     with pytest.raises(HCRError, match="alphabet"):
         crnn.start_from(tiny_model(), alien)
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_a_wider_lstm_starts_reading_exactly_as_the_narrower_one(tmp_path, layers):
+    torch.manual_seed(layers)
+    narrow = crnn.CRNN(channels=(8, 16, 16, 32), hidden=16, layers=layers, dropout=0.0)
+    path = crnn.save_reader(tmp_path / "narrow.pt", narrow)
+    wide = crnn.CRNN(channels=(8, 16, 16, 32), hidden=40, layers=layers, dropout=0.0)
+    crnn.start_from(wide, path)
+    x = torch.rand(2, 1, narrow.height, 96)
+    with torch.no_grad():
+        assert torch.allclose(wide.eval()(x), narrow.eval()(x), atol=1e-5)
+    assert wide.sequence.weight_hh_l0[16:40].abs().sum() > 0  # the new units' gates are not all zero ...
+    assert wide.head.weight[:, 16:40].abs().sum() == 0  # ... but pass nothing on, yet
+    loss = wide.train()(x).logsumexp(-1).mean()
+    loss.backward()
+    assert wide.head.weight.grad[:, 16:40].abs().sum() > 0  # so training can grow them
 
 
 def test_text_reader_reads_pictures_and_gives_one_error_per_bad_one(tmp_path):

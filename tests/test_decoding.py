@@ -52,7 +52,9 @@ def test_a_saved_model_loads_with_its_setting_and_the_same_probabilities(tmp_pat
     lm = CharLM(TEXTS)
     path = lm.save(tmp_path / "lm.json.gz", 0.3, 1.5, chosen_on="test")
     loaded, weight, bonus = CharLM.load(path)
-    assert (weight, bonus) == (0.3, 1.5) and not list(tmp_path.glob("*.partial"))
+    assert (weight, bonus, loaded.beam) == (0.3, 1.5, decoding.BEAM) and not list(tmp_path.glob("*.partial"))
+    wide = CharLM(TEXTS, order=3, beam=16)
+    assert CharLM.load(wide.save(tmp_path / "wide.json.gz", 0.3, 1.5))[0].beam == 16  # the width chosen with it
     for history, char in [("the c", "a"), ("", "t"), ("xy", "\n")]:
         assert loaded.logprob(history, char) == pytest.approx(lm.logprob(history, char))
 
@@ -63,7 +65,8 @@ def test_a_damaged_or_missing_model_says_what_to_do(tmp_path):
     negative = [{"": {"a": -3}}] + payload["counts"][1:]
     cases = {"truncated": path.read_bytes()[:40], "not gzip": b"not a model",
              "negative count": gzip.compress(json.dumps({**payload, "counts": negative}).encode()),
-             "absurd weight": gzip.compress(json.dumps({**payload, "weight": 1e9}).encode())}
+             "absurd weight": gzip.compress(json.dumps({**payload, "weight": 1e9}).encode()),
+             "absurd beam": gzip.compress(json.dumps({**payload, "beam": 10**6}).encode())}
     for name, data in cases.items():
         bad = tmp_path / f"{name}.json.gz"
         bad.write_bytes(data)
