@@ -306,7 +306,7 @@ def train_main(args):
     metrics = {"command": "python -m benchmarks.lines " + " ".join(args.argv),
                "train_seconds": round(history.train_seconds, 1), "total_seconds": round(seconds, 1),
                "lines_seen": history.lines_seen, "steps": history.steps, "sizes": history.sizes,
-               "best": history.best, "evaluations": history.evaluations}
+               "best": history.best, "evaluations": history.evaluations, "machine": machine()}
     crnn.save_reader(args.out, model, metrics=metrics, recipe=recipe.to_dict())
     print(f"trained in {seconds:.0f} s ({history.train_seconds:.0f} s of training): wrote {args.out}")
 
@@ -414,12 +414,14 @@ def full_budget_main(args):
         recipe, metrics = info.get("recipe") or {}, info.get("metrics") or {}
         if "best" not in metrics or "height" not in recipe:
             raise HCRError(f"{path} records no training run: pass readers saved by `benchmarks.lines train`.")
-        runs[shown(path)] = {"command": metrics["command"], "height": recipe["height"], "augment": recipe["augment"],
+        runs[shown(path)] = {"command": metrics["command"], "height": recipe["height"], "hidden": recipe["hidden"],
+                             "augment": recipe["augment"],
                              "accents": recipe.get("accents", True),
                              "train_seconds": metrics["train_seconds"], "steps": metrics["steps"],
                              "lines_seen": metrics["lines_seen"], "best": metrics["best"],
                              "val_cer_by_step": [[e["step"], round(e["val_cer"], 3)] for e in metrics["evaluations"]]}
-        print(f"  {shown(path):40s} augment {recipe['augment']:g}, {recipe['height']} px: best val CER "
+        print(f"  {shown(path):40s} augment {recipe['augment']:g}, {recipe['height']} px, LSTM {recipe['hidden']}: "
+              f"best val CER "
               f"{metrics['best']['val_cer']:.2f}% at step {metrics['best']['step']:,} of {metrics['steps']:,}")
     record["full_budget"] = {**record.get("full_budget", {}), **runs}
     records.write(args.json.name, record, folder=args.json.parent)

@@ -63,7 +63,8 @@ def write(name, payload, folder=ASSETS):
     """Write a record atomically, stamped with its date and the command that made it."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    payload = {"command": MADE_BY.get(name, ""), "written": time.strftime("%Y-%m-%d"), **payload}
+    payload = {"command": MADE_BY.get(name, ""), "written": None, **payload}
+    payload["written"] = time.strftime("%Y-%m-%d")  # today's, even when an older record is written back
     tmp = folder / f".{name}.tmp"
     tmp.write_text(json.dumps(payload, indent=1) + "\n")
     tmp.replace(folder / name)

@@ -50,6 +50,16 @@ def test_run_seconds_spans_the_first_cell_to_the_last_and_names_the_slowest(tmp_
     assert records.read(written.name, tmp_path)["chapters"]["chapter.ipynb"]["seconds"] == 180.0
 
 
+def test_a_record_written_back_carries_todays_date(tmp_path):
+    import time
+
+    from helpers import records
+
+    records.write("some.json", {"written": "2001-01-01", "value": 1}, folder=tmp_path)
+    record = records.read("some.json", tmp_path)
+    assert record["written"] == time.strftime("%Y-%m-%d") and record["value"] == 1
+
+
 def test_the_readme_quotes_the_recorded_chapter_times():
     import json
 
