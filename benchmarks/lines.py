@@ -419,7 +419,10 @@ def full_budget_main(args):
                              "accents": recipe.get("accents", True),
                              "train_seconds": metrics["train_seconds"], "steps": metrics["steps"],
                              "lines_seen": metrics["lines_seen"], "best": metrics["best"],
-                             "val_cer_by_step": [[e["step"], round(e["val_cer"], 3)] for e in metrics["evaluations"]]}
+                             "val_cer_by_step": [[e["step"], round(e["val_cer"], 3)] for e in metrics["evaluations"]],
+                             "val_cer_by_minute": [[round(e["seconds"] / 60, 2), round(e["val_cer"], 3)]
+                                                   for e in metrics["evaluations"]],
+                             "machine": metrics.get("machine")}
         print(f"  {shown(path):40s} augment {recipe['augment']:g}, {recipe['height']} px, LSTM {recipe['hidden']}: "
               f"best val CER "
               f"{metrics['best']['val_cer']:.2f}% at step {metrics['best']['step']:,} of {metrics['steps']:,}")

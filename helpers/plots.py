@@ -178,8 +178,10 @@ def accuracy_vs_time(curves, target=None):
     return fig
 
 
-def val_cer_curves(runs, title="Line readers trained for the whole budget: CER on the real val lines"):
-    """Val CER against training step per run (`runs` maps name -> [[step, CER %], ...]); the best point ringed."""
+def val_cer_curves(runs, title="Line readers trained for the whole budget: CER on the real val lines",
+                   xlabel="training step (batches)"):
+    """Val CER against training progress per run (`runs` maps name -> [[step or minute, CER %], ...]);
+    the best point ringed."""
     fig = Figure(figsize=(9, 4.5), layout="constrained")
     ax = fig.subplots()
     for i, (name, points) in enumerate(runs.items()):
@@ -188,7 +190,7 @@ def val_cer_curves(runs, title="Line readers trained for the whole budget: CER o
         if points:
             best = int(np.argmin(cers))
             ax.plot([steps[best]], [cers[best]], "o", ms=10, mfc="none", color=f"C{i}")
-    ax.set(xlabel="training step (batches)", ylabel="val CER (%)", title=title)
+    ax.set(xlabel=xlabel, ylabel="val CER (%)", title=title)
     ax.grid(alpha=0.3)
     ax.legend(loc="upper right")
     return fig
