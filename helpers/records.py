@@ -135,8 +135,9 @@ def record_run_time(path, command, folder=ASSETS):
         runs = read("run_times.json", folder).get("chapters", {})
     except HCRError:  # the first record, or a damaged one
         runs = {}
-    runs[Path(path).name] = {"command": command, "written": time.strftime("%Y-%m-%d"), **timing}
-    return write("run_times.json", {"machine": machine(), "chapters": runs}, folder=folder)
+    # each chapter keeps the machine it ran on: the chapters are not always re-run together
+    runs[Path(path).name] = {"command": command, "written": time.strftime("%Y-%m-%d"), "machine": machine(), **timing}
+    return write("run_times.json", {"chapters": runs}, folder=folder)
 
 
 def tidy_notebook(path):
