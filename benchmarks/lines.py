@@ -3,6 +3,7 @@
     python -m benchmarks.fonts                          # once: the handwriting fonts, with npm
     python -m benchmarks.lines train --minutes 40       # -> runs/lines.pt (the shipped recipe)
     python -m benchmarks.lines score runs/lines.pt      # -> assets/lines.json
+    python -m benchmarks.lines pages                    # -> assets/pages.json (pages split and read)
     python -m benchmarks.lines sources --init-from build/synthetic_reader.pt   # -> assets/lines_sources.json
     python -m benchmarks.lines designs --init-from build/synthetic_reader.pt   # -> assets/lines_designs.json
 
@@ -14,7 +15,7 @@ Scored sets:
 - lines in the handwriting fonts, clean and photographed: DEV fonts (trained on) and
   HELD_OUT fonts (never used for anything but this score);
 - synthetic test lines (EMNIST ByClass and MNIST test images, held-out words);
-- speed: a 20-character line from PNG to text, and a page of 10 lines end to end;
+- speed: a 20-character line from PNG to text;
 - beam search with a character language model against greedy decoding, chosen on val.
 The real lines are French: their figures are not figures for English writing.
 """
@@ -125,24 +126,65 @@ def score_items(reader, items, decoder=None):
     return out, texts
 
 
-def page_speed(reader, seed=0):
-    """Milliseconds to read a page of 10 real val lines (composed like a scan), end to end."""
-    manifest = real_lines.read_manifest()
+def compose_pages(split, pages, seed=0, manifest=None):
+    """`pages` pages of 10 real lines of `split` each (lines of at least 15 characters), composed
+    like a scan: [(JPEG bytes, [line entries])]."""
+    manifest = manifest or real_lines.read_manifest()
     rng = np.random.default_rng(seed)
-    val = [e for e in manifest.split("val") if len(e.text) >= 15]
-    pick = [val[i] for i in rng.choice(len(val), 10, replace=False)]
-    picture, _ = page.compose_page([Image.open(e.path) for e in pick], seed=seed)
-    buffer = io.BytesIO()
-    picture.save(buffer, "JPEG", quality=90)
-    data = buffer.getvalue()
+    entries = [e for e in manifest.split(split) if len(e.text) >= 15]
+    out = []
+    for k in range(pages):
+        pick = [entries[i] for i in rng.choice(len(entries), 10, replace=False)]
+        picture, _ = page.compose_page([Image.open(e.path) for e in pick], seed=seed + k)
+        buffer = io.BytesIO()
+        picture.save(buffer, "JPEG", quality=90)
+        out.append((buffer.getvalue(), pick))
+    return out
+
+
+def page_reading(reader, composed):
+    """How much reading lines off a page costs against reading the same lines alone: the page's
+    CER (its lines joined in reading order) and that of its lines read one by one."""
+    page_texts, alone_texts, truths, complete = [], [], [], 0
+    for data, pick in composed:
+        found = reader.read_page(data)
+        complete += len(found) == len(pick)
+        page_texts.append(" ".join(r.text for r in found))
+        alone_texts.append(" ".join(reader.read(e.path).text for e in pick))
+        truths.append(" ".join(e.text for e in pick))
+    return {"pages": len(composed), "lines_per_page": len(composed[0][1]), "pages_with_every_line_found": complete,
+            "cer_page": round(100 * crnn.cer(page_texts, truths), 2),
+            "cer_lines_alone": round(100 * crnn.cer(alone_texts, truths), 2)}
+
+
+def page_speed(reader, data):
+    """Milliseconds to read one page (JPEG bytes) end to end: opening, splitting, reading."""
     reader.read_page(data)  # warm up
     times = []
     for _ in range(3):
         started = time.perf_counter()
-        found = reader.read_page(data)
+        reader.read_page(data)
         times.append(1000 * (time.perf_counter() - started))
-    return {"lines_in_page": 10, "lines_found": len(found), "median_ms": round(statistics.median(times), 1),
-            "cer": round(100 * crnn.cer(" ".join(r.text for r in found), " ".join(e.text for e in pick)), 2)}
+    return {"lines_in_page": 10, "median_ms": round(statistics.median(times), 1)}
+
+
+def pages_main(args):
+    """Pages composed from the real val lines (on which the splitter's settings were chosen) and
+    from the test lines (which chose nothing), read by the shipped reader and its decoding."""
+    reader = crnn.TextReader(args.checkpoint or crnn.SHIPPED)
+    manifest = real_lines.read_manifest()
+    record = {"checkpoint": shown(args.checkpoint or crnn.SHIPPED), "decoding": "beam" if reader.lm else "greedy",
+              "machine": machine(), "attribution": real_lines.ATTRIBUTION}
+    for split in ("val", "test"):
+        composed = compose_pages(split, args.pages, seed=args.seed, manifest=manifest)
+        record[split] = page_reading(reader, composed)
+        if split == "val":
+            record["speed"] = page_speed(reader, composed[0][0])
+        print(f"  {split}: {record[split]}", flush=True)
+    print(f"  one page of 10 lines: {record['speed']['median_ms']} ms")
+    records.write(args.json.name, record, folder=args.json.parent)
+    print(f"wrote {args.json}")
+    return record
 
 
 def line_speed(reader, files):
@@ -227,7 +269,6 @@ def score_reader(reader, per_font=30, seed=0, synthetic=1000, lms=None):
     print_one("synthetic test lines", result["synthetic test lines"])
     if speed:
         result["ms_per_line"] = line_speed(reader, speed)
-    result["page"] = page_speed(reader, seed)
     if lms:
         (key, val_cer, setting, lm), grid = choose_beam(reader, reals["real handwriting, val split"], lms)
         record = {"chosen_on_val": key, "val_grid": grid, "setting": setting}
@@ -247,7 +288,6 @@ def score_reader(reader, per_font=30, seed=0, synthetic=1000, lms=None):
             print_one("synthetic test lines, beam search", record["synthetic test lines"])
             if speed:
                 record["ms_per_line"] = line_speed(beam_reader, speed)
-            record["page"] = page_speed(beam_reader, seed)
         result["beam_search"] = record
     return result
 
@@ -473,6 +513,11 @@ def main(argv=None):
     full = sub.add_parser("full-budget", help="set readers trained for the whole budget side by side (val curves)")
     full.add_argument("checkpoints", nargs="+", type=Path)
     full.add_argument("--json", type=Path, default=ASSETS / "lines_designs.json")
+    pages = sub.add_parser("pages", help="pages of real val and test lines, split and read, against the lines alone")
+    pages.add_argument("checkpoint", nargs="?", type=Path, default=None)
+    pages.add_argument("--pages", type=int, default=20, help="pages per split, 10 lines each")
+    pages.add_argument("--seed", type=int, default=0)
+    pages.add_argument("--json", type=Path, default=ASSETS / "pages.json")
     score = sub.add_parser("score", help="score a line reader on real, font and synthetic lines it never trained on")
     score.add_argument("checkpoint", nargs="?", type=Path, default=None)
     score.add_argument("--per-font", type=int, default=30)
@@ -485,7 +530,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded with what it makes
     commands = {"train": train_main, "sources": sources_main, "designs": designs_main, "score": score_main,
-                "full-budget": full_budget_main}
+                "full-budget": full_budget_main, "pages": pages_main}
     return commands[args.command](args)
 
 

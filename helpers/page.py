@@ -19,6 +19,8 @@ from .framing import LINE_HEIGHT, frame_line
 from .preprocess import line_to_ink, one_sentence_errors, picture_label, to_grey
 
 PAGE_SIDE = 1600  # a page is looked at with its longer side at most this many pixels
+MIN_PEAK_SHARE = 0.02  # rows with less ink than this share of the page's inkiest row hold no line
+MIN_DIP = 0.5  # between two lines the ink per row falls to at most half the lower line's peak
 MIN_LINE_SHARE = 0.35  # a blob lower than this share of the typical letter height is a speck, not a line
 
 
@@ -62,12 +64,19 @@ def _letter_height(heights, areas):
     return float(np.median(big if big.size else heights))
 
 
-def split_lines(ink, height=LINE_HEIGHT):
+def _paper(grey):
+    """The paper's shade in a crop (what covers another line's strokes there)."""
+    return np.float32(np.percentile(grey, 75) if np.median(grey) >= 0.5 else np.percentile(grey, 25))
+
+
+def split_lines(ink, height=LINE_HEIGHT, grey=None):
     """Ink map of a page -> [(framed line, (left, top, right, bottom))] in reading order.
 
     Lines are found where the ink's row profile peaks (one peak per line of writing, peaks at
     least about a letter height apart); every mark then goes to the line whose band holds its
-    centre, so dots, accents and descenders stay with their own line.
+    centre, so dots, accents and descenders stay with their own line. Given the page's `grey`
+    picture, each line's ink is found again in its own box, as for a line read alone: a faint
+    line on a page of dark ones keeps its strokes.
     """
     from scipy.signal import find_peaks
 
@@ -82,7 +91,11 @@ def split_lines(ink, height=LINE_HEIGHT):
     # Each row's share of ink, so that a faint line counts as much as a dark one.
     rows = np.sqrt(np.clip(ink, 0, 1)).sum(axis=1)
     profile = ndimage.gaussian_filter1d(rows.astype(float), max(1.0, letter / 4))
-    peaks, _ = find_peaks(profile, distance=max(2, int(0.7 * letter)), prominence=0.08 * profile.max())
+    # A line is a peak that the rows on both sides dip well below: judged against the peak's own
+    # height, so a short or faint line next to a long, dark one is still a line of its own.
+    peaks, props = find_peaks(profile, distance=max(2, int(0.7 * letter)), height=MIN_PEAK_SHARE * profile.max(),
+                              prominence=0)
+    peaks = peaks[props["prominences"] >= MIN_DIP * props["peak_heights"]]
     if peaks.size == 0:
         peaks = np.array([int(np.argmax(profile))])
     # Band edges: the emptiest row between two neighbouring peaks.
@@ -106,8 +119,14 @@ def split_lines(ink, height=LINE_HEIGHT):
         pad = 2
         t, btm = max(0, t - pad), min(ink.shape[0], btm + pad)
         lft, rgt = max(0, lft - pad), min(ink.shape[1], rgt + pad)
-        keep = ndimage.binary_dilation(mine[labels[t:btm, lft:rgt]], iterations=1)
-        crop = np.where(keep, ink[t:btm, lft:rgt], 0.0).astype(np.float32)
+        crop = None
+        if grey is not None:  # everything in the box but the other lines' marks
+            theirs = ndimage.binary_dilation((labels[t:btm, lft:rgt] > 0) & ~mine[labels[t:btm, lft:rgt]], iterations=1)
+            local, found = line_to_ink(np.where(theirs, _paper(grey[t:btm, lft:rgt]), grey[t:btm, lft:rgt]))
+            crop = local if found else None
+        if crop is None:
+            keep = ndimage.binary_dilation(mine[labels[t:btm, lft:rgt]], iterations=1)
+            crop = np.where(keep, ink[t:btm, lft:rgt], 0.0).astype(np.float32)
         out.append((frame_line(crop, height), (lft, t, rgt, btm)))
     return out
 
@@ -126,7 +145,7 @@ def page_lines(source, name=None, height=LINE_HEIGHT):
         if not found:
             raise HCRError(f"{label} shows no writing (it looks blank): write or photograph some text and try again.")
         sx, sy = full_w / grey.shape[1], full_h / grey.shape[0]
-        found_lines = split_lines(ink, height)
+        found_lines = split_lines(ink, height, grey)
         if not found_lines:
             raise HCRError(f"{label} shows no writing (it looks blank): write or photograph some text and try again.")
         return [PageLine(image, (round(b[0] * sx), round(b[1] * sy), round(b[2] * sx), round(b[3] * sy)))

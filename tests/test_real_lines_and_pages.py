@@ -98,6 +98,28 @@ def test_a_composed_page_splits_into_its_lines_in_reading_order():
     assert widths[1] > widths[0] > widths[2]  # the longest text is the widest line
 
 
+def test_a_faint_short_line_among_dark_long_ones_is_a_line_of_its_own_and_keeps_its_strokes():
+    """Pages mix pens: a short pencil note between two long lines in black ink is still its own
+    line, and its ink is found in its own box, as if it were read alone."""
+    from PIL import ImageFilter
+
+    from helpers.preprocess import prepare_line
+
+    def line(text, fill, width=900):
+        picture = Image.new("L", (width, 64), 235)
+        ImageDraw.Draw(picture).text((12, 10), text, font=ImageFont.load_default(size=36), fill=fill)
+        return picture.filter(ImageFilter.GaussianBlur(0.8))  # soft stroke edges, as a pen's
+
+    pictures = [line("A long line written in black ink here", 10), line("pencil", 120, 300),
+                line("and one more long line in black ink", 10)]
+    picture, _ = page.compose_page(pictures, seed=3)
+    found = page.page_lines(picture)
+    assert len(found) == 3
+    alone = prepare_line(pictures[1])
+    assert abs(found[1].image.shape[1] - alone.shape[1]) <= 0.1 * alone.shape[1]
+    assert found[1].image.sum() > 0.9 * alone.sum()  # not only the darkest pixels of the pencil strokes
+
+
 def test_a_page_without_writing_is_refused_and_boxes_are_in_the_pictures_pixels():
     with pytest.raises(HCRError, match="shows no writing"):
         page.page_lines(Image.new("L", (800, 600), 235), name="blank.jpg")
