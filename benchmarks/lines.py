@@ -43,7 +43,9 @@ from .fonts import DEV_FONTS, HELD_OUT_FONTS, font_paths
 
 IMAGES_DIR = BUILD / "lines"
 SPEED_CHARS = 20  # the target: a line of 20 characters from PNG to text
-LM_ORDERS = (5, 6)  # the character LMs tried on val (characters of history + 1)
+# The character LMs tried on val: (order = characters of history + 1, French sentences counted too).
+LM_CHOICES = {"order 5": (5, 0), "order 6": (6, 0), "order 6 with French words": (6, 20_000)}
+COUNTED_FROM = "the real training transcriptions and sentences of wordfreq training words (English{})"
 
 
 def build_font_sets(out, fonts, per_font=30, seed=0):
@@ -199,7 +201,7 @@ def line_speed(reader, files):
 
 def choose_beam(reader, val_items, lms, weights=(0.0, 0.2, 0.3, 0.45, 0.6, 0.8), bonuses=(0.5, 1.5, 2.5),
                 widths=(8, 16)):
-    """Greedy against beam search on the VAL lines: every LM of `lms` ({order: CharLM}) at every
+    """Greedy against beam search on the VAL lines: every LM of `lms` ({name: CharLM}) at every
     weight and bonus with the narrowest beam, then the best of those at each wider beam.
     Returns ((key, val CER, (weight, bonus) or None, LM or None), grid); the LM comes back with
     the chosen width."""
@@ -229,10 +231,10 @@ def choose_beam(reader, val_items, lms, weights=(0.0, 0.2, 0.3, 0.45, 0.6, 0.8),
             best = (key, grid[key], (w, b), lm, width)
         print(f"  val CER {key}: {grid[key]:.2f}% (greedy {grid['greedy']:.2f}%)", flush=True)
 
-    for order, lm in sorted(lms.items()):
+    for name, lm in lms.items():
         for w in weights[1:]:
             for b in bonuses:
-                trial(f"beam weight {w} bonus {b}" + (f" order {order}" if order != 5 else ""), lm, w, b, widths[0])
+                trial(f"beam weight {w} bonus {b}" + (f" {name}" if name != "order 5" else ""), lm, w, b, widths[0])
     if best[2] is not None:
         key, _, (w, b), lm, _ = best
         for width in widths[1:]:
@@ -245,7 +247,7 @@ def choose_beam(reader, val_items, lms, weights=(0.0, 0.2, 0.3, 0.45, 0.6, 0.8),
 
 def score_reader(reader, per_font=30, seed=0, synthetic=1000, lms=None):
     """Every set's scores for one reader (the record the chapter and README quote); with
-    language models `lms` ({order: CharLM}), also the beam search chosen on val and its scores."""
+    language models `lms` ({name: CharLM}), also the beam search chosen on val and its scores."""
     if IMAGES_DIR.exists():
         shutil.rmtree(IMAGES_DIR)
     result = {}
@@ -273,7 +275,7 @@ def score_reader(reader, per_font=30, seed=0, synthetic=1000, lms=None):
         (key, val_cer, setting, lm), grid = choose_beam(reader, reals["real handwriting, val split"], lms)
         record = {"chosen_on_val": key, "val_grid": grid, "setting": setting}
         if lm is not None:
-            record.update(order=lm.order, width=lm.beam)
+            record.update(order=lm.order, width=lm.beam, counted_from=lm.counted_from)
             result["lm"] = lm  # for score_main to ship; dropped before the record is written
         if setting is not None:  # the beam reader on the sets that chose nothing, and its speed
             beam_reader = crnn.TextReader.from_model(reader.model, lm=(lm, *setting))
@@ -303,8 +305,10 @@ def score_main(args):
     info = reader.info
     lms = None
     if not args.no_beam or args.ship_lm:  # counted from the training texts only
-        texts = decoding.training_texts(real_lines.read_manifest(), seed=args.seed)
-        lms = {order: decoding.CharLM(texts, order) for order in LM_ORDERS}
+        manifest, lms = real_lines.read_manifest(), {}
+        for name, (order, french) in LM_CHOICES.items():
+            lms[name] = decoding.CharLM(decoding.training_texts(manifest, seed=args.seed, french=french), order)
+            lms[name].counted_from = COUNTED_FROM.format(f"; French: {french:,}" if french else "")
     scores = score_reader(reader, per_font=args.per_font, seed=args.seed, synthetic=args.synthetic, lms=lms)
     lm = scores.pop("lm", None)
     setting = scores.get("beam_search", {}).get("setting")
@@ -314,7 +318,7 @@ def score_main(args):
             print("greedy decoding read val best: no language model ships")
         else:
             lm.save(decoding.SHIPPED_LM, *setting, chosen_on="real val lines", reader=shown(path),
-                    counted_from="the real training transcriptions and sentences of wordfreq training words",
+                    counted_from=lm.counted_from,
                     attribution=real_lines.ATTRIBUTION)
             print(f"wrote {decoding.SHIPPED_LM} (beam weight {setting[0]}, bonus {setting[1]})")
     result = {"checkpoint": shown(path), "recipe": info.get("recipe", {}), "training": info.get("metrics", {}),

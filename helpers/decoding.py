@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .alphabet import ALPHABET, BLANK
+from .alphabet import ALPHABET, BLANK, fold
 from .errors import HCRError
 from .paths import CHECKPOINTS
 
@@ -154,12 +154,39 @@ def beam_decode(logits, lm, weight=0.5, bonus=1.0, beam=None, prune=1e-3):
     return best, confidence
 
 
-def training_texts(manifest, count=20_000, seed=0):
+def training_texts(manifest, count=20_000, seed=0, french=0):
     """Texts to count the language model from: the real training transcriptions, and as many
-    sentences of training words with punctuation (English), so neither language dominates."""
+    sentences of training words with punctuation (English), so neither language dominates;
+    with `french`, that many sentences of French training words too (the real lines are French,
+    and their few thousand transcriptions hold only part of its words)."""
     from . import lines
 
     rng = np.random.default_rng(seed)
     real = [e.text for e in manifest.split("train")]
     drawn = [lines.punctuate(lines.sample_text(rng, "train", 48), rng) for _ in range(count)]
-    return real + drawn
+    return real + drawn + [lines.punctuate(french_sentence(rng), rng) for _ in range(french)]
+
+
+ELIDED = {"l", "d", "c", "j", "m", "n", "s", "t", "qu", "jusqu", "lorsqu", "puisqu"}  # written l'homme, qu'il
+
+
+def french_sentence(rng, max_chars=48):
+    """Words of the French list drawn by frequency (training words only), elisions joined to the
+    next word, the first letter capital half the time: text to count letters' neighbours from."""
+    from . import lines
+
+    words, weights, _ = lines.vocabulary("train", "fr")
+    target, out = int(rng.integers(8, max_chars + 1)), []
+    while sum(map(len, out)) + len(out) < target:
+        word = words[lines._draw(rng, weights)]
+        if word in ELIDED:  # before a vowel or h only: draw until one comes, or leave the elision out
+            after = next((w for w in (words[lines._draw(rng, weights)] for _ in range(8))
+                          if w[0] in "aeiouhéèêàâîôû" and w not in ELIDED), None)
+            if after is None:
+                continue
+            word = f"{word}'{after}"
+        out.append(word)
+    text = " ".join(out)
+    if rng.random() < 0.5:
+        text = text[0].upper() + text[1:]
+    return fold(text)[0]

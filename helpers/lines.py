@@ -55,8 +55,9 @@ def in_split(word, split):
 
 
 @functools.cache
-def vocabulary(split):
-    """(words, cumulative weights, {length: (words, cumulative weights)}) of one split, alphabetic words only."""
+def vocabulary(split, language="en"):
+    """(words, cumulative weights, {length: (words, cumulative weights)}) of one split, alphabetic words
+    only; English unless told (the beam search's language model also counts French words)."""
     if split not in SPLITS:
         raise HCRError(f"split={split!r} is unknown: use 'train' or 'test'.")
     try:
@@ -64,8 +65,10 @@ def vocabulary(split):
     except ImportError:
         raise HCRError("The word list is missing: run `pip install wordfreq==3.1.1` "
                        "(or `pip install -r requirements.txt`).") from None
-    words = [w for w in wordfreq.top_n_list("en", WORDS) if w.isascii() and w.isalpha() and in_split(w, split)]
-    weights = np.array([wordfreq.word_frequency(w, "en") for w in words]) ** FREQUENCY_POWER
+    words = [w for w in wordfreq.top_n_list(language, WORDS)
+             if w.isalpha() and (w.isascii() if language == "en" else all(c in ALPHABET for c in w))
+             and in_split(w, split)]
+    weights = np.array([wordfreq.word_frequency(w, language) for w in words]) ** FREQUENCY_POWER
     by_length = {}
     for n in range(1, 20):
         pick = [i for i, w in enumerate(words) if len(w) == n]

@@ -5,7 +5,9 @@ marks (connected pieces of ink) are grouped into lines: each mark is smeared sid
 about two letter heights, so the letters and words of one line run together while the lines
 stay apart, and blobs that share most of their height are one line. Each line keeps only
 its own marks (a descender from the line above is not read twice), is framed like any line
-(`framing.frame_line`) and read by the line reader. Boxes are in the picture's own pixels.
+(`framing.frame_line`) and read by the line reader. The rows between the lines found are
+then looked at again on their own, for a line in pencil beside lines in ink (the page's ink is
+scaled to its darkest strokes). Boxes are in the picture's own pixels.
 """
 
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ PAGE_SIDE = 1600  # a page is looked at with its longer side at most this many p
 MIN_PEAK_SHARE = 0.02  # rows with less ink than this share of the page's inkiest row hold no line
 MIN_DIP = 0.5  # between two lines the ink per row falls to at most half the lower line's peak
 MIN_LINE_SHARE = 0.35  # a blob lower than this share of the typical letter height is a speck, not a line
+MAX_FAINT_SHARE = 2.5  # a faint line found between the others is at most this many letter heights tall
 
 
 @dataclass
@@ -69,25 +72,35 @@ def _paper(grey):
     return np.float32(np.percentile(grey, 75) if np.median(grey) >= 0.5 else np.percentile(grey, 25))
 
 
-def split_lines(ink, height=LINE_HEIGHT, grey=None):
+def _marks(ink):
+    """(labels, count, slices, areas, typical letter height) of the page's marks; None if it has none."""
+    marks = ink > 0.3
+    labels, count = ndimage.label(marks, structure=np.ones((3, 3)))
+    if count == 0:
+        return None
+    slices = ndimage.find_objects(labels)
+    heights = np.array([s[0].stop - s[0].start for s in slices], float)
+    areas = ndimage.sum_labels(marks, labels, np.arange(1, count + 1))
+    return labels, count, slices, areas, max(3.0, _letter_height(heights, areas))
+
+
+def split_lines(ink, height=LINE_HEIGHT, grey=None, letter=None):
     """Ink map of a page -> [(framed line, (left, top, right, bottom))] in reading order.
 
     Lines are found where the ink's row profile peaks (one peak per line of writing, peaks at
     least about a letter height apart); every mark then goes to the line whose band holds its
     centre, so dots, accents and descenders stay with their own line. Given the page's `grey`
     picture, each line's ink is found again in its own box, as for a line read alone: a faint
-    line on a page of dark ones keeps its strokes.
+    line on a page of dark ones keeps its strokes. `letter` is the typical letter height, when
+    the page's other lines already tell it.
     """
     from scipy.signal import find_peaks
 
-    marks = ink > 0.3
-    labels, count = ndimage.label(marks, structure=np.ones((3, 3)))
-    if count == 0:
+    found = _marks(ink)
+    if found is None:
         return []
-    slices = ndimage.find_objects(labels)
-    heights = np.array([s[0].stop - s[0].start for s in slices], float)
-    areas = ndimage.sum_labels(marks, labels, np.arange(1, count + 1))
-    letter = max(3.0, _letter_height(heights, areas))
+    labels, count, slices, areas, own_letter = found
+    letter = letter or own_letter
     # Each row's share of ink, so that a faint line counts as much as a dark one.
     rows = np.sqrt(np.clip(ink, 0, 1)).sum(axis=1)
     profile = ndimage.gaussian_filter1d(rows.astype(float), max(1.0, letter / 4))
@@ -131,6 +144,31 @@ def split_lines(ink, height=LINE_HEIGHT, grey=None):
     return out
 
 
+def faint_lines(grey, found, letter, height=LINE_HEIGHT):
+    """Lines in the rows that no line found so far covers, each stretch of them looked at on its
+    own: the page's ink is scaled to its darkest strokes, so pencil beside black ink falls below
+    the threshold there. A stretch counts only if what it holds has the height of writing (a ruled
+    line, a shadow's edge or a speck does not)."""
+    covered = np.zeros(grey.shape[0], bool)
+    for _, (_, top, _, bottom) in found:
+        covered[top:bottom] = True
+    out = []
+    runs, count = ndimage.label(~covered)
+    for rows in ndimage.find_objects(runs)[:count]:
+        top, bottom = rows[0].start, rows[0].stop
+        if bottom - top < 0.7 * letter:
+            continue
+        ink, has_ink = line_to_ink(grey[top:bottom])
+        if not has_ink:
+            continue
+        for image, (lft, t, rgt, btm) in split_lines(ink, height, grey[top:bottom], letter):
+            inside = t >= 2 and btm <= bottom - top - 2  # not the ends of another line's strokes
+            solid = (ink[t:btm, lft:rgt] > 0.3).mean() > 0.5  # a band of shadow or a paper's edge
+            if inside and not solid and MIN_LINE_SHARE * letter <= btm - t <= MAX_FAINT_SHARE * letter:
+                out.append((image, (lft, top + t, rgt, top + btm)))
+    return out
+
+
 def page_lines(source, name=None, height=LINE_HEIGHT):
     """Any picture of writing (one line or a page) -> [PageLine] in reading order.
 
@@ -146,6 +184,8 @@ def page_lines(source, name=None, height=LINE_HEIGHT):
             raise HCRError(f"{label} shows no writing (it looks blank): write or photograph some text and try again.")
         sx, sy = full_w / grey.shape[1], full_h / grey.shape[0]
         found_lines = split_lines(ink, height, grey)
+        found_lines += faint_lines(grey, found_lines, _marks(ink)[4], height)
+        found_lines.sort(key=lambda line: line[1][1])
         if not found_lines:
             raise HCRError(f"{label} shows no writing (it looks blank): write or photograph some text and try again.")
         return [PageLine(image, (round(b[0] * sx), round(b[1] * sy), round(b[2] * sx), round(b[3] * sy)))

@@ -5,10 +5,11 @@ import gzip
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 
-from helpers import crnn, decoding
+from helpers import alphabet, crnn, decoding, lines, real_lines
 from helpers.alphabet import ALPHABET, BLANK
 from helpers.decoding import CharLM, beam_decode
 from helpers.errors import HCRError
@@ -96,3 +97,25 @@ def test_the_shipped_reader_decodes_with_the_shipped_model():
     reader = crnn.TextReader()
     lm, weight, bonus = CharLM.load()
     assert reader.lm is not None and (reader.lm[1], reader.lm[2]) == (weight, bonus)
+
+
+def test_french_sentences_hold_only_training_words_of_the_alphabet_with_elisions_before_vowels():
+    rng = np.random.default_rng(0)
+    sentences = [decoding.french_sentence(rng) for _ in range(300)]
+    assert all(alphabet.fold(s) == (s, set()) for s in sentences)
+    assert any(c in "éèàç" for s in sentences for c in s)  # French, not English
+    words = [w.lower() for s in sentences for w in s.replace("'", " ").split()]
+    assert words and not any(lines.is_test_word(w) for w in words)
+    elided = [w for s in sentences for w in s.split() if "'" in w]
+    assert elided and all(w.split("'", 1)[1][0].lower() in "aeiouhéèêàâîôû" for w in elided)
+
+
+def test_the_language_model_texts_add_french_sentences_only_when_asked(tmp_path):
+    """The val transcriptions never count; French sentences come after the rest, so the English
+    ones stay the same and the two LMs tried on val differ only by the French."""
+    manifest = real_lines.Manifest([real_lines.Entry(tmp_path / "a.jpg", "Le chat dort.", "x", "p", "w", "train"),
+                                    real_lines.Entry(tmp_path / "b.jpg", "Un chien.", "x", "q", "v", "val")])
+    plain = decoding.training_texts(manifest, count=5)
+    with_french = decoding.training_texts(manifest, count=5, french=7)
+    assert plain[0] == "Le chat dort." and len(plain) == 6
+    assert with_french[:6] == plain and len(with_french) == 13

@@ -98,26 +98,45 @@ def test_a_composed_page_splits_into_its_lines_in_reading_order():
     assert widths[1] > widths[0] > widths[2]  # the longest text is the widest line
 
 
-def test_a_faint_short_line_among_dark_long_ones_is_a_line_of_its_own_and_keeps_its_strokes():
-    """Pages mix pens: a short pencil note between two long lines in black ink is still its own
-    line, and its ink is found in its own box, as if it were read alone."""
+def pen_line(text, fill, width=900, blur=0.8):
     from PIL import ImageFilter
 
+    picture = Image.new("L", (width, 64), 235)
+    ImageDraw.Draw(picture).text((12, 10), text, font=ImageFont.load_default(size=36), fill=fill)
+    return picture.filter(ImageFilter.GaussianBlur(blur))  # soft stroke edges, as a pen's
+
+
+@pytest.mark.parametrize("fill, blur", [(120, 0.8), (150, 1.5), (190, 0.8)])
+def test_a_faint_short_line_among_dark_long_ones_is_a_line_of_its_own_and_keeps_its_strokes(fill, blur):
+    """Pages mix pens: a short pencil note between two long lines in black ink is still its own
+    line, and its ink is found in its own box, as if it were read alone. The fainter two were
+    lost whole before `page.faint_lines` looked again between the lines found."""
     from helpers.preprocess import prepare_line
 
-    def line(text, fill, width=900):
-        picture = Image.new("L", (width, 64), 235)
-        ImageDraw.Draw(picture).text((12, 10), text, font=ImageFont.load_default(size=36), fill=fill)
-        return picture.filter(ImageFilter.GaussianBlur(0.8))  # soft stroke edges, as a pen's
-
-    pictures = [line("A long line written in black ink here", 10), line("pencil", 120, 300),
-                line("and one more long line in black ink", 10)]
+    pictures = [pen_line("A long line written in black ink here", 10), pen_line("pencil", fill, 300, blur),
+                pen_line("and one more long line in black ink", 10)]
     picture, _ = page.compose_page(pictures, seed=3)
     found = page.page_lines(picture)
     assert len(found) == 3
     alone = prepare_line(pictures[1])
     assert abs(found[1].image.shape[1] - alone.shape[1]) <= 0.1 * alone.shape[1]
     assert found[1].image.sum() > 0.9 * alone.sum()  # not only the darkest pixels of the pencil strokes
+
+
+@pytest.mark.parametrize("rule", [215, 190, 150])
+def test_ruled_paper_gives_one_line_per_line_of_writing(rule):
+    """Looking again between the lines (for pencil) must not read the rules, or the ends of the
+    strokes of the lines around, as lines of their own."""
+    texts = ["first line of a note", "second line here", "and a third one"]
+    picture = Image.new("L", (900, 60 * 6), 235)
+    draw = ImageDraw.Draw(picture)
+    for y in range(40, picture.height, 60):
+        draw.line([(0, y), (picture.width, y)], fill=rule, width=2)
+    for k, text in enumerate(texts):
+        draw.text((30, 58 + 60 * k), text, font=ImageFont.load_default(size=34), fill=20)
+    found = page.page_lines(picture)
+    assert len(found) == 3
+    assert [f.box[1] for f in found] == sorted(f.box[1] for f in found)
 
 
 def test_a_page_without_writing_is_refused_and_boxes_are_in_the_pictures_pixels():
