@@ -199,47 +199,71 @@ def line_speed(reader, files):
     return {"chars": SPEED_CHARS, "median": round(statistics.median(times), 2), "max": round(max(times), 2)}
 
 
-def choose_beam(reader, val_items, lms, weights=(0.0, 0.2, 0.3, 0.45, 0.6, 0.8), bonuses=(0.5, 1.5, 2.5),
-                widths=(8, 16)):
-    """Greedy against beam search on the VAL lines: every LM of `lms` ({name: CharLM}) at every
-    weight and bonus with the narrowest beam, then the best of those at each wider beam.
-    Returns ((key, val CER, (weight, bonus) or None, LM or None), grid); the LM comes back with
-    the chosen width."""
+def _logits(reader, paths):
+    """The reader's columns for each picture (None where it shows no writing)."""
+    out = []
+    with torch.no_grad():
+        for path in paths:
+            try:
+                image = reader._prepare(str(path))
+            except HCRError:
+                out.append(None)
+                continue
+            out.append(reader.model(torch.from_numpy(image)[None, None])[0].float())
+    return out
+
+
+def _beam_cer(logits, truths, lm, w, b, width):
     from helpers.decoding import beam_decode
 
-    images = []
-    for path, _, _ in val_items:
-        try:
-            images.append(reader._prepare(str(path)))
-        except HCRError:
-            images.append(None)
-    logits = []
-    with torch.no_grad():
-        for image in images:
-            x = None if image is None else torch.from_numpy(image)[None, None]
-            logits.append(None if x is None else reader.model(x)[0].float())
+    texts = [beam_decode(lg, lm, w, b, beam=width)[0] if lg is not None else "" for lg in logits]
+    return round(100 * crnn.cer(texts, truths), 3)
+
+
+def choose_beam(reader, val_items, lms, weights=(0.0, 0.2, 0.3, 0.45, 0.6, 0.8), bonuses=(0.5, 1.5, 2.5),
+                widths=(8, 16), guard_items=None):
+    """Greedy against beam search on the VAL lines: every LM of `lms` ({name: CharLM}) at every
+    weight and bonus with the narrowest beam, then the best of those at each wider beam.
+
+    An LM that counts French words wins only if it also reads the `guard_items` (the dev fonts'
+    English lines) no worse by more than it reads val better than the best LM without them: the
+    val lines are all French, the writing users bring is not.
+    Returns ((key, val CER, (weight, bonus) or None, LM or None), grid); the LM comes back with
+    the chosen width."""
+    logits = _logits(reader, [path for path, _, _ in val_items])
     truths = [t for _, t, _ in val_items]
     greedy = [crnn.greedy_decode(lg[None])[0][0] if lg is not None else "" for lg in logits]
     grid = {"greedy": round(100 * crnn.cer(greedy, truths), 3)}
-    best = ("greedy", grid["greedy"], None, None, None)
-
-    def trial(key, lm, w, b, width):
-        nonlocal best
-        texts = [beam_decode(lg, lm, w, b, beam=width)[0] if lg is not None else "" for lg in logits]
-        grid[key] = round(100 * crnn.cer(texts, truths), 3)
-        if grid[key] < best[1]:
-            best = (key, grid[key], (w, b), lm, width)
-        print(f"  val CER {key}: {grid[key]:.2f}% (greedy {grid['greedy']:.2f}%)", flush=True)
+    greedy_best = ("greedy", grid["greedy"], None, None, None)
+    best = {}  # per LM: (key, val CER, (weight, bonus), LM, width)
 
     for name, lm in lms.items():
         for w in weights[1:]:
             for b in bonuses:
-                trial(f"beam weight {w} bonus {b}" + (f" {name}" if name != "order 5" else ""), lm, w, b, widths[0])
-    if best[2] is not None:
-        key, _, (w, b), lm, _ = best
+                key = f"beam weight {w} bonus {b}" + (f" {name}" if name != "order 5" else "")
+                grid[key] = _beam_cer(logits, truths, lm, w, b, widths[0])
+                print(f"  val CER {key}: {grid[key]:.2f}% (greedy {grid['greedy']:.2f}%)", flush=True)
+                if grid[key] < best.get(name, greedy_best)[1]:
+                    best[name] = (key, grid[key], (w, b), lm, widths[0])
+    plain = min((v for k, v in best.items() if "French" not in k), key=lambda v: v[1], default=greedy_best)
+    chosen = min(best.values(), key=lambda v: v[1], default=greedy_best)
+    if chosen is not plain and plain[2] is not None and guard_items:
+        guard_logits = _logits(reader, [path for path, _ in guard_items])
+        guard_truths = [t for _, t in guard_items]
+        loss = [_beam_cer(guard_logits, guard_truths, v[3], *v[2], widths[0]) for v in (plain, chosen)]
+        grid["dev fonts, " + plain[0]], grid["dev fonts, " + chosen[0]] = loss
+        print(f"  dev fonts CER: {loss[0]:.2f}% without French words, {loss[1]:.2f}% with", flush=True)
+        if loss[1] - loss[0] > plain[1] - chosen[1]:
+            chosen = plain
+    if chosen[2] is not None:
+        key, _, (w, b), lm, _ = chosen
         for width in widths[1:]:
-            trial(f"{key} width {width}", lm, w, b, width)
-    key, cer, setting, lm, width = best
+            wide = f"{key} width {width}"
+            grid[wide] = _beam_cer(logits, truths, lm, w, b, width)
+            print(f"  val CER {wide}: {grid[wide]:.2f}% (greedy {grid['greedy']:.2f}%)", flush=True)
+            if grid[wide] < chosen[1]:
+                chosen = (wide, grid[wide], (w, b), lm, width)
+    key, cer, setting, lm, width = chosen
     if lm is not None:
         lm.beam = width
     return (key, cer, setting, lm), grid
@@ -272,7 +296,9 @@ def score_reader(reader, per_font=30, seed=0, synthetic=1000, lms=None):
     if speed:
         result["ms_per_line"] = line_speed(reader, speed)
     if lms:
-        (key, val_cer, setting, lm), grid = choose_beam(reader, reals["real handwriting, val split"], lms)
+        guard = sets.get("fonts dev, clean", []) + sets.get("fonts dev, photographed", [])
+        (key, val_cer, setting, lm), grid = choose_beam(reader, reals["real handwriting, val split"], lms,
+                                                        guard_items=guard)
         record = {"chosen_on_val": key, "val_grid": grid, "setting": setting}
         if lm is not None:
             record.update(order=lm.order, width=lm.beam, counted_from=lm.counted_from)

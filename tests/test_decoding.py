@@ -119,3 +119,38 @@ def test_the_language_model_texts_add_french_sentences_only_when_asked(tmp_path)
     with_french = decoding.training_texts(manifest, count=5, french=7)
     assert plain[0] == "Le chat dort." and len(plain) == 6
     assert with_french[:6] == plain and len(with_french) == 13
+
+
+@pytest.mark.parametrize("guard_loss, french_wins", [(2.0, False), (0.5, True)])
+def test_french_words_win_the_beam_choice_only_if_english_lines_lose_less_than_val_gains(
+        monkeypatch, guard_loss, french_wins):
+    """The val lines are all French; an LM that counts French words must not buy them at the
+    cost of the English writing that users bring (the dev fonts' lines stand for it)."""
+    from benchmarks import lines as bench
+
+    class LM:
+        def __init__(self, name):
+            self.name, self.beam = name, 8
+
+    plain, french = LM("order 6"), LM("order 6 with French words")
+    val_base = {plain: 10.0, french: 9.0}  # French reads val one point better...
+    guard_base = {plain: 5.0, french: 5.0 + guard_loss}  # ...and the English lines this much worse
+
+    def fake_cer(logits, truths, lm, w, b, width):
+        base = (val_base if len(logits) == 2 else guard_base)[lm]  # two val lines, three guard lines
+        return base + abs(w - 0.45) + abs(b - 1.5) - (0.25 if width == 16 else 0.0)
+
+    def fake_logits(reader, paths):
+        return [torch.zeros(4, len(ALPHABET) + 1) for _ in paths]
+
+    monkeypatch.setattr(bench, "_beam_cer", fake_cer)
+    monkeypatch.setattr(bench, "_logits", fake_logits)
+    monkeypatch.setattr(bench.crnn, "greedy_decode", lambda logits: [("", 0.0)])
+    val = [("a.jpg", "a long line of writing", "x"), ("b.jpg", "and another one", "x")]
+    guard = [("c.png", "english"), ("d.png", "words"), ("e.png", "here")]
+    lms = {"order 6": plain, "order 6 with French words": french}
+    (key, cer, setting, lm), grid = bench.choose_beam(None, val, lms, guard_items=guard)
+    assert lm is (french if french_wins else plain)
+    assert setting == (0.45, 1.5) and lm.beam == 16 and key.endswith("width 16")
+    assert cer == pytest.approx(val_base[lm] - 0.25)
+    assert grid["greedy"] == 100.0
