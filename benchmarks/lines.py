@@ -484,7 +484,8 @@ def full_budget_main(args):
         recipe, metrics = info.get("recipe") or {}, info.get("metrics") or {}
         if "best" not in metrics or "height" not in recipe:
             raise HCRError(f"{path} records no training run: pass readers saved by `benchmarks.lines train`.")
-        runs[shown(path)] = {"command": metrics["command"], "height": recipe["height"], "hidden": recipe["hidden"],
+        runs[shown(path)] = {"command": metrics["command"], "init_from": recipe.get("init_from"),
+                             "height": recipe["height"], "hidden": recipe["hidden"],
                              "augment": recipe["augment"],
                              "accents": recipe.get("accents", True),
                              "train_seconds": metrics["train_seconds"], "steps": metrics["steps"],

@@ -144,6 +144,17 @@ def split_lines(ink, height=LINE_HEIGHT, grey=None, letter=None):
     return out
 
 
+def _column_spans(mask):
+    """How tall the ink stands in the tallest tenth of the columns that hold any (0 for none)."""
+    inked = mask.any(axis=0)
+    if not inked.any():
+        return 0.0
+    rows = np.arange(mask.shape[0])[:, None]
+    top = np.where(mask, rows, mask.shape[0]).min(axis=0)[inked]
+    bottom = np.where(mask, rows, -1).max(axis=0)[inked]
+    return float(np.percentile(bottom - top + 1, 90))
+
+
 def faint_lines(grey, found, letter, height=LINE_HEIGHT):
     """Lines in the rows that no line found so far covers, each stretch of them looked at on its
     own: the page's ink is scaled to its darkest strokes, so pencil beside black ink falls below
@@ -163,8 +174,10 @@ def faint_lines(grey, found, letter, height=LINE_HEIGHT):
             continue
         for image, (lft, t, rgt, btm) in split_lines(ink, height, grey[top:bottom], letter):
             inside = t >= 2 and btm <= bottom - top - 2  # not the ends of another line's strokes
-            solid = (ink[t:btm, lft:rgt] > 0.3).mean() > 0.5  # a band of shadow or a paper's edge
-            if inside and not solid and MIN_LINE_SHARE * letter <= btm - t <= MAX_FAINT_SHARE * letter:
+            mask = ink[t:btm, lft:rgt] > 0.3
+            solid = mask.mean() > 0.5  # a band of shadow or a paper's edge
+            flat = _column_spans(mask) < MIN_LINE_SHARE * letter  # a rule, even a tilted one: no letter stands up
+            if inside and not solid and not flat and MIN_LINE_SHARE * letter <= btm - t <= MAX_FAINT_SHARE * letter:
                 out.append((image, (lft, top + t, rgt, top + btm)))
     return out
 

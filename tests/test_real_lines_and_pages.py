@@ -139,6 +139,19 @@ def test_ruled_paper_gives_one_line_per_line_of_writing(rule):
     assert [f.box[1] for f in found] == sorted(f.box[1] for f in found)
 
 
+def test_a_tilted_rule_does_not_stand_up_like_writing():
+    """`faint_lines` refuses what it finds between lines if no letter stands up in it: a form's
+    rule, a little askew, spans many rows but each column holds only its thickness (one such rule
+    was read as a line of its own on a val page before this was checked)."""
+    rule = np.zeros((14, 300), bool)
+    for x in range(300):
+        rule[x * 10 // 300: x * 10 // 300 + 2, x] = True
+    words = np.asarray(written("pencil note", size=(300, 40), font_size=30)) < 128
+    assert page._column_spans(rule) == 2
+    assert page._column_spans(words) >= 0.6 * 22  # letters with ascenders stand most of the line's height
+    assert page._column_spans(np.zeros((5, 5), bool)) == 0
+
+
 def test_a_page_without_writing_is_refused_and_boxes_are_in_the_pictures_pixels():
     with pytest.raises(HCRError, match="shows no writing"):
         page.page_lines(Image.new("L", (800, 600), 235), name="blank.jpg")
