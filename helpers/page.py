@@ -84,7 +84,7 @@ def _marks(ink):
     return labels, count, slices, areas, max(3.0, _letter_height(heights, areas))
 
 
-def split_lines(ink, height=LINE_HEIGHT, grey=None, letter=None):
+def split_lines(ink, height=LINE_HEIGHT, grey=None, letter=None, marks=None):
     """Ink map of a page -> [(framed line, (left, top, right, bottom))] in reading order.
 
     Lines are found where the ink's row profile peaks (one peak per line of writing, peaks at
@@ -92,11 +92,11 @@ def split_lines(ink, height=LINE_HEIGHT, grey=None, letter=None):
     centre, so dots, accents and descenders stay with their own line. Given the page's `grey`
     picture, each line's ink is found again in its own box, as for a line read alone: a faint
     line on a page of dark ones keeps its strokes. `letter` is the typical letter height, when
-    the page's other lines already tell it.
+    the page's other lines already tell it; `marks` is `_marks(ink)`, when the caller has it.
     """
     from scipy.signal import find_peaks
 
-    found = _marks(ink)
+    found = marks or _marks(ink)
     if found is None:
         return []
     labels, count, slices, areas, own_letter = found
@@ -196,9 +196,11 @@ def page_lines(source, name=None, height=LINE_HEIGHT):
         if not found:
             raise HCRError(f"{label} shows no writing (it looks blank): write or photograph some text and try again.")
         sx, sy = full_w / grey.shape[1], full_h / grey.shape[0]
-        found_lines = split_lines(ink, height, grey)
-        found_lines += faint_lines(grey, found_lines, _marks(ink)[4], height)
-        found_lines.sort(key=lambda line: line[1][1])
+        marks = _marks(ink)
+        found_lines = split_lines(ink, height, grey, marks=marks) if marks else []
+        if found_lines:
+            found_lines += faint_lines(grey, found_lines, marks[4], height)
+            found_lines.sort(key=lambda line: line[1][1])
         if not found_lines:
             raise HCRError(f"{label} shows no writing (it looks blank): write or photograph some text and try again.")
         return [PageLine(image, (round(b[0] * sx), round(b[1] * sy), round(b[2] * sx), round(b[3] * sy)))
