@@ -4,6 +4,7 @@
     python -m benchmarks.lines train --minutes 40       # -> runs/lines.pt (the shipped recipe)
     python -m benchmarks.lines score runs/lines.pt      # -> assets/lines.json
     python -m benchmarks.lines pages                    # -> assets/pages.json (pages split and read)
+    python -m benchmarks.lines crops                    # -> assets/line_crops.json (crops unlike the training lines)
     python -m benchmarks.lines sources --init-from build/synthetic_reader.pt   # -> assets/lines_sources.json
     python -m benchmarks.lines designs --init-from build/synthetic_reader.pt   # -> assets/lines_designs.json
 
@@ -187,6 +188,62 @@ def pages_main(args):
     records.write(args.json.name, record, folder=args.json.parent)
     print(f"wrote {args.json}")
     return record
+
+
+def _paper(image):
+    return int(np.median(np.asarray(image)))
+
+
+def _with_neighbours(image, other, below=False, rows=14):
+    """The line with the last `rows` rows of another line above it (the tails of the line above,
+    as a tight crop from a page cuts them), and its first rows below it if `below`."""
+    a = np.asarray(image)
+    b = np.asarray(other.resize((image.width, other.height)))
+    parts = [b[-rows:], a] + ([b[:rows]] if below else [])
+    return Image.fromarray(np.vstack(parts))
+
+
+CROPS = {  # how other collections and users crop and scan a line, made from a real line (and another)
+    "as given": lambda im, other: im,
+    "tails of the line above": lambda im, other: _with_neighbours(im, other),
+    "pieces of the lines above and below": lambda im, other: _with_neighbours(im, other, below=True),
+    "tilted 2 degrees up": lambda im, other: im.rotate(2, expand=True, fillcolor=_paper(im)),
+    "tilted 3 degrees down": lambda im, other: im.rotate(-3, expand=True, fillcolor=_paper(im)),
+    "scanned at twice the size": lambda im, other: im.resize((2 * im.width, 2 * im.height), Image.Resampling.BICUBIC),
+    "scanned at half the size": lambda im, other: im.resize((im.width // 2, im.height // 2), Image.Resampling.LANCZOS),
+}
+
+
+def crops_main(args):
+    """The real val and test lines cropped and scanned the ways other collections do, read with and
+    without `framing.frame_line`'s tidying (levelling, dropping the neighbours' pieces)."""
+    path = args.checkpoint or crnn.SHIPPED
+    readers = {"tidied": crnn.TextReader(path), "as cropped": crnn.TextReader(path, tidy=False)}
+    manifest = real_lines.read_manifest()
+    result = {"checkpoint": shown(path), "seed": args.seed, "lines_per_split": args.lines, "machine": machine(),
+              "decoding": "as shipped (beam search with the shipped LM)" if readers["tidied"].lm else "greedy",
+              "attribution": real_lines.ATTRIBUTION, "splits": {}}
+    for split in args.splits:
+        entries = manifest.split(split)
+        rng = np.random.default_rng(args.seed)
+        if args.lines and args.lines < len(entries):  # seeded: two whole splits take an hour
+            entries = [entries[i] for i in sorted(rng.choice(len(entries), args.lines, replace=False))]
+        others = [entries[i] for i in rng.integers(0, len(entries), len(entries))]  # whose pieces intrude
+        truths = [e.text for e in entries]
+        out = {}
+        for crop, make in CROPS.items():
+            pictures = [make(Image.open(e.path).convert("L"), Image.open(o.path).convert("L"))
+                        for e, o in zip(entries, others)]
+            out[crop] = {}
+            for name, reader in readers.items():
+                texts = [r.text if not isinstance(r, HCRError) else "" for _, r in reader.read_many(pictures)]
+                out[crop][name] = round(100 * crnn.cer(texts, truths), 2)
+            print(f"  {split:4s} {crop:38s} CER as cropped {out[crop]['as cropped']:6.2f}%, "
+                  f"tidied {out[crop]['tidied']:6.2f}%", flush=True)
+        result["splits"][split] = {"lines": len(entries), "cer": out}
+    records.write(args.json.name, result, folder=args.json.parent)
+    print(f"wrote {args.json}")
+    return result
 
 
 def line_speed(reader, files):
@@ -549,6 +606,12 @@ def main(argv=None):
     pages.add_argument("--pages", type=int, default=20, help="pages per split, 10 lines each")
     pages.add_argument("--seed", type=int, default=0)
     pages.add_argument("--json", type=Path, default=ASSETS / "pages.json")
+    crops = sub.add_parser("crops", help="real lines cropped and scanned as other collections do, tidied or not")
+    crops.add_argument("checkpoint", nargs="?", type=Path, default=None)
+    crops.add_argument("--splits", nargs="+", default=["val", "test"])
+    crops.add_argument("--lines", type=int, default=300, help="lines drawn per split (0: all)")
+    crops.add_argument("--seed", type=int, default=0)
+    crops.add_argument("--json", type=Path, default=ASSETS / "line_crops.json")
     score = sub.add_parser("score", help="score a line reader on real, font and synthetic lines it never trained on")
     score.add_argument("checkpoint", nargs="?", type=Path, default=None)
     score.add_argument("--per-font", type=int, default=30)
@@ -561,7 +624,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded with what it makes
     commands = {"train": train_main, "sources": sources_main, "designs": designs_main, "score": score_main,
-                "full-budget": full_budget_main, "pages": pages_main}
+                "full-budget": full_budget_main, "pages": pages_main, "crops": crops_main}
     return commands[args.command](args)
 
 

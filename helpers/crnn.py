@@ -724,8 +724,9 @@ class TextResult:
 class TextReader:
     """A trained line reader plus the line preprocessing; load once, read many lines."""
 
-    def __init__(self, checkpoint=None, device="cpu", lm="shipped"):
+    def __init__(self, checkpoint=None, device="cpu", lm="shipped", tidy=True):
         self.path = checkpoint if checkpoint is not None else default_reader_checkpoint()
+        self.tidy = tidy  # level the line and drop its neighbours' pieces (`framing.frame_line`)
         self.model, self.info = load_reader(self.path, device=device)
         self.device = torch.device(device)
         self.use_lm(lm)
@@ -734,7 +735,7 @@ class TextReader:
     def from_model(cls, model, device="cpu", lm="shipped"):
         """Wrap a CRNN trained in this session (the notebook's), no file needed."""
         reader = cls.__new__(cls)
-        reader.path, reader.info, reader.device = "(in memory)", {}, torch.device(device)
+        reader.path, reader.info, reader.device, reader.tidy = "(in memory)", {}, torch.device(device), True
         reader.model = model.to(reader.device).eval()
         reader.use_lm(lm)
         return reader
@@ -773,7 +774,7 @@ class TextReader:
     def _prepare(self, source, name=None):
         from .preprocess import prepare_line
 
-        return prepare_line(source, name=name, height=self.model.config["height"])
+        return prepare_line(source, name=name, height=self.model.config["height"], tidy=self.tidy)
 
     def read(self, source, name=None):
         """One picture of a line (path, bytes, PIL image or array) -> TextResult; HCRError if unusable."""

@@ -6,6 +6,10 @@ were blurred, cropped, padded and scaled to fill the frame. A model trained on b
 drawing. So every image, from the training files or from a user, goes through the same
 `frame_ink`, which redraws the character as a pen shape framed the MNIST way. `emnist_framing`
 is the other way, used to test whether a model reads the character or the framing.
+
+A line of writing is framed by `frame_line`: levelled if it is tilted (`level_line`), rid of the
+pieces of its neighbours that a tight crop cuts through (`drop_neighbours`), cropped to its ink
+and scaled to the reader's height.
 """
 
 import numpy as np
@@ -158,7 +162,77 @@ LINE_HEIGHT = 48  # a framed line is this many pixels tall (chosen on val: `benc
 LINE_MARGIN = 3  # black rows above and below the ink, and columns before and after it
 
 
-def frame_line(ink, height=LINE_HEIGHT, margin=LINE_MARGIN):
+MAX_SKEW = 6.0  # degrees: a line tilted more than this is not levelled (it is more likely a column)
+SKEW_STEP = 0.5  # degrees between the tilts tried
+MIN_SKEW = 1.0  # degrees: a smaller tilt is left alone (the training lines have as much)
+
+
+def line_skew(ink):
+    """The tilt (degrees; positive falls to the right) that makes a line's ink fall into the fewest rows.
+
+    Every tilt from -MAX_SKEW to MAX_SKEW is tried as a shear of the ink's points (for a few
+    degrees, shear and rotation differ by less than a pixel); the one whose row profile is
+    sharpest (largest sum of squares) wins. 0 when no tilt is clearly sharper than none.
+    """
+    ys, xs = np.nonzero(ink >= INK_THRESHOLD)
+    if ys.size < 20:
+        return 0.0
+    weights = ink[ys, xs].astype(np.float64)
+    xs = xs - xs.mean()
+    angles = np.arange(-MAX_SKEW, MAX_SKEW + SKEW_STEP / 2, SKEW_STEP)
+    offset = int(np.ceil(np.abs(xs).max() * np.tan(np.radians(MAX_SKEW)))) + 1
+    scores = []
+    for angle in angles:
+        rows = np.round(ys - xs * np.tan(np.radians(angle))).astype(np.int64) + offset
+        scores.append(float(np.square(np.bincount(rows, weights)).sum()))
+    best = int(np.argmax(scores))
+    level = int(np.argmin(np.abs(angles)))
+    if abs(angles[best]) < MIN_SKEW or scores[best] < 1.05 * scores[level]:
+        return 0.0
+    return float(angles[best])
+
+
+def level_line(ink):
+    """The line's ink turned level (see `line_skew`); a level line comes back as it was."""
+    angle = line_skew(ink)
+    if angle == 0.0:
+        return ink
+    image = Image.fromarray(np.asarray(ink, dtype=np.float32), mode="F")
+    return np.asarray(image.rotate(angle, resample=Image.Resampling.BILINEAR, expand=True, fillcolor=0.0))
+
+
+def drop_neighbours(ink):
+    """The ink without the pieces of the lines above and below that a tight crop cuts through.
+
+    A line crop from a page often holds the tails of the line above and the tops of the line
+    below, cut by the crop's edge. They are dropped when they touch the top or the bottom edge
+    and never reach the line's own band: the rows around the row profile's peak that hold at
+    least a third of its ink. A letter's ascender reaches the band through its letter, so it stays.
+    """
+    marks = ink >= INK_THRESHOLD
+    profile = ndimage.uniform_filter1d(ink.sum(axis=1).astype(np.float64), size=max(3, ink.shape[0] // 16))
+    if profile.max() <= 0:
+        return ink
+    peak = int(np.argmax(profile))
+    strong = profile >= profile[peak] / 3
+    top, bottom = peak, peak
+    while top > 0 and strong[top - 1]:
+        top -= 1
+    while bottom < len(profile) - 1 and strong[bottom + 1]:
+        bottom += 1
+    labels, count = ndimage.label(marks, structure=np.ones((3, 3)))
+    if count < 2:
+        return ink
+    edge = set(np.unique(labels[0])) | set(np.unique(labels[-1]))
+    edge.discard(0)
+    drop = [i for i, box in enumerate(ndimage.find_objects(labels), start=1)
+            if i in edge and (box[0].stop <= top or box[0].start > bottom)]
+    if not drop:
+        return ink
+    return np.where(np.isin(labels, drop), 0.0, ink).astype(np.float32)
+
+
+def frame_line(ink, height=LINE_HEIGHT, margin=LINE_MARGIN, tidy=True):
     """Crop a line's ink map to its ink, scale it to `height` px keeping the aspect, pad with black.
 
     Unlike `frame_ink`, the grey levels are kept (a line is read at a scale where binarising
@@ -167,6 +241,8 @@ def frame_line(ink, height=LINE_HEIGHT, margin=LINE_MARGIN):
     width >= height; a picture without ink comes back all zero.
     """
     ink = np.asarray(ink, dtype=np.float32)
+    if tidy:
+        ink = drop_neighbours(level_line(ink))
     inner = height - 2 * margin
     rows = np.flatnonzero((ink >= INK_THRESHOLD).any(axis=1))
     cols = np.flatnonzero((ink >= INK_THRESHOLD).any(axis=0))

@@ -391,10 +391,11 @@ def line_to_ink(grey):
     return np.where(near, ink, 0.0).astype(np.float32), True
 
 
-def prepare_line(source, name=None, height=None):
+def prepare_line(source, name=None, height=None, tidy=True):
     """Any PNG/JPEG/array of ONE line of writing, dark on light or light on dark -> framed line.
 
-    The same road as a character (`open_image`, grey, ink), then `framing.frame_line`. Raises
+    The same road as a character (`open_image`, grey, ink), then `framing.frame_line` (levelled
+    and without its neighbours' pieces unless `tidy` is False). Raises
     HCRError with one sentence for files that are not usable images and for blank pictures.
     """
     from .framing import LINE_HEIGHT, frame_line
@@ -404,4 +405,4 @@ def prepare_line(source, name=None, height=None):
         ink, found = line_to_ink(to_grey(source, name, LINE_WORKING_SIDE))
         if not found:
             raise HCRError(f"{label} shows no writing (it looks blank): write or photograph a line and try again.")
-        return frame_line(ink, height or LINE_HEIGHT)
+        return frame_line(ink, height or LINE_HEIGHT, tidy=tidy)

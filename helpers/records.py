@@ -33,6 +33,7 @@ MADE_BY = {
     "lines_sources.json": "python -m benchmarks.lines sources",
     "lines_designs.json": "python -m benchmarks.lines designs",
     "pages.json": "python -m benchmarks.lines pages",
+    "line_crops.json": "python -m benchmarks.lines crops",
 }
 
 

@@ -171,6 +171,50 @@ def test_frame_line_scales_to_the_height_and_keeps_the_aspect_and_the_grey():
     assert framing.frame_line(ink, height=32).shape[0] == 32
 
 
+def level_ink(width=900, height=120, top=45, x_height=30, seed=0):
+    """Ink of a level line of 'letters': strokes of one x-height, some with ascenders, a dot."""
+    rng = np.random.default_rng(seed)
+    ink = np.zeros((height, width), np.float32)
+    for x in range(20, width - 40, 14):
+        ink[top : top + x_height, x : x + 4] = 1.0
+        ink[top : top + 4, x : x + 12] = 1.0  # joined at the top, like cursive
+        if rng.random() < 0.2:
+            ink[top - 20 : top, x : x + 4] = 1.0  # an ascender
+    ink[top - 12 : top - 8, width - 30 : width - 26] = 1.0  # the dot of an i, clear of the rest
+    return ink
+
+
+def test_line_skew_finds_the_tilt_and_level_line_undoes_it():
+    ink = level_ink()
+    assert framing.line_skew(ink) == 0.0 and framing.level_line(ink) is ink  # level: left alone
+    for angle in (-4.0, -2.5, 3.0):
+        tilted = np.asarray(Image.fromarray(ink, mode="F").rotate(-angle, expand=True, fillcolor=0.0))
+        assert framing.line_skew(tilted) == pytest.approx(angle, abs=0.5)
+        levelled = framing.level_line(tilted)
+        rows = lambda a: int((a.sum(axis=1) >= 0.25 * a.sum(axis=1).max()).sum())  # noqa: E731
+        assert rows(levelled) <= rows(ink) + 4 < rows(tilted)  # the letters share rows again
+    steep = np.asarray(Image.fromarray(ink, mode="F").rotate(-20, expand=True, fillcolor=0.0))
+    assert abs(framing.line_skew(steep)) <= framing.MAX_SKEW  # beyond the search: never a wild turn
+    assert framing.line_skew(np.zeros((40, 200), np.float32)) == 0.0
+
+
+def test_drop_neighbours_cuts_the_lines_above_and_below_but_keeps_ascenders_and_dots():
+    line = level_ink(height=100, top=35)
+    ink = line.copy()
+    ink[0:12, 100:104] = 1.0  # the tail of a letter of the line above, cut by the crop's top edge
+    ink[0:6, 300:330] = 1.0
+    ink[-10:, 500:504] = 1.0  # the top of a letter of the line below
+    out = framing.drop_neighbours(ink)
+    assert out[:12, 100:104].max() == 0 and out[:6, 300:330].max() == 0 and out[-10:, 500:504].max() == 0
+    assert np.array_equal(out, line)  # every stroke of the line itself is kept, the i's dot too
+    tall = line.copy()
+    tall[0:35, 20:24] = 1.0  # an ascender that reaches the top edge through its letter
+    assert np.array_equal(framing.drop_neighbours(tall), tall)
+    framed = framing.frame_line(ink)  # frame_line tidies: the crop is the line's, not the neighbours'
+    assert np.array_equal(framed, framing.frame_line(line))
+    assert not np.array_equal(framing.frame_line(ink, tidy=False), framed)
+
+
 def test_line_to_ink_keeps_dots_and_commas_and_drops_uneven_light():
     grey = np.tile(np.linspace(0.55, 0.95, 600, dtype=np.float32), (80, 1))  # a shadow across the paper
     for x in range(50, 400, 25):
@@ -245,3 +289,20 @@ def test_a_line_array_that_is_not_a_picture_gets_one_sentence():
         preprocess.prepare_line(np.zeros((2, 2, 2, 2)))
     with pytest.raises(HCRError, match="shows no writing"):
         preprocess.prepare_line(np.full((40, 200), np.nan))
+
+
+def test_the_crops_benchmark_adds_neighbours_that_the_reader_tidies_away():
+    from benchmarks.lines import CROPS
+
+    paper = lambda ink: Image.fromarray((235 - 200 * ink).astype(np.uint8))  # noqa: E731
+    line = paper(level_ink(height=100, top=35))
+    other = paper(level_ink(height=100, top=50, x_height=50))  # its strokes run to its bottom edge
+    for name, make in CROPS.items():
+        crop = make(line, other)
+        assert crop.mode == "L" and min(crop.size) > 10, name
+    tails = CROPS["tails of the line above"](line, other)
+    assert tails.size == (line.width, line.height + 14)
+    alone = preprocess.prepare_line(line)
+    tidied, as_cropped = preprocess.prepare_line(tails), preprocess.prepare_line(tails, tidy=False)
+    assert abs(tidied.shape[1] - alone.shape[1]) <= 2  # the line is framed as if cropped alone
+    assert as_cropped.shape[1] < 0.8 * alone.shape[1]  # untidied, the tails make the writing smaller
