@@ -22,7 +22,7 @@ FOLDER = "handwritten_lines"
 MANIFEST = "manifest.tsv"
 COLUMNS = ("file", "text", "source", "page", "writer", "split")
 SPLITS = ("train", "val", "test")
-CACHE_VERSION = 3  # bump when the line framing changes
+CACHE_VERSION = 4  # bump when the line framing changes
 
 # What each collection asks to be credited with (its README gives the full attribution).
 ATTRIBUTION = (

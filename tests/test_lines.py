@@ -193,6 +193,8 @@ def test_line_skew_finds_the_tilt_and_level_line_undoes_it():
         levelled = framing.level_line(tilted)
         rows = lambda a: int((a.sum(axis=1) >= 0.25 * a.sum(axis=1).max()).sum())  # noqa: E731
         assert rows(levelled) <= rows(ink) + 4 < rows(tilted)  # the letters share rows again
+    small = Image.fromarray(tilted, mode="F").resize((tilted.shape[1] // 5, tilted.shape[0] // 5))
+    assert framing.level_line(np.asarray(small)).shape[0] >= 2 * framing.LINE_HEIGHT  # enlarged before the turn
     steep = np.asarray(Image.fromarray(ink, mode="F").rotate(-20, expand=True, fillcolor=0.0))
     assert abs(framing.line_skew(steep)) <= framing.MAX_SKEW  # beyond the search: never a wild turn
     assert framing.line_skew(np.zeros((40, 200), np.float32)) == 0.0
