@@ -732,10 +732,10 @@ class TextReader:
         self.use_lm(lm)
 
     @classmethod
-    def from_model(cls, model, device="cpu", lm="shipped"):
+    def from_model(cls, model, device="cpu", lm="shipped", tidy=True):
         """Wrap a CRNN trained in this session (the notebook's), no file needed."""
         reader = cls.__new__(cls)
-        reader.path, reader.info, reader.device, reader.tidy = "(in memory)", {}, torch.device(device), True
+        reader.path, reader.info, reader.device, reader.tidy = "(in memory)", {}, torch.device(device), tidy
         reader.model = model.to(reader.device).eval()
         reader.use_lm(lm)
         return reader

@@ -166,7 +166,7 @@ LINE_MARGIN = 3  # black rows above and below the ink, and columns before and af
 
 MAX_SKEW = 6.0  # degrees: a line tilted more than this is not levelled (it is more likely a column)
 SKEW_STEP = 0.5  # degrees between the tilts tried
-MIN_SKEW = 1.0  # degrees: a smaller tilt is left alone (the training lines have as much)
+MIN_SKEW = 1.0  # degrees: a smaller tilt is left alone (many training lines tilt as much, and read well)
 
 
 def line_skew(ink):
@@ -225,12 +225,9 @@ def drop_neighbours(ink):
     if profile.max() <= 0:
         return ink
     peak = int(np.argmax(profile))
-    strong = profile >= profile[peak] / 3
-    top, bottom = peak, peak
-    while top > 0 and strong[top - 1]:
-        top -= 1
-    while bottom < len(profile) - 1 and strong[bottom + 1]:
-        bottom += 1
+    runs, _ = ndimage.label(profile >= profile[peak] / 3)
+    band = np.flatnonzero(runs == runs[peak])
+    top, bottom = band[0], band[-1]
     labels, count = ndimage.label(marks, structure=np.ones((3, 3)))
     if count < 2:
         return ink
