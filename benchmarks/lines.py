@@ -45,7 +45,9 @@ from .fonts import DEV_FONTS, HELD_OUT_FONTS, font_paths
 IMAGES_DIR = BUILD / "lines"
 SPEED_CHARS = 20  # the target: a line of 20 characters from PNG to text
 # The character LMs tried on val: (order = characters of history + 1, French sentences counted too).
-LM_CHOICES = {"order 5": (5, 0), "order 6": (6, 0), "order 6 with French words": (6, 20_000)}
+LM_CHOICES = {"order 5": (5, 0, "absolute"), "order 6": (6, 0, "absolute"),
+              "order 6 with French words": (6, 20_000, "absolute"),
+              "order 6 Kneser-Ney": (6, 0, "kneser-ney"), "order 7 Kneser-Ney": (7, 0, "kneser-ney")}
 COUNTED_FROM = "the real training transcriptions and sentences of wordfreq training words (English{})"
 
 
@@ -358,7 +360,7 @@ def score_reader(reader, per_font=30, seed=0, synthetic=1000, lms=None):
                                                         guard_items=guard)
         record = {"chosen_on_val": key, "val_grid": grid, "setting": setting}
         if lm is not None:
-            record.update(order=lm.order, width=lm.beam, counted_from=lm.counted_from)
+            record.update(order=lm.order, smoothing=lm.smoothing, width=lm.beam, counted_from=lm.counted_from)
             result["lm"] = lm  # for score_main to ship; dropped before the record is written
         if setting is not None:  # the beam reader on the sets that chose nothing, and its speed
             beam_reader = crnn.TextReader.from_model(reader.model, lm=(lm, *setting))
@@ -389,8 +391,9 @@ def score_main(args):
     lms = None
     if not args.no_beam or args.ship_lm:  # counted from the training texts only
         manifest, lms = real_lines.read_manifest(), {}
-        for name, (order, french) in LM_CHOICES.items():
-            lms[name] = decoding.CharLM(decoding.training_texts(manifest, seed=args.seed, french=french), order)
+        for name, (order, french, smoothing) in LM_CHOICES.items():
+            lms[name] = decoding.CharLM(decoding.training_texts(manifest, seed=args.seed, french=french), order,
+                                        smoothing=smoothing)
             lms[name].counted_from = COUNTED_FROM.format(f"; French: {french:,}" if french else "")
     scores = score_reader(reader, per_font=args.per_font, seed=args.seed, synthetic=args.synthetic, lms=lms)
     lm = scores.pop("lm", None)

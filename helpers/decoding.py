@@ -27,12 +27,23 @@ LM_FORMAT = 1
 BEAM = 8  # texts kept at each column, unless the LM file says otherwise
 
 
-class CharLM:
-    """An n-gram model of characters with interpolated absolute discounting (order `order`);
-    `beam` is the beam width to read with it (chosen on val with the weight and bonus)."""
+SMOOTHINGS = ("absolute", "kneser-ney")
 
-    def __init__(self, texts, order=5, discount=0.75, beam=BEAM):
-        self.order, self.discount, self.beam = order, discount, beam
+
+class CharLM:
+    """An n-gram model of characters (order `order`) with interpolated discounting; `beam` is the
+    beam width to read with it (chosen on val with the weight and bonus).
+
+    "absolute" backs off to the shorter contexts' counts. "kneser-ney" backs off to how many
+    different characters came before each shorter n-gram instead: a letter pair seen in many
+    words is likely in a new one, a pair seen often in one word is not. It is the usual choice for
+    text the counts never held (other languages, other writers' words).
+    """
+
+    def __init__(self, texts, order=5, discount=0.75, beam=BEAM, smoothing="absolute"):
+        if smoothing not in SMOOTHINGS:
+            raise HCRError(f"smoothing={smoothing!r} is unknown: choose one of {', '.join(SMOOTHINGS)}.")
+        self.order, self.discount, self.beam, self.smoothing = order, discount, beam, smoothing
         self.counts = [defaultdict(Counter) for _ in range(order)]  # k: history of length k -> next char counts
         for text in texts:
             padded = START * (order - 1) + text + "\n"
@@ -40,12 +51,25 @@ class CharLM:
                 for k in range(order):
                     self.counts[k][padded[i - k : i]][padded[i]] += 1
         self.vocab = len(ALPHABET) + 1
+        self.tabulate()
+
+    def tabulate(self):
+        """The tables `logprob` reads, from the counts: per order, history -> (counts, total, kinds)."""
+        self._tables = []
+        for k in range(self.order):
+            table = self.counts[k]
+            if self.smoothing == "kneser-ney" and k < self.order - 1:
+                table = defaultdict(Counter)  # history -> next char -> characters seen before history+char
+                for longer, seen in self.counts[k + 1].items():
+                    for char in seen:
+                        table[longer[1:]][char] += 1
+            self._tables.append({h: (c, sum(c.values()), len(c)) for h, c in table.items()})
         self._cache = {}
 
     def save(self, path, weight, bonus, **about):
         """Write the counts and the beam setting to gzipped JSON (a few MB of plain data, no code)."""
         payload = {"format": LM_FORMAT, "order": self.order, "discount": self.discount, "weight": weight,
-                   "bonus": bonus, "beam": self.beam, **about,
+                   "bonus": bonus, "beam": self.beam, "smoothing": self.smoothing, **about,
                    "counts": [{h: dict(c) for h, c in self.counts[k].items()} for k in range(self.order)]}
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -62,17 +86,19 @@ class CharLM:
             order, discount = int(payload["order"]), float(payload["discount"])
             weight, bonus = float(payload["weight"]), float(payload["bonus"])
             beam = payload.get("beam", BEAM)  # files written before the width was chosen read with the old one
+            smoothing = payload.get("smoothing", "absolute")  # and before Kneser-Ney, with absolute discounting
             counts = payload["counts"]
             if payload.get("format") != LM_FORMAT or not 1 <= order <= 8 or len(counts) != order or not (
                     0 < discount < 1 and 0 <= weight <= 5 and -5 <= bonus <= 5) or isinstance(beam, bool) or not (
-                    isinstance(beam, int) and 1 <= beam <= 64):
+                    isinstance(beam, int) and 1 <= beam <= 64) or smoothing not in SMOOTHINGS:
                 raise ValueError
-            lm = cls([], order, discount, beam)
+            lm = cls([], order, discount, beam, smoothing)
             for k, table in enumerate(counts):
                 for history, seen in table.items():
                     if len(history) != k or not all(isinstance(n, int) and n > 0 for n in seen.values()):
                         raise ValueError
                     lm.counts[k][history] = Counter(seen)
+            lm.tabulate()
         except FileNotFoundError:
             raise HCRError(f"The language model {path} is missing: restore it with `git checkout {SHIPPED_LM.name}` "
                            "in checkpoints/, or read with greedy decoding (lm=None).") from None
@@ -89,13 +115,11 @@ class CharLM:
             return self._cache[key]
         p = 1.0 / self.vocab
         for k in range(self.order):
-            context = history[len(history) - k:] if k else ""
-            seen = self.counts[k].get(context)
-            if not seen:
+            seen = self._tables[k].get(history[len(history) - k:] if k else "")
+            if seen is None:
                 continue
-            total = sum(seen.values())
-            kinds = len(seen)
-            p = max(seen.get(char, 0) - self.discount, 0) / total + self.discount * kinds / total * p
+            counts, total, kinds = seen
+            p = max(counts.get(char, 0) - self.discount, 0) / total + self.discount * kinds / total * p
         value = math.log(max(p, 1e-12))
         if len(self._cache) < 2_000_000:
             self._cache[key] = value

@@ -26,8 +26,9 @@ def columns(*rows):
     return torch.log(out / out.sum(1, keepdim=True))
 
 
-def test_the_language_model_is_a_distribution_over_the_next_character():
-    lm = CharLM(TEXTS)
+@pytest.mark.parametrize("smoothing", decoding.SMOOTHINGS)
+def test_the_language_model_is_a_distribution_over_the_next_character(smoothing):
+    lm = CharLM(TEXTS, smoothing=smoothing)
     for history in ("", "the c", "zzz", "a cat at"):
         total = sum(math.exp(lm.logprob(history, c)) for c in list(ALPHABET) + ["\n"])
         assert total == pytest.approx(1.0, abs=1e-6), history
@@ -58,6 +59,23 @@ def test_a_saved_model_loads_with_its_setting_and_the_same_probabilities(tmp_pat
     assert CharLM.load(wide.save(tmp_path / "wide.json.gz", 0.3, 1.5))[0].beam == 16  # the width chosen with it
     for history, char in [("the c", "a"), ("", "t"), ("xy", "\n")]:
         assert loaded.logprob(history, char) == pytest.approx(lm.logprob(history, char))
+    kn = CharLM(TEXTS, order=4, smoothing="kneser-ney")
+    kn_loaded = CharLM.load(kn.save(tmp_path / "kn.json.gz", 0.6, 1.5))[0]
+    assert kn_loaded.smoothing == "kneser-ney"
+    for history, char in [("the c", "a"), ("", "t"), ("xy", "\n"), ("a ca", "q")]:
+        assert kn_loaded.logprob(history, char) == pytest.approx(kn.logprob(history, char))
+        assert kn.logprob(history, char) != pytest.approx(CharLM(TEXTS, order=4).logprob(history, char))
+
+
+def test_kneser_ney_backs_off_to_how_many_contexts_a_letter_follows():
+    # "x" follows one letter ten times, "y" follows ten letters once each: counts favour "x" in
+    # a context never seen, Kneser-Ney favours "y", the letter of many words.
+    texts = ["ax"] * 10 + [f"{c}y" for c in "bcdefghijk"]
+    absolute, kn = CharLM(texts, order=2), CharLM(texts, order=2, smoothing="kneser-ney")
+    assert absolute.logprob("z", "x") == pytest.approx(absolute.logprob("z", "y"))
+    assert kn.logprob("z", "y") > kn.logprob("z", "x")
+    with pytest.raises(HCRError, match="smoothing"):
+        CharLM(texts, smoothing="witten-bell")
 
 
 def test_a_damaged_or_missing_model_says_what_to_do(tmp_path):
@@ -67,7 +85,8 @@ def test_a_damaged_or_missing_model_says_what_to_do(tmp_path):
     cases = {"truncated": path.read_bytes()[:40], "not gzip": b"not a model",
              "negative count": gzip.compress(json.dumps({**payload, "counts": negative}).encode()),
              "absurd weight": gzip.compress(json.dumps({**payload, "weight": 1e9}).encode()),
-             "absurd beam": gzip.compress(json.dumps({**payload, "beam": 10**6}).encode())}
+             "absurd beam": gzip.compress(json.dumps({**payload, "beam": 10**6}).encode()),
+             "unknown smoothing": gzip.compress(json.dumps({**payload, "smoothing": "magic"}).encode())}
     for name, data in cases.items():
         bad = tmp_path / f"{name}.json.gz"
         bad.write_bytes(data)
