@@ -279,7 +279,14 @@ def _beam_cer(logits, truths, lm, w, b, width):
     return round(100 * crnn.cer(texts, truths), 3)
 
 
-def choose_beam(reader, val_items, lms, weights=(0.0, 0.2, 0.3, 0.45, 0.6, 0.8), bonuses=(0.5, 1.5, 2.5),
+BEAM_WEIGHTS, BEAM_BONUSES = (0.0, 0.2, 0.3, 0.45, 0.6, 0.8), (0.5, 1.5, 2.5)
+
+
+def _grid_key(w, b, name):
+    return f"beam weight {w} bonus {b}" + (f" {name}" if name != "order 5" else "")
+
+
+def choose_beam(reader, val_items, lms, weights=BEAM_WEIGHTS, bonuses=BEAM_BONUSES,
                 widths=(8, 16), guard_items=None):
     """Greedy against beam search on the VAL lines: every LM of `lms` ({name: CharLM}) at every
     weight and bonus with the narrowest beam, then the best of those at each wider beam.
@@ -299,7 +306,7 @@ def choose_beam(reader, val_items, lms, weights=(0.0, 0.2, 0.3, 0.45, 0.6, 0.8),
     for name, lm in lms.items():
         for w in weights[1:]:
             for b in bonuses:
-                key = f"beam weight {w} bonus {b}" + (f" {name}" if name != "order 5" else "")
+                key = _grid_key(w, b, name)
                 grid[key] = _beam_cer(logits, truths, lm, w, b, widths[0])
                 print(f"  val CER {key}: {grid[key]:.2f}% (greedy {grid['greedy']:.2f}%)", flush=True)
                 if grid[key] < best.get(name, greedy_best)[1]:
@@ -326,6 +333,31 @@ def choose_beam(reader, val_items, lms, weights=(0.0, 0.2, 0.3, 0.45, 0.6, 0.8),
     if lm is not None:
         lm.beam = width
     return (key, cer, setting, lm), grid
+
+
+def against_absolute(reader, lms, grid, chosen, sets, narrow=8):
+    """The chosen LM against the best one on val with absolute discounting (the kind that shipped
+    before Kneser-Ney), each at its own val setting, on lines that chose neither: the dev fonts'
+    English lines (at `narrow` texts, as the val grid) and the real test lines (at the chosen
+    width). Recorded for the docs; it chooses nothing. None when the chosen LM is of that kind."""
+    key, _, setting, lm = chosen
+    plain = [name for name, other in lms.items() if other.smoothing == "absolute" and "French" not in name]
+    if lm is None or lm.smoothing == "absolute" or not plain:
+        return None
+    old_cer, name, (w, b) = min((grid[_grid_key(w, b, name)], name, (w, b)) for name in plain
+                                for w in BEAM_WEIGHTS[1:] for b in BEAM_BONUSES)
+    out = {"absolute": f"{name}, weight {w}, bonus {b}", "chosen": key}
+    for set_name, items, width in sets:
+        logits = _logits(reader, [item[0] for item in items])
+        truths = [item[1] for item in items]
+        width = width or lm.beam
+        greedy = [crnn.greedy_decode(lg[None])[0][0] if lg is not None else "" for lg in logits]
+        out[f"{set_name}, {width} texts"] = {
+            "greedy": round(100 * crnn.cer(greedy, truths), 3),
+            "absolute": _beam_cer(logits, truths, lms[name], w, b, width),
+            "chosen": _beam_cer(logits, truths, lm, *setting, width)}
+        print(f"  {set_name}: {out[f'{set_name}, {width} texts']}", flush=True)
+    return out
 
 
 def score_reader(reader, per_font=30, seed=0, synthetic=1000, lms=None):
@@ -359,6 +391,11 @@ def score_reader(reader, per_font=30, seed=0, synthetic=1000, lms=None):
         (key, val_cer, setting, lm), grid = choose_beam(reader, reals["real handwriting, val split"], lms,
                                                         guard_items=guard)
         record = {"chosen_on_val": key, "val_grid": grid, "setting": setting}
+        compared = against_absolute(reader, lms, grid, (key, val_cer, setting, lm),
+                                    [("dev fonts, English lines", guard, 8),
+                                     ("real test", reals["real handwriting, test split"], None)])
+        if compared:
+            record["against_absolute_discounting"] = compared
         if lm is not None:
             record.update(order=lm.order, smoothing=lm.smoothing, width=lm.beam, counted_from=lm.counted_from)
             result["lm"] = lm  # for score_main to ship; dropped before the record is written

@@ -173,3 +173,32 @@ def test_french_words_win_the_beam_choice_only_if_english_lines_lose_less_than_v
     assert setting == (0.45, 1.5) and lm.beam == 16 and key.endswith("width 16")
     assert cer == pytest.approx(val_base[lm] - 0.25)
     assert grid["greedy"] == 100.0
+
+
+def test_the_chosen_kneser_ney_model_is_set_beside_the_best_absolute_one_on_lines_that_chose_neither(
+        monkeypatch):
+    from benchmarks import lines as bench
+
+    lms = {"order 5": CharLM(TEXTS, 3), "order 6": CharLM(TEXTS, 4), "order 6 with French words": CharLM(TEXTS, 4),
+           "order 7 Kneser-Ney": CharLM(TEXTS, 4, smoothing="kneser-ney")}
+    grid = {bench._grid_key(w, b, name): 20.0 for name in lms for w in bench.BEAM_WEIGHTS[1:]
+            for b in bench.BEAM_BONUSES}
+    grid[bench._grid_key(0.3, 2.5, "order 6")] = 15.0  # the best absolute one on val
+    grid[bench._grid_key(0.2, 0.5, "order 6 with French words")] = 10.0  # French words never count as it
+    seen = []
+
+    def fake_cer(logits, truths, lm, w, b, width):
+        seen.append((lm, w, b, width))
+        return 1.0
+
+    monkeypatch.setattr(bench, "_beam_cer", fake_cer)
+    monkeypatch.setattr(bench, "_logits", lambda reader, paths: [torch.zeros(4, len(ALPHABET) + 1) for _ in paths])
+    kn = lms["order 7 Kneser-Ney"]
+    kn.beam = 16
+    out = bench.against_absolute(None, lms, grid, ("kn key", 9.0, (0.6, 1.5), kn),
+                                 [("fonts", [("a.png", "ab")], 8), ("test", [("b.jpg", "cd", "x")], None)])
+    assert out["absolute"] == "order 6, weight 0.3, bonus 2.5" and out["chosen"] == "kn key"
+    assert set(out) == {"absolute", "chosen", "fonts, 8 texts", "test, 16 texts"}
+    assert (lms["order 6"], 0.3, 2.5, 16) in seen and (kn, 0.6, 1.5, 8) in seen
+    assert out["test, 16 texts"]["greedy"] == 100.0  # greedy reads nothing from blank columns
+    assert bench.against_absolute(None, lms, grid, ("abs", 9.0, (0.3, 2.5), lms["order 6"]), []) is None
