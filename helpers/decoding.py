@@ -54,17 +54,18 @@ class CharLM:
         self.tabulate()
 
     def tabulate(self):
-        """The tables `logprob` reads, from the counts: per order, history -> (counts, total, kinds)."""
-        self._tables = []
-        for k in range(self.order):
-            table = self.counts[k]
-            if self.smoothing == "kneser-ney" and k < self.order - 1:
-                table = defaultdict(Counter)  # history -> next char -> characters seen before history+char
+        """The tables `logprob` reads: per order, history -> next char -> count; for Kneser-Ney the
+        shorter orders hold how many different characters came before history+char instead."""
+        self._tables = list(self.counts)
+        if self.smoothing == "kneser-ney":
+            for k in range(self.order - 1):
+                table = {}
                 for longer, seen in self.counts[k + 1].items():
+                    after = table.setdefault(longer[1:], {})
                     for char in seen:
-                        table[longer[1:]][char] += 1
-            self._tables.append({h: (c, sum(c.values()), len(c)) for h, c in table.items()})
-        self._cache = {}
+                        after[char] = after.get(char, 0) + 1
+                self._tables[k] = table
+        self._totals, self._cache = {}, {}
 
     def save(self, path, weight, bonus, **about):
         """Write the counts and the beam setting to gzipped JSON (a few MB of plain data, no code)."""
@@ -94,10 +95,10 @@ class CharLM:
                 raise ValueError
             lm = cls([], order, discount, beam, smoothing)
             for k, table in enumerate(counts):
-                for history, seen in table.items():
-                    if len(history) != k or not all(isinstance(n, int) and n > 0 for n in seen.values()):
+                for history, seen in table.items():  # whole counts of at least one (checked in C: loads fast)
+                    if len(history) != k or min(seen.values()) < 1 or type(sum(seen.values())) is not int:
                         raise ValueError
-                    lm.counts[k][history] = Counter(seen)
+            lm.counts = counts  # plain dicts: read, never added to, once loaded
             lm.tabulate()
         except FileNotFoundError:
             raise HCRError(f"The language model {path} is missing: restore it with `git checkout {SHIPPED_LM.name}` "
@@ -115,11 +116,15 @@ class CharLM:
             return self._cache[key]
         p = 1.0 / self.vocab
         for k in range(self.order):
-            seen = self._tables[k].get(history[len(history) - k:] if k else "")
+            context = history[len(history) - k:] if k else ""
+            seen = self._tables[k].get(context)
             if seen is None:
                 continue
-            counts, total, kinds = seen
-            p = max(counts.get(char, 0) - self.discount, 0) / total + self.discount * kinds / total * p
+            totals = self._totals.get((k, context))
+            if totals is None:
+                totals = self._totals[k, context] = (sum(seen.values()), len(seen))
+            total, kinds = totals
+            p = max(seen.get(char, 0) - self.discount, 0) / total + self.discount * kinds / total * p
         value = math.log(max(p, 1e-12))
         if len(self._cache) < 2_000_000:
             self._cache[key] = value
