@@ -81,9 +81,12 @@ def test_kneser_ney_backs_off_to_how_many_contexts_a_letter_follows():
 def test_a_damaged_or_missing_model_says_what_to_do(tmp_path):
     path = CharLM(TEXTS).save(tmp_path / "lm.json.gz", 0.3, 1.5)
     payload = json.loads(gzip.decompress(path.read_bytes()))
-    negative = [{"": {"a": -3}}] + payload["counts"][1:]
+    def with_unigrams(seen):
+        return gzip.compress(json.dumps({**payload, "counts": [{"": seen}] + payload["counts"][1:]}).encode())
     cases = {"truncated": path.read_bytes()[:40], "not gzip": b"not a model",
-             "negative count": gzip.compress(json.dumps({**payload, "counts": negative}).encode()),
+             "negative count": with_unigrams({"a": -3}), "zero count": with_unigrams({"a": 0, "b": 2}),
+             "fractional count": with_unigrams({"a": 1.5, "b": 2}), "text count": with_unigrams({"a": "3"}),
+             "no counts": with_unigrams({}),
              "absurd weight": gzip.compress(json.dumps({**payload, "weight": 1e9}).encode()),
              "absurd beam": gzip.compress(json.dumps({**payload, "beam": 10**6}).encode()),
              "unknown smoothing": gzip.compress(json.dumps({**payload, "smoothing": "magic"}).encode())}
