@@ -8,7 +8,6 @@ Every variant trains on the notebook's training images with seed 0 and is measur
 test files (strict, 10-/26-way) and on characters from elsewhere. Speed is images per second.
 """
 
-import sys
 from dataclasses import replace
 
 from helpers import data, training
@@ -60,4 +59,7 @@ def main(only=None):
 
 
 if __name__ == "__main__":
-    run(lambda: main(sys.argv[1:]))
+    import argparse
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("variants", nargs="*", help="the variants to run (default: all)")
+    run(lambda: main(parser.parse_args().variants))
