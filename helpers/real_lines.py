@@ -22,7 +22,7 @@ FOLDER = "handwritten_lines"
 MANIFEST = "manifest.tsv"
 COLUMNS = ("file", "text", "source", "page", "writer", "split")
 SPLITS = ("train", "val", "test")
-CACHE_VERSION = 4  # bump when the line framing changes
+CACHE_VERSION = 5  # bump when the line framing changes
 
 # What each collection asks to be credited with (its README gives the full attribution).
 ATTRIBUTION = (
@@ -106,6 +106,7 @@ class RealLines:
     sources: list
     writers: list
     seconds: float = 0.0
+    no_ink: int = 0  # lines left out because framing found no ink in them
 
 
 def _frame_file(args):
@@ -122,7 +123,8 @@ def load_split(split, root=None, height=None, limit=None, seed=0, progress=False
     """The framed lines of one split (`limit` draws that many, seeded, for smoke runs and tests).
 
     Every image goes the way a user's photo goes (`preprocess.line_to_ink`, `framing.frame_line`),
-    so what the reader learns from is what it later sees. Framing runs in `workers` processes
+    so what the reader learns from is what it later sees. A line in which no ink is found is left
+    out and counted in `no_ink`, so that a score can count it as an empty reading. Framing runs in `workers` processes
     (default: one per core) once; the result is kept in build/cache for the next call.
     """
     import json
@@ -153,7 +155,8 @@ def load_split(split, root=None, height=None, limit=None, seed=0, progress=False
             widths, pixels = stored["widths"], stored["pixels"]
             starts = np.cumsum(widths) - widths
             images = [pixels[:, s : s + w].astype(np.float32) / 255.0 for s, w in zip(starts, widths)]
-            return RealLines(images, meta["texts"], meta["sources"], meta["writers"], time.perf_counter() - started)
+            return RealLines(images, meta["texts"], meta["sources"], meta["writers"], time.perf_counter() - started,
+                             meta["no_ink"])
         except Exception:  # a damaged cache is made again
             pass
     jobs = [(str(e.path), height) for e in entries]
@@ -166,6 +169,7 @@ def load_split(split, root=None, height=None, limit=None, seed=0, progress=False
     out = RealLines([], [], [], [])
     for entry, image in zip(entries, framed):
         if image is None:
+            out.no_ink += 1
             continue
         out.images.append(image)
         out.texts.append(entry.text)
@@ -175,7 +179,8 @@ def load_split(split, root=None, height=None, limit=None, seed=0, progress=False
         try:
             cache.parent.mkdir(parents=True, exist_ok=True)
             pixels = np.concatenate([np.rint(im * 255).astype(np.uint8) for im in out.images], axis=1)
-            meta = json.dumps({"texts": out.texts, "sources": out.sources, "writers": out.writers})
+            meta = json.dumps({"texts": out.texts, "sources": out.sources, "writers": out.writers,
+                               "no_ink": out.no_ink})
             np.savez(cache, pixels=pixels, widths=np.array([im.shape[1] for im in out.images]), meta=np.array(meta))
             out.images = [np.rint(im * 255).astype(np.uint8).astype(np.float32) / 255.0 for im in out.images]
         except OSError:

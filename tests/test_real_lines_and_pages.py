@@ -52,6 +52,16 @@ def test_real_lines_are_framed_like_a_users_picture(collection):
     assert len(line_set) == 2 and line_set.height == 48
 
 
+def test_a_line_with_no_ink_is_left_out_and_counted(collection):
+    folder = collection / "handwritten_lines"
+    Image.new("L", (520, 64), 228).save(folder / "lines" / "demo" / "e_1.jpg", quality=90)  # blank paper
+    with open(folder / "manifest.tsv", "a", encoding="utf-8") as manifest:
+        manifest.write("lines/demo/e_1.jpg\tVide\tdemo\te\twe\ttest\n")
+    test = real_lines.load_split("test", collection, height=48, workers=1)
+    assert test.texts == ["Fin"] and test.no_ink == 1
+    assert real_lines.load_split("test", collection, height=48, workers=1).no_ink == 1  # from the cache too
+
+
 def test_a_reader_can_be_trained_without_accents_to_measure_what_they_cost(collection):
     """recipe.accents=False strips the accents of the training texts only: val keeps its truth."""
     folder = collection / "handwritten_lines"
