@@ -18,7 +18,7 @@ from scipy import ndimage
 
 from .errors import HCRError
 from .framing import LINE_HEIGHT, frame_line
-from .preprocess import line_to_ink, one_sentence_errors, picture_label, to_grey
+from .preprocess import line_to_ink, one_sentence_errors, picture_label, refuse_slivers, to_grey
 
 PAGE_SIDE = 1600  # a page is looked at with its longer side at most this many pixels
 MIN_PEAK_SHARE = 0.02  # rows with less ink than this share of the page's inkiest row hold no line
@@ -190,6 +190,7 @@ def page_lines(source, name=None, height=LINE_HEIGHT):
     label = picture_label(source, name)
     with one_sentence_errors(label):
         grey = to_grey(source, name, 2 * PAGE_SIDE)
+        refuse_slivers(grey, label)
         full_w, full_h = _picture_size(source, grey.shape)
         grey, _ = _shrunk(grey)
         ink, found = line_to_ink(grey)

@@ -311,8 +311,27 @@ def prepare(source, name=None):
 def to_grey(source, name=None, working_side=WORKING_SIDE):
     """Any PNG/JPEG file, bytes, PIL image or array -> grey float image in [0, 1] (HCRError if unusable)."""
     if isinstance(source, np.ndarray):
-        return _array_to_grey(source)
+        grey = _array_to_grey(source)
+        factor = max(1, max(grey.shape) // working_side)  # shrunk as files are, so memory stays bounded
+        if factor > 1:
+            h, w = grey.shape
+            h, w = max(factor, h - h % factor), max(factor, w - w % factor)
+            grey = np.pad(grey, ((0, max(0, h - grey.shape[0])), (0, max(0, w - grey.shape[1]))), mode="edge")
+            grey = grey[:h, :w].reshape(h // factor, factor, w // factor, factor).mean(axis=(1, 3))
+        return grey
     return _to_grey(open_image(source, name, working_side))
+
+
+MAX_LINE_ASPECT = 100  # real lines are at most about 27 times as wide as they are tall
+
+
+def refuse_slivers(grey, label):
+    """A picture far thinner than any line of writing would be shrunk to nothing (or read for minutes):
+    say so in one sentence instead of calling it blank."""
+    h, w = np.shape(grey)
+    if max(h, w) > MAX_LINE_ASPECT * max(1, min(h, w)):
+        raise HCRError(f"{label} is {max(h, w) // max(1, min(h, w))} times as long as it is thick, far longer than "
+                       "any line of writing: cut it into shorter pieces and try again.")
 
 
 @contextlib.contextmanager
@@ -402,7 +421,9 @@ def prepare_line(source, name=None, height=None, tidy=True):
 
     label = picture_label(source, name)
     with one_sentence_errors(label):
-        ink, found = line_to_ink(to_grey(source, name, LINE_WORKING_SIDE))
+        grey = to_grey(source, name, LINE_WORKING_SIDE)
+        refuse_slivers(grey, label)
+        ink, found = line_to_ink(grey)
         if not found:
             raise HCRError(f"{label} shows no writing (it looks blank): write or photograph a line and try again.")
         return frame_line(ink, height or LINE_HEIGHT, tidy=tidy)

@@ -347,7 +347,7 @@ def parse_request(body, is_json, query, file_name):
         return check_mode(parse_qs(query).get("mode", ["36"])[0]), body, name
     try:
         request = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: JSON nested thousands deep
         request = None
     if not isinstance(request, dict) or not isinstance(request.get("image"), str):
         raise Refusal(400, 'The request is not the JSON the page sends ({"image": data URL, "mode": ...}): '

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from helpers import alphabet, crnn, framing, page, real_lines
+from helpers import alphabet, crnn, framing, page, preprocess, real_lines
 from helpers.errors import HCRError
 
 HEADER = "file\ttext\tsource\tpage\twriter\tsplit\n"
@@ -262,3 +262,26 @@ def test_a_scan_pasted_on_white_is_still_read(tmp_path):
     assert len(found) == 3
     tops = [f.box[1] for f in found]
     assert tops == sorted(tops) and all(12 <= t < 12 + 3 * 76 for t in tops)
+
+
+def test_a_line_far_longer_than_any_writing_is_refused_in_one_sentence_not_called_blank(tmp_path):
+    """Shrunk to the working size, a 60 px line 63,000 px long would be 2 px tall and look blank; an array
+    as wide would be read for minutes in gigabytes. Both get one sentence that says what to do."""
+    from helpers import predict
+
+    long_line = Image.new("L", (30_000, 60), 255)
+    ImageDraw.Draw(long_line).text((5, 5), "hello world " * 150, fill=0, font=ImageFont.load_default(size=40))
+    long_line.save(tmp_path / "long.png")
+    for source in (tmp_path / "long.png", np.random.default_rng(0).random((48, 100_000))):
+        with pytest.raises(HCRError, match="longer than any line of writing: cut it into shorter pieces"):
+            page.page_lines(source)
+        with pytest.raises(HCRError, match="longer than any line of writing"):
+            preprocess.prepare_line(source)
+    assert predict.main(["--text", str(tmp_path / "long.png")]) != 0
+
+
+def test_a_big_array_is_shrunk_like_a_file_of_the_same_picture():
+    picture = written("hello", size=(4200, 300), font_size=200)
+    from_array = preprocess.to_grey(np.asarray(picture), working_side=1024)
+    from_file = preprocess.to_grey(picture, working_side=1024)
+    assert from_array.shape == from_file.shape and np.abs(from_array - from_file).mean() < 0.01

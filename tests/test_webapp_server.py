@@ -646,6 +646,13 @@ def test_malformed_page_requests_get_a_sentence(server, payload, words):
     assert status == 400 and words in body["error"]
 
 
+def test_json_nested_thousands_deep_is_a_400_not_a_crash(server):
+    body = ("[" * 3000 + "]" * 3000).encode()
+    port = port_of(server)
+    status, answer = exchange(port, request(port, "POST", "/predict", body, {"Content-Type": "application/json"}), 5.0)
+    assert status == 400 and "not the JSON the page sends" in answer["error"]
+
+
 # --- The command line (item 9) -----------------------------------------------------------------------------------
 
 
