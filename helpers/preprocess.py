@@ -5,6 +5,7 @@ light and polarity), which `framing.frame_ink` then frames exactly like the trai
 """
 
 import contextlib
+import errno
 import io
 import math
 import warnings
@@ -73,11 +74,16 @@ def open_image(source, name=None, working_side=WORKING_SIDE):
                 raise HCRError(f"{name} is empty (0 bytes): send a PNG or JPEG file.")
             data = io.BytesIO(source)
         else:
+            if str(source) == "":
+                raise HCRError("The path is empty: give the path of a PNG or JPEG file.")
             path = Path(source)
             if not path.exists():
                 raise HCRError(f"{name} does not exist: check the path.")
             if path.is_dir():
                 raise HCRError(f"{name} is a folder, not an image: give the path of a PNG or JPEG.")
+            if not path.is_file():
+                raise HCRError(f"{name} is not a regular file (a pipe or a device): give the path of a PNG or "
+                               "JPEG file.")
             if path.stat().st_size == 0:
                 raise HCRError(f"{name} is empty (0 bytes): give a PNG or JPEG file.")
             data = path
@@ -105,6 +111,14 @@ def open_image(source, name=None, working_side=WORKING_SIDE):
         raise HCRError(f"{name} is not an image that can be read: give a PNG or JPEG file.") from None
     except MemoryError:
         raise HCRError(f"{name} needs more memory than is free to open: shrink it and try again.") from None
+    except OSError as exc:
+        if exc.errno in (errno.ENAMETOOLONG, errno.ELOOP):
+            shown = name if len(name) <= 60 else name[:60] + "..."
+            raise HCRError(f"{shown} is not a path that can be opened (too long, or its links loop): "
+                           "check the path.") from None
+        raise HCRError(
+            f"{name} could not be read ({_brief(exc)}): the file may be cut short or damaged; save it again."
+        ) from None
     except Exception as exc:  # Pillow raises many kinds (OSError, SyntaxError, ValueError, ...)
         raise HCRError(
             f"{name} could not be read ({_brief(exc)}): the file may be cut short or damaged; save it again."

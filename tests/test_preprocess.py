@@ -1,6 +1,7 @@
 """Any picture of a character -> the same 28x28 framing as the training data."""
 
 import io
+import os
 
 import numpy as np
 import pytest
@@ -161,6 +162,18 @@ def test_missing_file_and_folder(tmp_path):
         preprocess.prepare(tmp_path / "nope.png")
     with pytest.raises(HCRError, match="is a folder"):
         preprocess.prepare(tmp_path)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+def test_an_empty_path_a_pipe_and_a_path_too_long_each_get_their_own_sentence(tmp_path):
+    os.mkfifo(tmp_path / "pipe.png")  # opening it would wait for a writer forever
+    with pytest.raises(HCRError, match="is not a regular file"):
+        preprocess.prepare(tmp_path / "pipe.png")
+    with pytest.raises(HCRError, match="^The path is empty"):
+        preprocess.prepare("")
+    with pytest.raises(HCRError, match="is not a path that can be opened") as info:
+        preprocess.prepare("a" * 5000)
+    assert len(str(info.value)) < 200
 
 
 def test_huge_image_is_refused_without_decoding(tmp_path, monkeypatch):
