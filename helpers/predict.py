@@ -66,6 +66,13 @@ class Predictor:
     """
 
     def __new__(cls, checkpoint=None, device="cpu", case_sensitive=False, text=False):
+        if checkpoint is not None and not isinstance(checkpoint, (str, os.PathLike)):
+            raise HCRError(f"checkpoint={checkpoint!r} is not a path: pass the path of a .pt file, or nothing for "
+                           "the shipped model.")
+        if device is not None and not isinstance(device, torch.device):
+            from .hardware import pick_device
+
+            pick_device(str(device))  # an unknown device name is one sentence here, not a RuntimeError later
         if text:  # a whole line of text: the CRNN reader, with the same predict / predict_many
             if case_sensitive:
                 raise HCRError("Lines are always read with case: drop case_sensitive (or --case-sensitive) with text.")

@@ -566,3 +566,11 @@ def test_arrays_over_the_pixel_limit_are_refused(tiny_checkpoint, monkeypatch):
     monkeypatch.setattr(preprocess, "MAX_PIXELS", 100 * 100)
     with pytest.raises(HCRError, match="The array is too large \\(120x101 pixels\\): shrink it below"):
         predictor.predict(np.zeros((101, 120, 3), np.uint8))
+
+
+def test_a_predictor_given_a_wrong_argument_says_so_in_one_sentence():
+    with pytest.raises(HCRError, match="is not a path: pass the path of a .pt file"):
+        Predictor(5)
+    for text in (False, True):
+        with pytest.raises(HCRError, match="'banana' is not a device PyTorch knows"):
+            Predictor(device="banana", text=text)
