@@ -77,7 +77,7 @@ HEADER_SECONDS = 5.0  # for the headers, from the connection (or the previous an
 BODY_SECONDS = 10.0  # for the body, once the headers are in
 THREADS = 2  # for decoding and the model: one per core
 WAITING = 32  # requests waiting for a thread; more get 503 at once
-MAX_CONNECTIONS = 256  # open connections; beyond this uvicorn answers 503
+MAX_CONNECTIONS = 256  # open connections; beyond this the one idle longest is closed (DemoProtocol)
 
 
 class Refusal(Exception):
@@ -104,12 +104,28 @@ class DemoProtocol(H11Protocol):
     uvicorn times out a connection that stays silent after an answer, but not a new connection
     that sends nothing, nor one that sends its headers a byte at a time. Here each connection must
     complete its next request's headers within HEADER_SECONDS of connecting (or of the previous
-    answer); h11 refuses headers over HEADER_BYTES.
+    answer); h11 refuses headers over HEADER_BYTES. Over MAX_CONNECTIONS, the one that has waited
+    longest without a request is closed (uvicorn's own limit would refuse every newcomer, in plain text).
     """
 
     def connection_made(self, transport):
         super().connection_made(transport)
         self._expect_headers(None)
+        if len(self.connections) > MAX_CONNECTIONS:
+            self._make_room()
+
+    def _make_room(self):
+        """Full: close the connection that has waited longest without a request. Sockets held open
+        and silent (or reopened as fast as they close) then push each other out, while a browser's
+        request, whose headers arrive at once, is served."""
+        waiting = [c for c in self.connections if c is not self and getattr(c, "_waiting_cycle", 0) is c.cycle]
+        if waiting:
+            min(waiting, key=lambda c: c._waiting_since).transport.close()
+            return
+        body = json.dumps({"error": "The demo is answering as many requests as it can: try again in a moment."})
+        self.transport.write(b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
+                             b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body.encode()))
+        self.transport.close()
 
     def on_response_complete(self):
         answered = self.cycle
@@ -117,6 +133,8 @@ class DemoProtocol(H11Protocol):
         self._expect_headers(answered)
 
     def _expect_headers(self, cycle):
+        self._waiting_cycle, self._waiting_since = cycle, self.loop.time()  # waiting while self.cycle is cycle
+
         def expire():
             if self.cycle is cycle and not self.transport.is_closing():  # no new request since
                 self.transport.close()
@@ -511,7 +529,7 @@ class DemoServer:
         config = uvicorn.Config(build_app(self), http=DemoProtocol, ws="none", lifespan="off", log_config=None,
                                 log_level="error", access_log=False, proxy_headers=False, server_header=False,
                                 timeout_keep_alive=int(HEADER_SECONDS), h11_max_incomplete_event_size=HEADER_BYTES,
-                                limit_concurrency=MAX_CONNECTIONS, timeout_graceful_shutdown=3)
+                                timeout_graceful_shutdown=3)
         self.uvicorn = uvicorn.Server(config)
         self._stopped = threading.Event()
 

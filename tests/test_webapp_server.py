@@ -292,6 +292,28 @@ def test_headers_over_the_limit_are_refused_in_json(stub_server):
     assert status == 400 and "16 KB" in body["error"]
 
 
+def test_sockets_held_open_and_silent_do_not_lock_out_a_real_request(stub_server, monkeypatch):
+    """Every slot full of silent sockets: the one silent longest is closed to make room, so the next
+    request is answered, in JSON, and a silent socket is what went."""
+    monkeypatch.setattr(webapp, "MAX_CONNECTIONS", 8)
+    port = port_of(stub_server)
+    silent = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(12)]
+    try:
+        time.sleep(0.2)
+        for _ in range(3):
+            status, body = exchange(port, request(port, "GET", "/health"))
+            assert status == 200 and isinstance(body, dict)
+        closed = 0
+        for sock in silent:
+            sock.settimeout(0.01)
+            with contextlib.suppress(TimeoutError, socket.timeout):
+                closed += sock.recv(1) == b""
+        assert closed >= 4  # at least the 4 over the limit
+    finally:
+        for sock in silent:
+            sock.close()
+
+
 # --- Pixels: small files that decode to huge pictures (item 2) -----------------------------------------------------
 
 
