@@ -55,7 +55,7 @@ run: data fonts-optional  ## chapter 1 (36 classes) on the full data: rewrites i
 run-case: data fonts-optional  ## chapter 2 (upper and lower case): rewrites its figures, priors_case.json and runs/case.pt
 	$(call execute,$(CASE_NOTEBOOK),make run-case)
 
-run-lines: data fonts  ## chapter 3 (lines): fine-tunes the shipped reader (3 min), rewrites its figures and runs/lines.pt
+run-lines: data fonts  ## chapter 3 (lines): fine-tunes the shipped reader (3 min), rewrites its figures (runs/lines.pt only with a half-point val lead)
 	$(call execute,$(LINES_NOTEBOOK),make run-lines)
 
 test: $(VENV)/installed browser  ## everything: helpers' tests, the chapters by nbval (smoke mode), browser tests

@@ -1,7 +1,7 @@
 """Reading whole lines: train the line reader, and score it on lines it never trained on.
 
     python -m benchmarks.fonts                          # once: the handwriting fonts, with npm
-    python -m benchmarks.lines train --minutes 40       # -> runs/lines.pt (the shipped recipe)
+    python -m benchmarks.lines train --init-from build/synthetic_reader.pt  # -> runs/lines.pt (shipped recipe, 52 min)
     python -m benchmarks.lines score runs/lines.pt      # -> assets/lines.json
     python -m benchmarks.lines pages                    # -> assets/pages.json (pages split and read)
     python -m benchmarks.lines crops                    # -> assets/line_crops.json (crops unlike the training lines)

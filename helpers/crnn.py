@@ -674,6 +674,29 @@ def save_reader(path, model, metrics=None, recipe=None):
     return checkpoint.save_payload(path, payload)
 
 
+REPLACE_LEAD = 0.5  # val CER points a reader must gain to replace another: 756 val lines blur smaller gaps
+
+
+def save_if_better(path, model, history, start, recipe=None, lead=REPLACE_LEAD):
+    """Save a reader fine-tuned from the checkpoint `start` only if it read val `lead` points better
+    than `start` did when that was trained: the rule the shipped reader was chosen by, so that
+    `default_reader_checkpoint` never switches to a reader that is only luckier on val.
+    Returns (saved, a sentence saying what happened)."""
+    from .checkpoint import read_checkpoint
+
+    mine = (history.best or {}).get("val_cer")
+    metrics = read_checkpoint(start).get("metrics")
+    theirs = ((metrics.get("best") if isinstance(metrics, dict) else None) or {}).get("val_cer")
+    if mine is None:
+        return False, "Not saved: the fine-tune was never scored on the val lines."
+    if isinstance(theirs, (int, float)) and theirs - mine < lead:
+        return False, (f"Not saved: val CER {mine:.2f}% against {theirs:.2f}% for {Path(start).name}, a lead "
+                       f"under {lead} points, so the reader in use stays.")
+    save_reader(path, model, recipe=recipe, metrics={"fine_tuned_from": str(start), "best": history.best})
+    against = f" against {theirs:.2f}% for {Path(start).name}" if isinstance(theirs, (int, float)) else ""
+    return True, f"Saved {path}: val CER {mine:.2f}%{against}."
+
+
 def load_reader(path=None, device="cpu"):
     """(CRNN in eval mode, checkpoint dict) from a file saved by `save_reader`."""
     from .checkpoint import read_checkpoint, refuse_non_finite

@@ -191,6 +191,20 @@ def test_reader_checkpoint_round_trip(tmp_path):
         assert torch.equal(loaded(x), model.eval()(x))
 
 
+def test_a_fine_tune_is_saved_only_with_a_half_point_lead_on_val(tmp_path):
+    model = tiny_model()
+    start = crnn.save_reader(tmp_path / "start.pt", model, metrics={"best": {"val_cer": 20.0}})
+    out = tmp_path / "runs" / "lines.pt"
+    saved, message = crnn.save_if_better(out, model, crnn.LineHistory(best={"val_cer": 19.7}), start)
+    assert not saved and not out.exists() and "under 0.5 points" in message
+    saved, message = crnn.save_if_better(out, model, crnn.LineHistory(best={"val_cer": 19.4}), start)
+    assert saved and "19.40% against 20.00%" in message
+    assert crnn.load_reader(out)[1]["metrics"]["fine_tuned_from"] == str(start)
+    unscored = crnn.save_reader(tmp_path / "unscored.pt", model)  # nothing to beat: saved
+    assert crnn.save_if_better(tmp_path / "b.pt", model, crnn.LineHistory(best={"val_cer": 50.0}), unscored)[0]
+    assert not crnn.save_if_better(tmp_path / "c.pt", model, crnn.LineHistory(), start)[0]
+
+
 def test_load_reader_refuses_other_files(tmp_path, tiny_checkpoint):
     with pytest.raises(HCRError, match="single characters, not lines"):
         crnn.load_reader(tiny_checkpoint)
