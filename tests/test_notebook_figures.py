@@ -67,3 +67,13 @@ def test_the_chapters_say_what_they_build_on_and_what_comes_next():
     assert second[0].source.startswith("# Chapter 2.") and "Builds on chapter 1" in second[0].source
     assert "What the next chapter adds" in second[-1].source and "Reading_Handwritten_Lines.ipynb" in second[-1].source
     assert not any("62 classes" in c.source and c.cell_type == "code" for c in first)
+
+
+def test_every_committed_figure_is_made_or_shown_somewhere():
+    """A figure in assets/ that no chapter, test or benchmark writes and no page shows is a stale picture."""
+    root = paths.PROJECT_DIR
+    writers = [root / n for n in (*CHAPTERS, "README.md")] + sorted((root / "docs").glob("*.md")) \
+        + [p for folder in ("tests", "benchmarks", "helpers") for p in sorted((root / folder).glob("*.py"))]
+    text = "\n".join(p.read_text(encoding="utf-8") for p in writers if p.name != "test_notebook_figures.py")
+    stale = [p.name for p in sorted(paths.ASSETS.glob("*.png")) if p.name not in text]
+    assert not stale, f"nothing makes or shows {stale} any more: delete them, or make them again"
