@@ -2,7 +2,7 @@
 
 A `matplotlib.figure.Figure` made without pyplot shows as text (`<Figure size ... with N Axes>`)
 unless the inline backend is on, and nbval cannot notice because it does not compare images. So:
-the first code cell of every chapter turns the inline backend on, every cell that saves a figure
+the first code cell of every chapter turns the inline backend on (`course.prepare_notebook`), every cell that saves a figure
 ends with it (so the cell shows it), and, in the committed notebooks, every such cell holds an
 `image/png` output. That last check needs the full runs (`make run`, `make run-case`,
 `make run-lines`), which commit the outputs; it is marked `notebook`.
@@ -31,7 +31,20 @@ def figure_cells(name):
 
 @pytest.mark.parametrize("name", CHAPTERS)
 def test_the_first_cell_turns_the_inline_backend_on(name):
-    assert 'run_line_magic("matplotlib", "inline")' in code_cells(name)[0].source
+    assert "course.prepare_notebook(PROJECT_DIR" in code_cells(name)[0].source
+
+
+def test_prepare_notebook_turns_the_inline_backend_on_in_a_kernel(monkeypatch, tmp_path):
+    import IPython
+
+    from helpers import course
+
+    magics = []
+    shell = type("Shell", (), {"run_line_magic": lambda self, *args: magics.append(args)})()
+    monkeypatch.setattr(IPython, "get_ipython", lambda: shell)
+    (tmp_path / "requirements.txt").write_text("torch==0\n")
+    course.prepare_notebook(tmp_path)  # everything is installed here: nothing to install
+    assert magics == [("matplotlib", "inline")]
 
 
 @pytest.mark.parametrize("name", CHARACTER_CHAPTERS)

@@ -91,6 +91,8 @@ def test_first_cell_without_the_project_says_what_to_do(chapter, monkeypatch, tm
 def test_first_cell_in_colab_clones_the_project_and_installs_what_is_missing(chapter, monkeypatch, tmp_path):
     import importlib.util
 
+    from helpers import course  # noqa: F401 (loaded before helpers is hidden, as a clone's would be)
+
     hide_helpers(monkeypatch)
     monkeypatch.chdir(tmp_path)
     widgets = []
