@@ -4,8 +4,8 @@ A `matplotlib.figure.Figure` made without pyplot shows as text (`<Figure size ..
 unless the inline backend is on, and nbval cannot notice because it does not compare images. So:
 the first code cell of every chapter turns the inline backend on (`course.prepare_notebook`),
 every cell that saves a figure ends with it (so the cell shows it), and, in the committed
-notebooks, every such cell holds an `image/png` output. That last check needs the full runs (`make run`, `make run-case`,
-`make run-lines`), which commit the outputs; it is marked `notebook`.
+notebooks, every such cell holds an `image/png` output. That last check needs the full runs
+(`make run`, `make run-case`, `make run-lines`), which commit the outputs; it is marked `notebook`.
 """
 
 import ast
