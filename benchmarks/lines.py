@@ -452,17 +452,6 @@ def score_main(args):
     return result
 
 
-def table(result, names=None):
-    """Scores per set, in percent (a pandas DataFrame)."""
-    import pandas as pd
-
-    keys = ("lines", "cer", "cer_ignore_case", "word_acc", "line_acc")
-    scores = result["scores"]
-    rows = {name: {k: r[k] for k in keys} for name, r in scores.items()
-            if isinstance(r, dict) and "cer" in r and (names is None or name in names)}
-    return pd.DataFrame(rows).T.round(2)
-
-
 def train_main(args):
     recipe = crnn.LineRecipe(real_share=args.real, synthetic_share=args.synthetic, font_share=args.fonts,
                              height=args.height, hidden=args.hidden, channels=tuple(args.channels), lr=args.lr,

@@ -77,6 +77,19 @@ def _scores(summary):
     return {k: v for k, v in summary.items() if k != "test_images"}
 
 
+SCORE_KEYS = ("lines", "cer", "cer_ignore_case", "word_acc", "line_acc")
+
+
+def scores_table(record, names=None):
+    """The scored sets of a line-reading record (`assets/lines.json`), one row each, in percent:
+    a pandas DataFrame. Entries that are not a set's scores (the beam search's choice) are left out."""
+    import pandas as pd
+
+    rows = {name: {k: r[k] for k in SCORE_KEYS} for name, r in record["scores"].items()
+            if isinstance(r, dict) and all(k in r for k in SCORE_KEYS) and (names is None or name in names)}
+    return pd.DataFrame(rows).T.round(2)
+
+
 def write_results(shipped, *, without_prior, baseline, digit_prior, model_name, parameters, recipe,
                   train_seconds, baseline_train_seconds, baseline_epochs, device, folder=ASSETS):
     """Record the notebook's run in results.json and return it.

@@ -35,3 +35,14 @@ def test_the_readme_quotes_the_real_test_split_for_every_engine():
                                   flags=re.S))
     for engine in peers.values():
         assert f"{engine['real handwriting, test split']['cer']:.2f}%" in readme
+
+
+def test_scores_table_shows_each_scored_set_and_nothing_else():
+    from helpers import records
+
+    set_scores = {"lines": 3, "cer": 12.346, "cer_ignore_case": 10.0, "word_acc": 50.0, "line_acc": 33.333}
+    record = {"scores": {"real test": set_scores, "beam_search": {"setting": [0.6, 1.5], "cer": 9.0},
+                         "fonts": dict(set_scores, cer=4.0)}}
+    table = records.scores_table(record)
+    assert list(table.index) == ["real test", "fonts"] and table.loc["real test", "cer"] == 12.35
+    assert list(records.scores_table(record, names=["fonts"]).index) == ["fonts"]

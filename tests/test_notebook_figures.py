@@ -66,8 +66,8 @@ def test_committed_figure_cells_show_an_image(name):
     assert not blind, f"{len(blind)} figure cells of {name} show no image; run the chapter in full: {blind}"
 
 
-@pytest.mark.parametrize("name", CHARACTER_CHAPTERS)
-def test_character_chapters_import_only_helpers_and_read_the_smoke_switch_once(name):
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_chapters_import_only_helpers_and_read_the_smoke_switch_once(name):
     for cell in code_cells(name):
         assert not re.search(r"^\s*(from|import)\s+benchmarks\b", cell.source, re.M), cell.source[:120]
         assert not re.search(r"environ[^\n]*HCR_SMOKE", cell.source), cell.source[:120]  # course.smoke() reads it
