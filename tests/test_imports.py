@@ -68,3 +68,12 @@ def test_chapter_one_modules_do_not_import_the_line_reader(earlier):
 def test_models_do_not_import_the_apps_that_use_them(model_module):
     """predict (command line and API), webapp and drawpad sit on top: they load every chapter's model."""
     assert not {"predict", "webapp", "drawpad"} & imports(HELPERS / f"{model_module}.py")
+
+
+def test_the_readme_layout_names_every_helper_module():
+    from helpers import paths
+
+    readme = (paths.PROJECT_DIR / "README.md").read_text()
+    row = next(line for line in readme.splitlines() if line.startswith("| `helpers/` |"))
+    modules = sorted(p.stem for p in (paths.PROJECT_DIR / "helpers").glob("*.py") if p.stem != "__init__")
+    assert [m for m in modules if f"`{m}`" not in row] == []
