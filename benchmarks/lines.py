@@ -7,6 +7,7 @@
     python -m benchmarks.lines crops                    # -> assets/line_crops.json (crops unlike the training lines)
     python -m benchmarks.lines sources --init-from build/synthetic_reader.pt   # -> assets/lines_sources.json
     python -m benchmarks.lines designs --init-from build/synthetic_reader.pt   # -> assets/lines_designs.json
+    python -m benchmarks.lines balance build/a.pt build/b.pt   # -> assets/lines_balance.json (fine-tunes on val)
 
 Training mixes real handwritten lines (the collection's train split), synthetic lines of
 EMNIST and MNIST training characters, and lines in the DEV fonts (`helpers.crnn.LineRecipe`).
@@ -457,7 +458,7 @@ def train_main(args):
                              height=args.height, hidden=args.hidden, channels=tuple(args.channels), lr=args.lr,
                              augment=args.augment, minutes=args.minutes, seed=args.seed, init_from=args.init_from,
                              easy_share=args.easy_share, layers=args.layers, dropout=args.dropout,
-                             accents=not args.no_accents)
+                             accents=not args.no_accents, balance=args.balance, choose_by=args.choose_by)
     model, history, seconds = crnn.train_reader(recipe, progress=not args.quiet)
     metrics = {"command": "python -m benchmarks.lines " + " ".join(args.argv),
                "train_seconds": round(history.train_seconds, 1), "total_seconds": round(seconds, 1),
@@ -560,6 +561,45 @@ def designs_main(args):
     return out
 
 
+def balance_main(args):
+    """Fine-tunes of one reader set side by side on the VAL lines, greedy and with the shipped beam
+    search: the plain CER (three quarters register entries) and the mean of each collection's.
+    It chooses nothing: a record of what drawing the collections alike is worth (docs/lines.md)."""
+    from helpers.decoding import SHIPPED_LM, CharLM, beam_decode
+
+    lm, weight, bonus = CharLM.load(SHIPPED_LM)
+    val = real_lines.load_split("val", height=crnn.LINE_HEIGHT)
+    truths, groups = val.texts, val.sources
+    runs = {}
+    for path in args.checkpoints:
+        model, info = crnn.load_reader(path)
+        recipe, metrics = info.get("recipe") or {}, info.get("metrics") or {}
+        with torch.no_grad():
+            logits = [model(torch.from_numpy(image)[None, None])[0].float() for image in val.images]
+        readings = {"greedy": [crnn.greedy_decode(lg[None])[0][0] for lg in logits],
+                    "beam": [beam_decode(lg, lm, weight, bonus)[0] for lg in logits]}
+        row = {"command": metrics.get("command"), "balance": recipe.get("balance", 1.0), "lr": recipe.get("lr"),
+               "minutes": recipe.get("minutes"), "seed": recipe.get("seed"), "steps": metrics.get("steps")}
+        fine_tune = (row["minutes"] or 0) < 20  # the main run is 52 minutes, a fine-tune a few
+        row["label"] = (f"fine-tune: balance {row['balance']:g}, lr {row['lr']:g}, {row['minutes']:g} min, "
+                        f"seed {row['seed']}" if fine_tune else f"main run alone ({row['minutes']:g} min)")
+        for how, texts in readings.items():
+            row[how] = {"cer": round(100 * crnn.cer(texts, truths), 2),
+                        "per_collection": round(crnn.macro_cer(texts, truths, groups), 2),
+                        "by_collection": {g: round(100 * crnn.cer(*zip(*[(t, r) for t, r, x in
+                                                                         zip(texts, truths, groups) if x == g])), 2)
+                                          for g in sorted(set(groups))}}
+        runs[shown(path)] = row
+        print(f"  {row['label']:50s}: val greedy {row['greedy']['cer']:.2f}% "
+              f"(per collection {row['greedy']['per_collection']:.2f}%), beam {row['beam']['cer']:.2f}% "
+              f"(per collection {row['beam']['per_collection']:.2f}%)", flush=True)
+    record = {"machine": machine(), "beam": {"weight": weight, "bonus": bonus, "width": lm.beam},
+              "val_lines": len(truths), "runs": runs}
+    records.write(args.json.name, record, folder=args.json.parent)
+    print(f"wrote {args.json}")
+    return record
+
+
 def full_budget_main(args):
     """Readers trained for the whole budget, set side by side from what their checkpoints recorded
     (the val curve of each run): a short comparison's winner may not win over the full length."""
@@ -611,6 +651,10 @@ def main(argv=None):
                        help="share of the budget spent first on drawn lines with light augmentation")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", type=Path, default=RUNS / "lines.pt")
+    train.add_argument("--balance", type=float, default=defaults.balance,
+                       help="draw a real collection of n lines in proportion to n ** BALANCE (0: each alike)")
+    train.add_argument("--choose-by", default=defaults.choose_by, choices=("val_cer", "val_macro_cer"),
+                       help="the val score that picks the kept weights (val_macro_cer: each collection alike)")
     train.add_argument("--no-accents", action="store_true", help="strip the accents of the training texts")
     train.add_argument("--quiet", action="store_true")
     sources = sub.add_parser("sources", help="what each source of training lines is worth, at equal steps")
@@ -630,6 +674,9 @@ def main(argv=None):
     full = sub.add_parser("full-budget", help="set readers trained for the whole budget side by side (val curves)")
     full.add_argument("checkpoints", nargs="+", type=Path)
     full.add_argument("--json", type=Path, default=ASSETS / "lines_designs.json")
+    balance = sub.add_parser("balance", help="fine-tunes of one reader side by side on val, each collection alike")
+    balance.add_argument("checkpoints", nargs="+", type=Path)
+    balance.add_argument("--json", type=Path, default=ASSETS / "lines_balance.json")
     pages = sub.add_parser("pages", help="pages of real val and test lines, split and read, against the lines alone")
     pages.add_argument("checkpoint", nargs="?", type=Path, default=None)
     pages.add_argument("--pages", type=int, default=20, help="pages per split, 10 lines each")
@@ -653,7 +700,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded with what it makes
     commands = {"train": train_main, "sources": sources_main, "designs": designs_main, "score": score_main,
-                "full-budget": full_budget_main, "pages": pages_main, "crops": crops_main}
+                "full-budget": full_budget_main, "balance": balance_main, "pages": pages_main, "crops": crops_main}
     return commands[args.command](args)
 
 

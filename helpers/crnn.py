@@ -201,6 +201,17 @@ def cer(predictions, truths, ignore_case=False):
     return errors / max(1, sum(len(t) for t in truths))
 
 
+def macro_cer(predictions, truths, groups):
+    """Mean of each group's CER (in percent): every collection counts alike, however many lines it
+    has, so that one large collection (the val split is three quarters registers) does not choose alone."""
+    by = {}
+    for p, t, g in zip(predictions, truths, groups):
+        by.setdefault(g, ([], []))
+        by[g][0].append(p)
+        by[g][1].append(t)
+    return 100 * sum(cer(p, t) for p, t in by.values()) / max(1, len(by))
+
+
 def word_accuracy(predictions, truths):
     """Share of the true words read exactly (aligned by word-level edit distance)."""
     if isinstance(predictions, str):
@@ -276,9 +287,12 @@ def read_lines(model, line_set, device=None, max_pixels=BATCH_PIXELS):
 
 
 def evaluate_lines(model, line_set, device=None):
-    """`score` of the model's greedy readings of a LineSet."""
+    """`score` of the model's greedy readings of a LineSet (with `macro_cer` if its lines have groups)."""
     texts = [text for text, _, _ in read_lines(model, line_set, device)]
-    return score(texts, line_set.texts)
+    out = score(texts, line_set.texts)
+    if line_set.groups is not None:
+        out["macro_cer"] = macro_cer(texts, line_set.texts, line_set.groups)
+    return out
 
 
 # --- Training ------------------------------------------------------------------------------------
@@ -322,7 +336,7 @@ def _learning_rate(peak, progress, warmup=0.03):
 
 def train_lines(model, parts, val_set=None, max_seconds=None, steps=None, lr=1.5e-3, seed=0, augment=1.0,
                 batch_pixels=BATCH_PIXELS, eval_every=300, progress=True, log=print, weight_decay=1e-2,
-                precision="auto", device=None, keep_best=True):
+                precision="auto", device=None, keep_best=True, choose_by="val_cer"):
     """Train a CRNN in place with CTC on a weighted mix of line sets; returns a LineHistory.
 
     `parts` is [(LineSet, weight)]: each batch mixes lines drawn with those weights. Training
@@ -330,7 +344,8 @@ def train_lines(model, parts, val_set=None, max_seconds=None, steps=None, lr=1.5
     learning rate follows that budget (warm-up, then cosine), so a time budget holds on any
     machine. Every `eval_every` seconds the val lines are read; the weights that read them
     best are kept. Seeded: batches and augmentations follow the seed (the time budget decides
-    how many there are). bf16 autocast on CPUs with native bf16; channels-last convolutions.
+    how many there are). `choose_by` names the val score that picks the kept weights ("val_macro_cer":
+    each collection alike). bf16 autocast on CPUs with native bf16; channels-last convolutions.
     """
     if max_seconds is None and steps is None:
         raise HCRError("Give train_lines a budget: steps=, max_seconds= or both.")
@@ -366,7 +381,7 @@ def train_lines(model, parts, val_set=None, max_seconds=None, steps=None, lr=1.5
         losses.clear()
         if val_set is not None:
             row.update({f"val_{k}": v for k, v in evaluate_lines(model, val_set, device).items() if k != "lines"})
-            if history.best is None or row["val_cer"] < history.best["val_cer"]:
+            if history.best is None or row[choose_by] < history.best[choose_by]:
                 history.best = row
                 best_state = copy.deepcopy(model.state_dict())
         history.evaluations.append(row)
@@ -422,6 +437,8 @@ def _evaluation_line(row):
     if "val_cer" in row:
         line += (f", val CER {row['val_cer']:.2f}% ({row['val_cer_ignore_case']:.2f}% ignoring case), "
                  f"words {row['val_word_acc']:.1f}%")
+    if "val_macro_cer" in row:
+        line += f", val CER per collection {row['val_macro_cer']:.2f}%"
     return line
 
 
@@ -441,6 +458,9 @@ class LineRecipe:
     dropout: float = 0.1
     lr: float = 1.5e-3
     augment: float = 0.0  # none: read val best over the whole budget (`benchmarks.lines designs` and `full-budget`)
+    balance: float = 1.0  # a real collection of n lines is drawn in proportion to n ** balance: 1, as they come
+    # (over half are one collection's register entries); 0, every collection alike
+    choose_by: str = "val_cer"  # the val score that picks the kept weights ("val_macro_cer": each collection alike)
     accents: bool = True  # False: accents stripped from the training texts (what reading them costs the others)
     minutes: float = 52.0  # training time, loading and drawing not included (the shipped reader's)
     init_from: str = None  # start from this reader's weights (a checkpoint of the same shape, fewer classes allowed)
@@ -488,12 +508,15 @@ def build_parts(recipe, root=None, progress=True, log=print):
     manifest = real_lines.read_manifest(root)
     parts, sizes = [], {}
     if recipe.real_share > 0:
-        real = real_lines.line_set(real_lines.load_split("train", root, recipe.height, recipe.real_limit,
-                                                         recipe.seed, progress, manifest))
-        if not recipe.accents:
-            real = replace(real, texts=[ascii_fold(t) for t in real.texts])
-        parts.append((real, recipe.real_share))
-        sizes["real"] = len(real)
+        loaded = real_lines.load_split("train", root, recipe.height, recipe.real_limit, recipe.seed, progress, manifest)
+        collections = real_lines.by_collection(loaded) if recipe.balance != 1 else {"all": loaded}
+        weights = {name: len(part.texts) ** recipe.balance for name, part in collections.items()}
+        for name, part in collections.items():
+            real = real_lines.line_set(part)
+            if not recipe.accents:
+                real = replace(real, texts=[ascii_fold(t) for t in real.texts])
+            parts.append((real, recipe.real_share * weights[name] / sum(weights.values())))
+        sizes["real"] = len(loaded.texts)
     real_texts = [e.text if recipe.accents else ascii_fold(e.text) for e in manifest.split("train")]
     if recipe.synthetic_share > 0:
         synthetic = _cached(
@@ -614,6 +637,8 @@ def train_reader(recipe=LineRecipe(), root=None, progress=True, log=print):
                 + (f", except {', '.join(recipe.init_fresh)}" if recipe.init_fresh else ""))
     seconds = 60 * recipe.minutes if recipe.minutes else None
     if recipe.easy_share > 0:
+        if recipe.balance != 1:
+            raise HCRError("easy_share and balance cannot be combined: set one of them only.")
         easy = [(p, 0.15 if name == "real" else 0.425) for (p, _), name in zip(parts, sizes)]
         first = train_lines(model, easy, val, max_seconds=seconds * recipe.easy_share if seconds else None,
                             steps=int(recipe.steps * recipe.easy_share) if recipe.steps else None, lr=recipe.lr,
@@ -623,7 +648,7 @@ def train_reader(recipe=LineRecipe(), root=None, progress=True, log=print):
     history = train_lines(model, parts, val, max_seconds=seconds,
                           steps=int(recipe.steps * (1 - recipe.easy_share)) + 1 if recipe.steps else None,
                           lr=recipe.lr, seed=recipe.seed + 1, augment=recipe.augment, eval_every=240,
-                          progress=progress, log=log, precision=recipe.precision)
+                          progress=progress, log=log, precision=recipe.precision, choose_by=recipe.choose_by)
     if recipe.easy_share > 0:  # the second stage counts on from the first
         points = history.evaluations + [p for p in [history.best] if p and all(p is not e for e in history.evaluations)]
         for point in points:

@@ -569,6 +569,7 @@ class LineSet:
     starts: torch.Tensor  # int64 (N,): where each line begins in `pixels`
     widths: torch.Tensor  # int64 (N,)
     texts: list
+    groups: list = None  # where each line comes from (real lines: the collection), for per-collection scores
 
     def __len__(self):
         return len(self.texts)

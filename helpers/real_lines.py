@@ -8,9 +8,10 @@ dropped and counted, never silently changed.
 """
 
 import csv
+import hashlib
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -146,8 +147,10 @@ def load_split(split, root=None, height=None, limit=None, seed=0, progress=False
     if missing:
         raise HCRError(f"{len(missing)} line images of the {split} split are missing (first: {missing[0]}): the "
                        "real-lines folder is incomplete; copy it again.")
-    stat = (folder(root) / MANIFEST).stat()
-    key = f"{split}-{height}-{limit}-{seed}-{stat.st_size}-{int(stat.st_mtime)}-{CACHE_VERSION}"
+    manifest_file = folder(root) / MANIFEST
+    # the manifest's bytes and place, not its size and time: two copies edited within one second differ
+    digest = hashlib.sha1(str(manifest_file.resolve()).encode() + manifest_file.read_bytes()).hexdigest()[:16]
+    key = f"{split}-{height}-{limit}-{seed}-{digest}-{CACHE_VERSION}"
     cache = BUILD / "cache" / f"real_lines-{key}.npz"
     if cache.is_file():
         try:
@@ -199,4 +202,16 @@ def line_set(real):
         need = min_width(text) + 6
         images.append(np.pad(image, ((0, 0), (0, need - image.shape[1]))) if image.shape[1] < need else image)
     height = images[0].shape[0] if images else None
-    return LineSet.from_images(images, real.texts, height)
+    return replace(LineSet.from_images(images, real.texts, height), groups=list(real.sources))
+
+
+def by_collection(real):
+    """{collection: RealLines of its lines}: to draw each collection with a weight of its own."""
+    out = {}
+    for i, source in enumerate(real.sources):
+        part = out.setdefault(source, RealLines([], [], [], []))
+        part.images.append(real.images[i])
+        part.texts.append(real.texts[i])
+        part.sources.append(source)
+        part.writers.append(real.writers[i])
+    return out

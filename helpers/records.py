@@ -32,6 +32,7 @@ MADE_BY = {
     "web_load.json": "python -m benchmarks.web_load --runs 3 --json assets/web_load.json",
     "lines_sources.json": "python -m benchmarks.lines sources",
     "lines_designs.json": "python -m benchmarks.lines designs",
+    "lines_balance.json": "python -m benchmarks.lines balance",
     "pages.json": "python -m benchmarks.lines pages",
     "line_crops.json": "python -m benchmarks.lines crops",
 }

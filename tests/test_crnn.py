@@ -170,6 +170,23 @@ def test_train_lines_is_seeded_mixes_its_parts_and_keeps_the_best(bank):
         crnn.train_lines(tiny_model(), [(train, 1.0)], progress=False, log=None)
 
 
+def test_macro_cer_counts_every_collection_alike():
+    truths, readings = ["abcd", "abcd", "abcd", "xy"], ["abcd", "abcd", "abcd", "x"]
+    assert crnn.macro_cer(readings, truths, ["big"] * 3 + ["small"]) == pytest.approx(100 * (0 + 0.5) / 2)
+    assert crnn.cer(readings, truths) == pytest.approx(1 / 14)  # the plain CER barely sees the small one
+
+
+def test_train_lines_can_keep_the_weights_that_read_every_collection_best(bank):
+    from dataclasses import replace
+
+    train = lines.make_line_set(bank, 8, "train", seed=0, max_chars=6)
+    val = replace(lines.make_line_set(bank, 4, "test", seed=0, max_chars=6), groups=["a", "a", "a", "b"])
+    history = crnn.train_lines(tiny_model(), [(train, 1.0)], val, steps=2, lr=3e-3, seed=1, eval_every=1e9,
+                               progress=False, log=None, choose_by="val_macro_cer")
+    assert "val_macro_cer" in history.best
+    assert history.best["val_macro_cer"] == min(r["val_macro_cer"] for r in history.evaluations)
+
+
 def test_mixed_order_draws_each_part_by_its_weight():
     a = lines.LineSet.from_images([np.zeros((48, 60), np.float32)] * 10, ["a"] * 10)
     b = lines.LineSet.from_images([np.zeros((48, 60), np.float32)] * 5, ["b"] * 5)

@@ -11,7 +11,8 @@ from helpers import paths
 from .test_quoted_numbers import numbers, stray_numbers  # every number in a record; the quoted ones not in any
 
 ROOT = paths.PROJECT_DIR
-RECORDS = ("lines.json", "peers.json", "lines_sources.json", "lines_designs.json", "pages.json", "line_crops.json")
+RECORDS = ("lines.json", "peers.json", "lines_sources.json", "lines_designs.json", "lines_balance.json", "pages.json",
+           "line_crops.json")
 
 
 def quoted_texts():

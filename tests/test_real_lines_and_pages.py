@@ -76,6 +76,23 @@ def test_a_reader_can_be_trained_without_accents_to_measure_what_they_cost(colle
     assert val.texts == ["\u00c9t\u00e9 1914."]
 
 
+def test_balance_draws_each_collection_by_a_power_of_its_size(collection):
+    """balance=1 keeps the real lines in one part; 0 gives every collection the same share of the batch."""
+    folder = collection / "handwritten_lines"
+    written("Lettre du 9").save(folder / "lines" / "demo" / "f_1.jpg", quality=90)
+    with open(folder / "manifest.tsv", "a", encoding="utf-8") as manifest:
+        manifest.write("lines/demo/f_1.jpg\tLettre du 9\tletters\tf\twf\ttrain\n")
+    recipe = crnn.LineRecipe(real_share=0.8, synthetic_share=0.0, font_share=0.0, height=48)
+    parts, val, _ = crnn.build_parts(recipe, collection, progress=False, log=None)
+    assert [len(p) for p, _ in parts] == [3] and parts[0][1] == pytest.approx(0.8) and val.groups == ["demo"]
+    root2 = 2 ** 0.5
+    for balance, shares in ((0.0, [0.4, 0.4]), (1.0 - 1e-9, [0.8 * 2 / 3, 0.8 / 3]),
+                            (0.5, [0.8 * root2 / (1 + root2), 0.8 / (1 + root2)])):
+        parts, _, _ = crnn.build_parts(replace(recipe, balance=balance), collection, progress=False, log=None)
+        assert [len(p) for p, _ in parts] == [2, 1] and parts[1][0].texts == ["Lettre du 9"]
+        assert [w for _, w in parts] == pytest.approx(shares)
+
+
 def test_a_missing_or_damaged_manifest_is_one_sentence(tmp_path, collection):
     with pytest.raises(HCRError, match="real handwritten lines are missing"):
         real_lines.read_manifest(tmp_path / "nowhere")
