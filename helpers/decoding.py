@@ -140,12 +140,14 @@ def _logsumexp(a, b):
     return m + math.log(math.exp(a - m) + math.exp(b - m))
 
 
-def beam_decode(logits, lm, weight=0.5, bonus=1.0, beam=None, prune=1e-3):
+def beam_decode(logits, lm, weight=0.5, bonus=1.0, beam=None, prune=1e-3, skip_blanks=True):
     """(text, confidence) for ONE line's logits (T, classes), by CTC prefix beam search with `lm`
     keeping `beam` texts (the LM's own width unless given).
 
     The confidence returned is the best text's probability per column, exp(mean log p), a rough
     "how sure"; `TextReader` reports greedy decoding's instead, the reader's own certainty.
+    `skip_blanks` passes quickly over columns where only the blank is likely (most of a CTC
+    reading): the same texts and confidences, in about half the time (False: the plain search).
     """
     beam = lm.beam if beam is None else beam
     log_probs = torch.log_softmax(logits.detach().float().cpu(), dim=-1).numpy()
@@ -154,6 +156,10 @@ def beam_decode(logits, lm, weight=0.5, bonus=1.0, beam=None, prune=1e-3):
     for t in range(log_probs.shape[0]):
         row = log_probs[t]
         candidates = np.flatnonzero(row > math.log(prune))
+        if skip_blanks and len(candidates) == 1 and candidates[0] == BLANK:  # most columns: only the blank
+            p = float(row[BLANK])  # every text just ends in a blank; the same term for all keeps their order
+            beams = {prefix: (_logsumexp(pb, pnb) + p, -math.inf) for prefix, (pb, pnb) in beams.items()}
+            continue
         new = defaultdict(lambda: [-math.inf, -math.inf])
         for prefix, (pb, pnb) in beams.items():
             total = _logsumexp(pb, pnb)

@@ -42,6 +42,24 @@ def test_without_the_model_the_beam_reads_what_greedy_reads():
     assert beam_decode(logits, CharLM(TEXTS), weight=0.0, bonus=0.0)[0] == greedy
 
 
+@pytest.mark.parametrize("width", [1, 4, 16])
+def test_skipping_blank_columns_changes_no_reading(width):
+    """Peaky random readings (mostly blank columns, as CTC gives): the quick pass reads exactly as the plain search."""
+    rng = np.random.default_rng(width)
+    lm = CharLM(TEXTS, order=3)
+    for _ in range(20):
+        rows = []
+        for _ in range(int(rng.integers(5, 40))):
+            if rng.random() < 0.6:
+                rows.append({None: 0.9999})
+            else:
+                chars = rng.choice(list("thecasto "), size=2, replace=False)
+                rows.append({chars[0]: float(rng.uniform(0.3, 0.9)), chars[1]: 0.05, None: 0.05})
+        logits = columns(*rows)
+        assert beam_decode(logits, lm, 0.5, 1.0, beam=width) == beam_decode(logits, lm, 0.5, 1.0, beam=width,
+                                                                              skip_blanks=False)
+
+
 def test_the_model_settles_what_the_reader_hesitates_over():
     logits = columns({"c": 0.9}, {"o": 0.5, "a": 0.45}, {"t": 0.9})
     assert crnn.greedy_decode(logits[None])[0][0] == "cot"
