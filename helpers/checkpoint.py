@@ -77,6 +77,15 @@ def _plain(values):
     return json.loads(json.dumps(dict(values or {}), default=str))
 
 
+def _stretched(state_dict):
+    """The name of the first tensor that claims more elements than its stored bytes hold (an
+    expanded view: torch saves the small storage and the large shape), or None."""
+    for key, value in state_dict.items():
+        if torch.is_tensor(value) and value.numel() * value.element_size() > value.untyped_storage().nbytes():
+            return key
+    return None
+
+
 def _not_finite(state_dict):
     """The name of the first tensor holding NaN or infinity, or None when all are finite."""
     for key, value in state_dict.items():
@@ -405,15 +414,24 @@ def check_zip(data, path="The checkpoint"):
     'Z' padding, its data and a data descriptor, then the central directory and its end
     records. Anything else, or any disagreement between two copies of a field, is damage.
     """
+    def broken(exc):
+        if isinstance(exc, zipfile.BadZipFile) and data[:2] != b"PK":
+            return HCRError(f"{path} is not a checkpoint this project can read (damaged or another kind of file): "
+                            "pass a .pt file saved by helpers.checkpoint.save_checkpoint.")
+        return _damaged(path, f"its zip structure is broken: {exc}")
+
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         members = sorted(archive.infolist(), key=lambda info: info.header_offset)
-        bad = archive.testzip()
     except Exception as exc:  # whatever zipfile trips over in a damaged file
-        if isinstance(exc, zipfile.BadZipFile) and data[:2] != b"PK":
-            raise HCRError(f"{path} is not a checkpoint this project can read (damaged or another kind of file): "
-                           "pass a .pt file saved by helpers.checkpoint.save_checkpoint.") from None
-        raise _damaged(path, f"its zip structure is broken: {exc}") from None
+        raise broken(exc) from None
+    for info in members:  # before any CRC check inflates it: a small file may inflate to gigabytes
+        if info.compress_type != zipfile.ZIP_STORED or info.compress_size != info.file_size:
+            raise _damaged(path, f"the record {info.filename} is compressed, which torch never does")
+    try:
+        bad = archive.testzip()
+    except Exception as exc:
+        raise broken(exc) from None
     if bad is not None:
         raise _damaged(path, f"the record {bad} fails its CRC check")
     if not members:
@@ -593,6 +611,10 @@ def _check_fields(path, payload):
 
 def refuse_non_finite(path, state):
     """Weights holding NaN or infinity give meaningless answers: refuse them when loading (any model)."""
+    stretched = _stretched(state) if isinstance(state, dict) else None
+    if stretched is not None:  # checking it would touch every claimed element (gigabytes from a small file)
+        raise HCRError(f"{path} is damaged: its tensor '{stretched}' claims more numbers than the file stores; "
+                       "retrain the model or use the shipped checkpoint.")
     bad = _not_finite(state) if isinstance(state, dict) else None
     if bad is not None:
         raise HCRError(

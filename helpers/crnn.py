@@ -740,9 +740,15 @@ def load_reader(path=None, device="cpu"):
         raise HCRError(f"{path} has {config['num_classes']} output classes, not {NUM_CTC_CLASSES}: the checkpoint "
                        "is damaged; retrain it or use the shipped checkpoint.")
     refuse_non_finite(path, payload.get("state_dict"))
+    state = payload.get("state_dict")
+    with torch.device("meta"):  # shapes only, no memory: a config far larger than its weights is refused first
+        shapes = {k: tuple(v.shape) for k, v in CRNN(**config).state_dict().items()}
+    if not isinstance(state, dict) or {k: tuple(v.shape) for k, v in state.items() if torch.is_tensor(v)} != shapes:
+        raise HCRError(f"{path} says it holds a line reader, but its weights do not fit: the file was edited "
+                       "or saved by another version; retrain it or use the shipped checkpoint.")
     try:
         model = CRNN(**config)
-        model.load_state_dict(payload["state_dict"])
+        model.load_state_dict(state)
     except (RuntimeError, KeyError, TypeError, AttributeError):
         raise HCRError(f"{path} says it holds a line reader, but its weights do not fit: the file was edited "
                        "or saved by another version; retrain it or use the shipped checkpoint.") from None

@@ -361,7 +361,7 @@ def parse_request(body, is_json, query, file_name):
     The page sends drawings without a name and uploads with the file's name.
     """
     if not is_json:
-        name = unquote(file_name or "")[:200] or None
+        name = _printable(unquote(file_name or "")[:200]) or None
         return check_mode(parse_qs(query).get("mode", ["36"])[0]), body, name
     try:
         request = json.loads(body)
@@ -371,7 +371,7 @@ def parse_request(body, is_json, query, file_name):
         raise Refusal(400, 'The request is not the JSON the page sends ({"image": data URL, "mode": ...}): '
                            "reload the page.")
     name = request.get("name")
-    name = str(name)[:200] if name else None
+    name = _printable(str(name)[:200]) if name else None
     mode = check_mode(str(request.get("mode", "36")))
     url = request["image"]
     if url in ("data:", "data:,"):  # how a browser reads an empty file
@@ -380,6 +380,11 @@ def parse_request(body, is_json, query, file_name):
         return mode, decode_data_url(url), name
     except HCRError as error:
         raise Refusal(400, f"{name} arrived damaged: upload it again." if name else str(error)) from None
+
+
+def _printable(name):
+    """A file name that can be written back as UTF-8 (JSON allows lone surrogates, "\\ud800", UTF-8 does not)."""
+    return name.encode("utf-8", "replace").decode("utf-8")
 
 
 def check_mode(mode):

@@ -568,3 +568,22 @@ def test_a_full_disk_while_saving_gives_one_sentence_and_no_scratch_file(tmp_pat
     with pytest.raises(HCRError, match="the disk is full; free some space and save again"):
         checkpoint.save_checkpoint(tmp_path / "m.pt", model.build_model("baseline"), "baseline")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_tensor_claiming_more_numbers_than_it_stores_is_refused_before_it_is_read():
+    """An expanded view saves one number and a huge shape: checking it would touch 10**10 of them."""
+    huge = torch.zeros(1).expand(100_000, 100_000)
+    with pytest.raises(HCRError, match="claims more numbers than the file stores"):
+        checkpoint.refuse_non_finite("stretched.pt", {"w": huge})
+
+
+def test_a_compressed_record_is_refused_before_anything_is_inflated(tmp_path):
+    import io
+    import zipfile
+
+    path = checkpoint.save_checkpoint(tmp_path / "m.pt", model.build_model("baseline", seed=0), "baseline")
+    data = io.BytesIO(path.read_bytes())
+    with zipfile.ZipFile(data, "a", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("m/bomb", b"\0" * 50_000_000)  # 50 MB that deflate to about 50 kB
+    with pytest.raises(HCRError, match="is compressed, which torch never does"):
+        checkpoint.check_zip(data.getvalue(), "bomb.pt")

@@ -222,6 +222,22 @@ def test_a_fine_tune_is_saved_only_with_a_half_point_lead_on_val(tmp_path):
     assert not crnn.save_if_better(tmp_path / "c.pt", model, crnn.LineHistory(), start)[0]
 
 
+def test_a_config_larger_than_its_weights_is_refused_before_the_model_is_built(tmp_path, monkeypatch):
+    """A file may claim a reader of gigabytes beside a few kB of weights: the shapes are compared first."""
+    from helpers import checkpoint
+
+    payload = checkpoint.read_checkpoint(crnn.save_reader(tmp_path / "lines.pt", tiny_model()))
+    payload["extra"]["config"].update(hidden=2048, layers=8, channels=[1024] * 4)
+    checkpoint.save_payload(tmp_path / "huge.pt", payload)
+    built = []
+    real_init = crnn.CRNN.__init__
+    monkeypatch.setattr(crnn.CRNN, "__init__", lambda self, *a, **k: built.append(torch.get_default_device())
+                        or real_init(self, *a, **k))
+    with pytest.raises(HCRError, match="weights do not fit"):
+        crnn.load_reader(tmp_path / "huge.pt")
+    assert [d.type for d in built] == ["meta"]  # only the shapes were built
+
+
 def test_load_reader_refuses_other_files(tmp_path, tiny_checkpoint):
     with pytest.raises(HCRError, match="single characters, not lines"):
         crnn.load_reader(tiny_checkpoint)

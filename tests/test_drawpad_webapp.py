@@ -209,3 +209,14 @@ def test_the_page_is_answered_and_another_site_is_not(server):
     assert post(server, body, same)[1]["label"] == "K"
     status, result = post(server, body, same | {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"})
     assert status == 403 and "only answers its own page" in result["error"]
+
+
+def test_a_file_name_with_a_lone_surrogate_is_kept_writable():
+    """JSON may carry "\\ud800", which UTF-8 cannot write: the name is mended, not a 500 later."""
+    import json
+
+    body = json.dumps({"image": "data:,", "mode": "text", "name": "a\ud800b.png"}).encode()
+    _, _, name = webapp.parse_request(body, True, "", None)
+    assert json.dumps(name, ensure_ascii=False).encode("utf-8") and name.startswith("a") and name.endswith("b.png")
+    _, _, raw_name = webapp.parse_request(b"", False, "mode=text", "%ED%A0%80.png")
+    raw_name.encode("utf-8")
