@@ -34,6 +34,10 @@ MODEL_NAME = "crnn"
 SHIPPED = CHECKPOINTS / "lines.pt"
 TRAINED = RUNS / "lines.pt"
 UNSURE_BELOW = 0.5  # a reading whose least certain character is below this is flagged "unsure"
+# Lines wider than any real line (real lines are at most 27 times as wide as tall: 325 columns at 48 px)
+# are read greedily: the beam search's time grows with the columns, and a crafted picture of 100:1
+# held the reader for 19 s.
+BEAM_MAX_COLUMNS = 600
 
 
 # --- The model ----------------------------------------------------------------------------------
@@ -818,7 +822,7 @@ class TextReader:
         if not math.isfinite(confidence):
             raise HCRError("The line reader gave an answer that is not a number: its checkpoint is damaged; "
                            "use the shipped checkpoint.")
-        if self.lm is not None:
+        if self.lm is not None and logits.shape[1] <= BEAM_MAX_COLUMNS:
             lm, weight, bonus = self.lm
             text = beam_decode(logits[0], lm, weight, bonus)[0]
             probs = []  # per-character probabilities belong to the greedy reading

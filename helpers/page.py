@@ -182,6 +182,9 @@ def faint_lines(grey, found, letter, height=LINE_HEIGHT):
     return out
 
 
+MAX_LINES = 80  # a handwritten page holds far fewer; past this a picture would hold the reader for minutes
+
+
 def page_lines(source, name=None, height=LINE_HEIGHT):
     """Any picture of writing (one line or a page) -> [PageLine] in reading order.
 
@@ -204,6 +207,9 @@ def page_lines(source, name=None, height=LINE_HEIGHT):
             found_lines.sort(key=lambda line: line[1][1])
         if not found_lines:
             raise HCRError(f"{label} shows no writing (it looks blank): write or photograph some text and try again.")
+        if len(found_lines) > MAX_LINES:
+            raise HCRError(f"{label} holds {len(found_lines)} lines of writing, more than the {MAX_LINES} a page is "
+                           "read with: photograph or crop it in parts of fewer lines.")
         return [PageLine(image, (round(b[0] * sx), round(b[1] * sy), round(b[2] * sx), round(b[3] * sy)))
                 for image, b in found_lines]
 

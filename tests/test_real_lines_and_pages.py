@@ -111,6 +111,33 @@ def test_a_missing_or_damaged_manifest_is_one_sentence(tmp_path, collection):
 # --- Pages ------------------------------------------------------------------------------------
 
 
+def test_a_page_with_more_lines_than_a_page_holds_is_refused_in_one_sentence(monkeypatch):
+    """A crafted page of hundreds of lines held the reader for minutes: past MAX_LINES it is refused."""
+    texts = ["The first line", "a second line", "the third", "and the last one."]
+    picture, _ = page.compose_page([written(t, size=(40 + 17 * len(t), 64)) for t in texts], seed=1)
+    monkeypatch.setattr(page, "MAX_LINES", 3)
+    with pytest.raises(HCRError, match="holds 4 lines of writing, more than the 3"):
+        page.page_lines(picture)
+
+
+def test_lines_wider_than_any_real_line_are_read_greedily(monkeypatch):
+    """The beam search's time grows with the columns: past BEAM_MAX_COLUMNS the greedy reading stands."""
+    from helpers import decoding
+
+    torch_model = crnn.CRNN(channels=(8, 16, 16, 32), hidden=32, layers=1, dropout=0.0)
+    reader = crnn.TextReader.from_model(torch_model, lm=(decoding.CharLM(["abc"], order=2), 0.5, 1.0))
+    calls = []
+    real = decoding.beam_decode
+    monkeypatch.setattr(decoding, "beam_decode", lambda *a, **k: calls.append(1) or real(*a, **k))
+    line = np.zeros((framing.LINE_HEIGHT, 400), np.float32)
+    line[20:30, 10:390] = 1.0
+    reader._read_one(line)
+    assert calls == [1]
+    monkeypatch.setattr(crnn, "BEAM_MAX_COLUMNS", 50)  # 400 pixels are 100 columns
+    reader._read_one(line)
+    assert calls == [1]
+
+
 def test_a_composed_page_splits_into_its_lines_in_reading_order():
     texts = ["The first line", "a second, longer line of text", "3rd", "and the last one."]
     pictures = [written(t, size=(40 + 17 * len(t), 64)) for t in texts]
