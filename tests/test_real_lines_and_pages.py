@@ -33,6 +33,14 @@ def collection(tmp_path):
     return tmp_path
 
 
+def add_line(root, name, text, source, split, drawn=None):
+    """One more line in the tiny collection: its picture (of `drawn`, else of `text`) and its manifest row."""
+    folder = root / "handwritten_lines"
+    written(drawn or text).save(folder / "lines" / "demo" / name, quality=90)
+    with open(folder / "manifest.tsv", "a", encoding="utf-8") as manifest:
+        manifest.write(f"lines/demo/{name}\t{text}\t{source}\t{name[0]}\tw{name[0]}\t{split}\n")
+
+
 def test_manifest_folds_texts_and_drops_lines_it_cannot_write(collection):
     manifest = real_lines.read_manifest(collection)
     assert [e.text for e in manifest.split("train")] == ["Le 3 mai, l'homme", "rue de la Paix (Paris)"]
@@ -64,10 +72,7 @@ def test_a_line_with_no_ink_is_left_out_and_counted(collection):
 
 def test_a_reader_can_be_trained_without_accents_to_measure_what_they_cost(collection):
     """recipe.accents=False strips the accents of the training texts only: val keeps its truth."""
-    folder = collection / "handwritten_lines"
-    written("Noel a Paris").save(folder / "lines" / "demo" / "e_1.jpg", quality=90)
-    with open(folder / "manifest.tsv", "a", encoding="utf-8") as manifest:
-        manifest.write("lines/demo/e_1.jpg\tNo\u00ebl \u00e0 Paris\tdemo\te\twe\ttrain\n")
+    add_line(collection, "e_1.jpg", "No\u00ebl \u00e0 Paris", "demo", "train", drawn="Noel a Paris")
     recipe = crnn.LineRecipe(real_share=1.0, synthetic_share=0.0, font_share=0.0, height=48)
     (real, _), = crnn.build_parts(recipe, collection, progress=False, log=None)[0]
     assert "No\u00ebl \u00e0 Paris" in real.texts
@@ -78,10 +83,7 @@ def test_a_reader_can_be_trained_without_accents_to_measure_what_they_cost(colle
 
 def test_balance_draws_each_collection_by_a_power_of_its_size(collection):
     """balance=1 keeps the real lines in one part; 0 gives every collection the same share of the batch."""
-    folder = collection / "handwritten_lines"
-    written("Lettre du 9").save(folder / "lines" / "demo" / "f_1.jpg", quality=90)
-    with open(folder / "manifest.tsv", "a", encoding="utf-8") as manifest:
-        manifest.write("lines/demo/f_1.jpg\tLettre du 9\tletters\tf\twf\ttrain\n")
+    add_line(collection, "f_1.jpg", "Lettre du 9", "letters", "train")
     recipe = crnn.LineRecipe(real_share=0.8, synthetic_share=0.0, font_share=0.0, height=48)
     parts, val, _ = crnn.build_parts(recipe, collection, progress=False, log=None)
     assert [len(p) for p, _ in parts] == [3] and parts[0][1] == pytest.approx(0.8) and val.groups == ["demo"]
