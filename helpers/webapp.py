@@ -248,6 +248,7 @@ class Guard:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         big = False
+        unread = scope["method"] == "POST"  # a body the client is still sending when refused
         try:
             headers = Headers(scope=scope)
             demo = self.demo
@@ -260,19 +261,19 @@ class Guard:
                                    "1 KB): send it again from the page.")
             if scope["method"] == "POST" and scope["path"] == "/predict":
                 content_type(headers)
-                try:
-                    length = content_length(headers)
-                except Refusal:
-                    await discard(receive)
-                    raise
+                length = content_length(headers)
                 if length > BIG_BODY:  # memory holds only a few big uploads at a time
                     if demo.big_bodies >= BIG_BODIES:
                         raise Refusal(503, "Other big uploads are on their way: try again in a moment.")
                     demo.big_bodies, big = demo.big_bodies + 1, True
+                unread = False  # from here on, read_body answers for what arrives (or fails to)
                 body = await read_body(receive, length)
                 receive = replayed(body, receive)
+            unread = False
             await self.app(scope, receive, send)
         except Refusal as refusal:
+            if unread:  # every refusal before the body was read (421, 403, 431, 415, 411, 413, 503)
+                await discard(receive)
             await error_json(refusal.status, str(refusal), close=True)(scope, receive, send)
         finally:
             if big:

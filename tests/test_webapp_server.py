@@ -233,6 +233,18 @@ def test_a_refused_upload_still_gets_its_answer(server):
         assert info.value.code == 413 and "too big" in json.loads(info.value.read())["error"]
 
 
+def test_every_refusal_before_the_body_is_read_still_gets_its_answer(stub_server):
+    """A 5 MB form post is refused (415) before its body is read: the client, still sending, gets the JSON,
+    not a reset connection (only 411 and 413 drained the body before)."""
+    body = b"x" * 5_000_000
+    for _ in range(3):
+        req = urllib.request.Request(f"http://127.0.0.1:{port_of(stub_server)}/predict", data=body, method="POST",
+                                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(req, timeout=10)
+        assert info.value.code == 415 and "application/json" in json.loads(info.value.read())["error"]
+
+
 def test_a_body_just_over_the_cap_is_413_without_being_read(stub_server):
     port = port_of(stub_server)
     started = time.monotonic()
