@@ -395,10 +395,11 @@ def check_mode(mode):
 
 
 def picture_pixels(image, called):
-    """The picture's pixel count from its header, without decoding it (0 if it is no PNG or JPEG:
-    the predictor then says what it is); Refusal 413 over MAX_PIXELS."""
+    """The picture's pixel count from its header, without decoding it (0 if Pillow cannot read it:
+    the predictor then says what it is); Refusal 413 over MAX_PIXELS, whatever the format (a BMP,
+    TIFF or WebP is decoded as readily as a PNG)."""
     try:
-        with Image.open(BytesIO(image), formats=("PNG", "JPEG")) as picture:
+        with Image.open(BytesIO(image)) as picture:
             width, height = picture.size
     except Image.DecompressionBombError:
         too_many = f"{called} has far more than {MAX_PIXELS // 10**6} megapixels: upload a smaller copy."

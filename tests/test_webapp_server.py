@@ -336,10 +336,17 @@ def png(size, mode="1"):
 
 
 @pytest.mark.parametrize("size", [(5000, 4000), (20000, 20000)])
-def test_pictures_over_16_megapixels_are_refused_before_decoding(stub_server, size, monkeypatch):
+@pytest.mark.parametrize("kind", ["PNG", "TIFF"])
+def test_pictures_over_16_megapixels_are_refused_before_decoding(stub_server, size, kind, monkeypatch):
+    """Whatever the format: a TIFF (or BMP, WebP) sent as image/png was once decoded up to 60 megapixels."""
     monkeypatch.setattr(webapp, "answer", lambda *a, **k: pytest.fail("the model must not see it"))
     port = port_of(stub_server)
-    bomb = png(size)
+    if kind == "PNG":
+        bomb = png(size)
+    else:
+        buffer = io.BytesIO()
+        Image.new("1", size).save(buffer, "TIFF", compression="tiff_deflate")
+        bomb = buffer.getvalue()
     assert len(bomb) < 200_000  # small on the wire
     started = time.monotonic()
     status, body = post_json(port, {"image": "data:image/png;base64," + base64.b64encode(bomb).decode(),
