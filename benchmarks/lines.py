@@ -586,9 +586,7 @@ def balance_main(args):
         for how, texts in readings.items():
             row[how] = {"cer": round(100 * crnn.cer(texts, truths), 2),
                         "per_collection": round(crnn.macro_cer(texts, truths, groups), 2),
-                        "by_collection": {g: round(100 * crnn.cer(*zip(*[(t, r) for t, r, x in
-                                                                         zip(texts, truths, groups) if x == g])), 2)
-                                          for g in sorted(set(groups))}}
+                        "by_collection": {g: round(v, 2) for g, v in crnn.cer_by_group(texts, truths, groups).items()}}
         runs[shown(path)] = row
         print(f"  {row['label']:50s}: val greedy {row['greedy']['cer']:.2f}% "
               f"(per collection {row['greedy']['per_collection']:.2f}%), beam {row['beam']['cer']:.2f}% "

@@ -205,15 +205,21 @@ def cer(predictions, truths, ignore_case=False):
     return errors / max(1, sum(len(t) for t in truths))
 
 
-def macro_cer(predictions, truths, groups):
-    """Mean of each group's CER (in percent): every collection counts alike, however many lines it
-    has, so that one large collection (the val split is three quarters registers) does not choose alone."""
+def cer_by_group(predictions, truths, groups):
+    """{group: CER in percent}, groups in sorted order (the collections of the real lines)."""
     by = {}
     for p, t, g in zip(predictions, truths, groups):
         by.setdefault(g, ([], []))
         by[g][0].append(p)
         by[g][1].append(t)
-    return 100 * sum(cer(p, t) for p, t in by.values()) / max(1, len(by))
+    return {g: 100 * cer(*by[g]) for g in sorted(by)}
+
+
+def macro_cer(predictions, truths, groups):
+    """Mean of each group's CER (in percent): every collection counts alike, however many lines it
+    has, so that one large collection (the val split is three quarters registers) does not choose alone."""
+    per_group = cer_by_group(predictions, truths, groups)
+    return sum(per_group.values()) / max(1, len(per_group))
 
 
 def word_accuracy(predictions, truths):

@@ -173,6 +173,7 @@ def test_train_lines_is_seeded_mixes_its_parts_and_keeps_the_best(bank):
 def test_macro_cer_counts_every_collection_alike():
     truths, readings = ["abcd", "abcd", "abcd", "xy"], ["abcd", "abcd", "abcd", "x"]
     assert crnn.macro_cer(readings, truths, ["big"] * 3 + ["small"]) == pytest.approx(100 * (0 + 0.5) / 2)
+    assert crnn.cer_by_group(readings, truths, ["big"] * 3 + ["small"]) == {"big": 0.0, "small": 50.0}
     assert crnn.cer(readings, truths) == pytest.approx(1 / 14)  # the plain CER barely sees the small one
 
 
