@@ -458,12 +458,14 @@ def train_main(args):
                              height=args.height, hidden=args.hidden, channels=tuple(args.channels), lr=args.lr,
                              augment=args.augment, minutes=args.minutes, seed=args.seed, init_from=args.init_from,
                              easy_share=args.easy_share, layers=args.layers, dropout=args.dropout,
-                             accents=not args.no_accents, balance=args.balance, choose_by=args.choose_by)
+                             accents=not args.no_accents, balance=args.balance, choose_by=args.choose_by,
+                             average_from=args.average_from)
     model, history, seconds = crnn.train_reader(recipe, progress=not args.quiet)
     metrics = {"command": "python -m benchmarks.lines " + " ".join(args.argv),
                "train_seconds": round(history.train_seconds, 1), "total_seconds": round(seconds, 1),
                "lines_seen": history.lines_seen, "steps": history.steps, "sizes": history.sizes,
-               "best": history.best, "evaluations": history.evaluations, "machine": machine()}
+               "best": history.best, "evaluations": history.evaluations, "averaged": history.averaged,
+               "machine": machine()}
     crnn.save_reader(args.out, model, metrics=metrics, recipe=recipe.to_dict())
     print(f"trained in {seconds:.0f} s ({history.train_seconds:.0f} s of training): wrote {args.out}")
 
@@ -653,6 +655,8 @@ def main(argv=None):
                        help="draw a real collection of n lines in proportion to n ** BALANCE (0: each alike)")
     train.add_argument("--choose-by", default=defaults.choose_by, choices=("val_cer", "val_macro_cer"),
                        help="the val score that picks the kept weights (val_macro_cer: each collection alike)")
+    train.add_argument("--average-from", type=float, default=None,
+                       help="average the weights from this share of the budget on (e.g. 0.5)")
     train.add_argument("--no-accents", action="store_true", help="strip the accents of the training texts")
     train.add_argument("--quiet", action="store_true")
     sources = sub.add_parser("sources", help="what each source of training lines is worth, at equal steps")

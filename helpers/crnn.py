@@ -318,6 +318,7 @@ class LineHistory:
     steps: int = 0
     skipped: int = 0  # batches whose loss or gradient was not finite (not applied)
     best: dict = None
+    averaged: dict = None  # the averaged weights' val scores (train_lines' average_from)
 
 
 def _mixed_order(parts, count, generator):
@@ -346,7 +347,7 @@ def _learning_rate(peak, progress, warmup=0.03):
 
 def train_lines(model, parts, val_set=None, max_seconds=None, steps=None, lr=1.5e-3, seed=0, augment=1.0,
                 batch_pixels=BATCH_PIXELS, eval_every=300, progress=True, log=print, weight_decay=1e-2,
-                precision="auto", device=None, keep_best=True, choose_by="val_cer"):
+                precision="auto", device=None, keep_best=True, choose_by="val_cer", average_from=None):
     """Train a CRNN in place with CTC on a weighted mix of line sets; returns a LineHistory.
 
     `parts` is [(LineSet, weight)]: each batch mixes lines drawn with those weights. Training
@@ -356,6 +357,9 @@ def train_lines(model, parts, val_set=None, max_seconds=None, steps=None, lr=1.5
     best are kept. Seeded: batches and augmentations follow the seed (the time budget decides
     how many there are). `choose_by` names the val score that picks the kept weights ("val_macro_cer":
     each collection alike). bf16 autocast on CPUs with native bf16; channels-last convolutions.
+    `average_from` (a share of the budget, e.g. 0.5): from there on, the weights after every step
+    are averaged too (stochastic weight averaging), and the average is read on val at the end; it
+    is kept if it reads val better than the best weights seen along the way (`history.averaged`).
     """
     if max_seconds is None and steps is None:
         raise HCRError("Give train_lines a budget: steps=, max_seconds= or both.")
@@ -372,6 +376,7 @@ def train_lines(model, parts, val_set=None, max_seconds=None, steps=None, lr=1.5
     generator = torch.Generator().manual_seed(seed)
     history = LineHistory()
     best_state, next_eval = None, eval_every
+    average, averaged_steps = None, 0
     losses = []
     bar = progress_bar(steps, "training the line reader", progress)
 
@@ -425,6 +430,9 @@ def train_lines(model, parts, val_set=None, max_seconds=None, steps=None, lr=1.5
             history.train_seconds += time.perf_counter() - started
             history.steps += 1
             history.lines_seen += len(batch)
+            if average_from is not None and budget_used() >= average_from:
+                averaged_steps += 1
+                average = running_mean(average, model.state_dict(), averaged_steps)
             losses.append(loss.item())
             if bar is not None:
                 bar.update(1)
@@ -436,10 +444,42 @@ def train_lines(model, parts, val_set=None, max_seconds=None, steps=None, lr=1.5
         bar.close()
     if not history.evaluations or history.evaluations[-1]["step"] != history.steps:  # not twice at one step
         evaluate()
+    if average is not None and val_set is not None:
+        history.averaged = _score_average(model, average, averaged_steps, val_set, device, history, choose_by)
+        if log is not None:
+            log("averaged weights: " + _evaluation_line(history.averaged))
+        if history.averaged is history.best:
+            best_state = average
     if keep_best and best_state is not None:
         model.load_state_dict(best_state)
     model.to(memory_format=torch.contiguous_format).eval()
     return history
+
+
+@torch.no_grad()
+def running_mean(average, state, n):
+    """The mean of n state dicts, given the mean of the first n - 1 (None for n = 1) and the n-th.
+    Counters (BatchNorm's batches seen) keep their first value."""
+    if average is None:
+        return {k: v.detach().clone() for k, v in state.items()}
+    for k, v in state.items():
+        if v.is_floating_point():
+            average[k] += (v - average[k]) / n
+    return average
+
+
+def _score_average(model, average, steps, val_set, device, history, choose_by):
+    """Read val with the averaged weights (the model's own are put back); the row becomes
+    history.best if it beats the best weights seen along the way."""
+    own = copy.deepcopy(model.state_dict())
+    model.load_state_dict(average)
+    row = {"step": history.steps, "averaged_steps": steps, "seconds": round(history.train_seconds, 1),
+           "lines_seen": history.lines_seen}
+    row.update({f"val_{k}": v for k, v in evaluate_lines(model, val_set, device).items() if k != "lines"})
+    model.load_state_dict(own)
+    if history.best is None or row[choose_by] < history.best[choose_by]:
+        history.best = row
+    return row
 
 
 def _evaluation_line(row):
@@ -471,6 +511,7 @@ class LineRecipe:
     balance: float = 1.0  # a real collection of n lines is drawn in proportion to n ** balance: 1, as they come
     # (over half are one collection's register entries); 0, every collection alike
     choose_by: str = "val_cer"  # the val score that picks the kept weights ("val_macro_cer": each collection alike)
+    average_from: float = None  # average the weights from this share of the budget on (`train_lines`)
     accents: bool = True  # False: accents stripped from the training texts (what reading them costs the others)
     minutes: float = 52.0  # training time, loading and drawing not included (the shipped reader's)
     init_from: str = None  # start from this reader's weights (a checkpoint of the same shape, fewer classes allowed)
@@ -658,7 +699,8 @@ def train_reader(recipe=LineRecipe(), root=None, progress=True, log=print):
     history = train_lines(model, parts, val, max_seconds=seconds,
                           steps=int(recipe.steps * (1 - recipe.easy_share)) + 1 if recipe.steps else None,
                           lr=recipe.lr, seed=recipe.seed + 1, augment=recipe.augment, eval_every=240,
-                          progress=progress, log=log, precision=recipe.precision, choose_by=recipe.choose_by)
+                          progress=progress, log=log, precision=recipe.precision, choose_by=recipe.choose_by,
+                          average_from=recipe.average_from)
     if recipe.easy_share > 0:  # the second stage counts on from the first
         points = history.evaluations + [p for p in [history.best] if p and all(p is not e for e in history.evaluations)]
         for point in points:
@@ -858,14 +900,18 @@ class TextReader:
                 out.append((source, error))
         return out
 
-    def read_page(self, source, name=None):
+    def read_page(self, source, name=None, stop=None):
         """A picture of one line or of a page -> [TextResult] per line, in reading order, each with its box.
 
-        Raises HCRError with one sentence for unusable pictures and for pictures without writing."""
+        Raises HCRError with one sentence for unusable pictures and for pictures without writing.
+        `stop` (a threading.Event) ends the reading between two lines: the web demo sets it when
+        the browser that asked has gone, so that nobody's page holds a core for no one."""
         from .page import page_lines
 
         out = []
         for line in page_lines(source, name, self.model.config["height"]):
+            if stop is not None and stop.is_set():
+                raise HCRError("The reading stopped before the end because the request was withdrawn: send it again.")
             result = self._read_one(line.image)
             result.box = line.box
             out.append(result)

@@ -18,7 +18,7 @@ from scipy import ndimage
 
 from .errors import HCRError
 from .framing import LINE_HEIGHT, frame_line
-from .preprocess import line_to_ink, one_sentence_errors, picture_label, refuse_slivers, to_grey
+from .preprocess import line_to_ink, not_writing, one_sentence_errors, picture_label, refuse_slivers, to_grey
 
 PAGE_SIDE = 1600  # a page is looked at with its longer side at most this many pixels
 MIN_PEAK_SHARE = 0.02  # rows with less ink than this share of the page's inkiest row hold no line
@@ -207,6 +207,11 @@ def page_lines(source, name=None, height=LINE_HEIGHT):
             found_lines.sort(key=lambda line: line[1][1])
         if not found_lines:
             raise HCRError(f"{label} shows no writing (it looks blank): write or photograph some text and try again.")
+        why = [not_writing(ink[t:b, l:r] > 0.3) for _, (l, t, r, b) in found_lines]
+        if all(why):  # bars, blobs or noise only; among lines of writing, such a "line" is left out
+            raise HCRError(f"{label} shows no writing (it looks like {why[0]}, not letters): write or photograph "
+                           "some text and try again.")
+        found_lines = [line for line, reason in zip(found_lines, why) if not reason]
         if len(found_lines) > MAX_LINES:
             raise HCRError(f"{label} holds {len(found_lines)} lines of writing, more than the {MAX_LINES} a page is "
                            "read with: photograph or crop it in parts of fewer lines.")

@@ -270,11 +270,13 @@ def decode_data_url(url):
         raise HCRError("The drawing arrived damaged: clear the pad and draw again.") from None
 
 
-def answer(predictor, source, name=None):
-    """What the pad and the web page show: top-3 and the 28x28 input, or one error sentence."""
+def answer(predictor, source, name=None, stop=None):
+    """What the pad and the web page show: top-3 and the 28x28 input, or one error sentence.
+
+    `stop` (a threading.Event) ends a page's reading between two lines (`TextReader.read_page`)."""
     try:
         if hasattr(predictor, "read_page"):  # the line reader: a line or a page, line by line
-            return _page_answer(predictor.read_page(source, name=name))
+            return _page_answer(predictor.read_page(source, name=name, stop=stop))
         prediction = predictor.predict(source, name=name)
     except HCRError as error:
         return {"error": str(error)}

@@ -30,8 +30,10 @@ It is a local demo for one browser on one machine, not a public server. What it 
   at most WAITING requests queued; beyond that the answer is 503 at once. Pictures over
   BIG_PICTURE pixels are read on one more thread of their own, one at a time and at a lower CPU
   priority, so photos and bombs cannot delay the drawings. Few threads also mean few malloc
-  arenas: app.py starts the server with MALLOC_ARENA_MAX=2, which keeps memory from ratcheting up
-  under a stream of big pictures.
+  arenas: app.py starts the server with MALLOC_ARENA_MAX=2, and the big lane hands freed heap
+  back (malloc_trim), which keeps memory from ratcheting up under a stream of big pictures.
+- Clients that hang up. A request whose client has gone is dropped while it waits for a thread,
+  and a page being read stops at its next line (`watch_for_hang_up`).
 """
 
 import argparse
@@ -308,6 +310,22 @@ def replayed(body, receive):
 # --- The work: two threads, a queue with a limit, a lane for big pictures --------------------------------------
 
 
+def _give_memory_back():
+    """Hand freed heap back to the system (glibc's malloc_trim; elsewhere nothing): a decoded 16 MP
+    photo leaves hundreds of MB free in the heap, which glibc keeps and the server's RSS shows."""
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def _read_big(function, *args):
+    try:
+        return function(*args)
+    finally:
+        _give_memory_back()
+
+
 def _lower_priority():
     """Run this thread at a lower CPU priority (Linux sets it per thread), so big pictures yield to drawings."""
     with contextlib.suppress(AttributeError, OSError):
@@ -347,7 +365,7 @@ class Pool:
         finally:
             self.big_waiting -= 1
         try:
-            return await self.run(function, *args, executor=self.big_executor)
+            return await self.run(_read_big, function, *args, executor=self.big_executor)
         finally:
             self.big_lane.release()
 
@@ -419,26 +437,35 @@ def read_request(body, is_json, query, file_name):
     return mode, image, name, called, picture_pixels(image, called)
 
 
-def run_model(models, mode, image, called):
-    """(status, the dict the page shows); `called` is how error sentences name the image."""
+GONE = "The browser that sent this request has gone, so it was not read."
+
+
+def run_model(models, mode, image, called, gone=None):
+    """(status, the dict the page shows); `called` is how error sentences name the image. `gone` (a
+    threading.Event) is set once the client has hung up: a request that waited is then dropped, and
+    a page stops between two lines."""
+    if gone is not None and gone.is_set():
+        raise Refusal(400, GONE)
     try:
         predictor = models.get(mode)
     except HCRError as error:
         return 503, {"error": str(error)}
-    result = answer(predictor, image, name=called)
+    result = answer(predictor, image, name=called, stop=gone)
     return (400 if "error" in result else 200), result
 
 
-def handle(models, body, is_json, query, file_name):
+def handle(models, body, is_json, query, file_name, gone=None):
     """One job in the pool for a drawing: read the request, then the model, unless the picture is big.
 
     (name, status, result), or (name, None, request) for a picture over BIG_PICTURE, which the
     caller hands to the big picture's own thread.
     """
+    if gone is not None and gone.is_set():
+        raise Refusal(400, GONE)
     mode, image, name, called, pixels = read_request(body, is_json, query, file_name)
     if pixels > BIG_PICTURE:
         return name, None, (mode, image, called)
-    return (name, *run_model(models, mode, image, called))
+    return (name, *run_model(models, mode, image, called, gone))
 
 
 # --- The page's state: the models -------------------------------------------------------------------------------
@@ -450,19 +477,19 @@ class Models:
     def __init__(self, checkpoints=None, loaded=None):
         self.checkpoints = {mode: None for mode in MODES} | (checkpoints or {})
         self._loaded = {mode: p for mode, p in (loaded or {}).items() if p is not None}
-        self._lock = threading.Lock()
+        self._locks = {mode: threading.Lock() for mode in MODES}  # one per mode: loading the line reader and
+        # its LM takes seconds, and drawings for the loaded model must not wait for it
 
     def get(self, mode):
         """The predictor for `mode`; HCRError (one sentence) if its model file is missing or wrong."""
-        with self._lock:
+        with self._locks[mode]:
             if mode not in self._loaded:
                 self._loaded[mode] = load(mode, self.checkpoints[mode])
             return self._loaded[mode]
 
     def file_names(self):
         """The loaded models' file names, never their folders (any page on this machine can ask)."""
-        with self._lock:
-            return {mode: Path(str(p.path)).name for mode, p in self._loaded.items()}
+        return {mode: Path(str(p.path)).name for mode, p in dict(self._loaded).items()}
 
 
 # --- The routes -----------------------------------------------------------------------------------------------
@@ -480,14 +507,24 @@ async def health(request):
     return JSONResponse({"ok": True, "models": request.app.state.demo.models.file_names()}, headers=PLAIN)
 
 
+async def watch_for_hang_up(receive, gone):
+    """Set `gone` when the client hangs up (uvicorn then says http.disconnect)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    gone.set()
+
+
 async def predict(request):
     demo = request.app.state.demo
     is_json = request.headers.get("content-type", "").split(";")[0].strip().lower() == "application/json"
+    body = await request.body()
+    gone = threading.Event()
+    watcher = asyncio.create_task(watch_for_hang_up(request.receive, gone))
     try:
-        name, status, result = await demo.pool.run(handle, demo.models, await request.body(), is_json,
-                                                   request.url.query, request.headers.get("x-file-name"))
+        name, status, result = await demo.pool.run(handle, demo.models, body, is_json, request.url.query,
+                                                   request.headers.get("x-file-name"), gone)
         if status is None:
-            status, result = await demo.pool.run_big(run_model, demo.models, *result)
+            status, result = await demo.pool.run_big(run_model, demo.models, *result, gone)
         return JSONResponse(result | ({"name": name} if name else {}), status, headers=PLAIN)
     except Refusal:
         raise
@@ -496,6 +533,8 @@ async def predict(request):
               file=sys.stderr, flush=True)
         return error_json(500, f"The demo failed on this request ({type(error).__name__}): try again, "
                                "and restart python app.py if it happens again.")
+    finally:
+        watcher.cancel()
 
 
 async def refused(request, refusal):
@@ -513,6 +552,7 @@ def build_app(demo):
     routes = [Route(path, static_file) for path in FILES] + [Route("/health", health),
                                                              Route("/predict", predict, methods=["POST"])]
     app = Starlette(routes=routes, exception_handlers={Refusal: refused, HTTPException: http_error})
+    app.router.redirect_slashes = False  # /predict/ is a JSON 404, not a 307 with an empty body
     app.state.demo = demo
     return Guard(app, demo)
 
@@ -611,7 +651,7 @@ def main(argv=None):
                         help="case-sensitive model, loaded when the page first asks for it; auto = runs/case.pt "
                              "if you trained one, else checkpoints/case.pt")
     parser.add_argument("--lines-checkpoint", default="auto",
-                        help="line reader for the page's text mode, loaded when the page first asks for it; "
+                        help="line reader for the page's text mode, loaded at start; "
                              "auto = runs/lines.pt if newer than checkpoints/lines.pt, else the latter")
     args = parser.parse_args(argv)
     if not 0 <= args.port <= 65535:
@@ -630,6 +670,11 @@ def main(argv=None):
         server.server_close()
         print(f"error: {error}", file=sys.stderr)
         return 2
+    # The line reader and its LM take seconds to load, in code that holds Python's lock: loaded on
+    # first use, they stalled every drawing in flight for about 2.5 s. Loaded now, before anyone asks.
+    print("Loading the line reader for the text mode ...", flush=True)
+    with contextlib.suppress(HCRError):  # missing or damaged: the text mode says so in one sentence
+        server.models.get("text")
     import warnings
 
     import torch

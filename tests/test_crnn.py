@@ -188,6 +188,30 @@ def test_train_lines_can_keep_the_weights_that_read_every_collection_best(bank):
     assert history.best["val_macro_cer"] == min(r["val_macro_cer"] for r in history.evaluations)
 
 
+def test_running_mean_of_weights_is_their_mean():
+    states = [{"w": torch.full((2, 2), float(k)), "n": torch.tensor(k)} for k in (1, 2, 6)]
+    average = None
+    for n, state in enumerate(states, 1):
+        average = crnn.running_mean(average, state, n)
+    assert torch.allclose(average["w"], torch.full((2, 2), 3.0)) and int(average["n"]) == 1
+    assert states[0]["w"][0, 0] == 1  # the first state is copied, not changed
+
+
+def test_train_lines_averages_the_weights_of_the_last_part_of_its_budget(bank):
+    train = lines.make_line_set(bank, 8, "train", seed=0, max_chars=6)
+    val = lines.make_line_set(bank, 4, "test", seed=0, max_chars=6)
+    model = tiny_model()
+    history = crnn.train_lines(model, [(train, 1.0)], val, steps=6, lr=3e-3, seed=1, eval_every=1e9,
+                               progress=False, log=None, average_from=0.5)
+    assert history.averaged["averaged_steps"] == 4  # steps 3 to 6: from half the budget on
+    assert history.best["val_cer"] <= history.averaged["val_cer"]
+    assert history.best["val_cer"] == min(r["val_cer"] for r in history.evaluations + [history.averaged])
+    plain = crnn.train_lines(tiny_model(), [(train, 1.0)], val, steps=6, lr=3e-3, seed=1, eval_every=1e9,
+                             progress=False, log=None)
+    assert plain.averaged is None  # and averaging changes no step:
+    assert [(r["step"], r["val_cer"]) for r in plain.evaluations] == [(r["step"], r["val_cer"]) for r in history.evaluations]
+
+
 def test_mixed_order_draws_each_part_by_its_weight():
     a = lines.LineSet.from_images([np.zeros((48, 60), np.float32)] * 10, ["a"] * 10)
     b = lines.LineSet.from_images([np.zeros((48, 60), np.float32)] * 5, ["b"] * 5)

@@ -216,6 +216,35 @@ def test_a_page_without_writing_is_refused_and_boxes_are_in_the_pictures_pixels(
     assert 600 < line.box[2] <= 3120 and line.box[3] <= 384  # the big picture's pixels (the small one is 520 wide)
 
 
+def not_writing_pictures():
+    rng = np.random.default_rng(0)
+    bar = np.full((200, 600), 255, np.uint8)
+    bar[90:110, 50:550] = 0
+    noise = (rng.random((200, 600)) * 255).astype(np.uint8)
+    specks = np.full((300, 800), 255, np.uint8)
+    for y, x in zip(rng.integers(0, 298, 3000), rng.integers(0, 798, 3000)):
+        specks[y:y + 2, x:x + 2] = 0  # dust: thousands of specks, none longer than two pixels
+    return {"a solid bar or blob": bar, "noise or texture": noise, "scattered specks": specks}
+
+
+@pytest.mark.parametrize("why", ["a solid bar or blob", "noise or texture", "scattered specks"])
+def test_a_bar_noise_or_specks_are_not_read_as_writing(why):
+    """Before this check the reader invented text for them: a black bar came back "MIRRRRRRR",
+    marked sure; noise came back as French words."""
+    picture = Image.fromarray(not_writing_pictures()[why])
+    for refuse in (page.page_lines, preprocess.prepare_line):
+        with pytest.raises(HCRError, match=f"shows no writing \\(it looks like {why}, not letters\\)"):
+            refuse(picture, name="odd.png")
+
+
+def test_writing_passes_the_not_writing_check():
+    """Letters, digits and punctuation in a font, thick and thin: none looks like a bar, noise or specks."""
+    for text, size in (("Hello, world.", 34), ("a", 40), ("2 20, (17)", 30), ("mm", 60)):
+        mask = np.asarray(written(text, size=(520, 80), font_size=size)) < 128
+        assert preprocess.not_writing(mask) is None, text
+    assert preprocess.not_writing(np.zeros((10, 10), bool)) is None
+
+
 def test_text_reader_reads_a_page_line_by_line(tmp_path):
     import torch
 
@@ -229,6 +258,26 @@ def test_text_reader_reads_a_page_line_by_line(tmp_path):
 
 
 # --- Peers' scoring ---------------------------------------------------------------------------
+
+
+def test_a_page_stops_between_lines_once_told_to(tmp_path, monkeypatch):
+    import threading
+
+    path = crnn.save_reader(tmp_path / "lines.pt", crnn.CRNN(channels=(8, 16, 16, 32), hidden=16, layers=1))
+    reader = crnn.TextReader(path)
+    picture, _ = page.compose_page([written("one"), written("two two"), written("three")], seed=0)
+    stop, read = threading.Event(), []
+    real_read = reader._read_one
+
+    def read_one(image):
+        read.append(image)
+        stop.set()  # the client hangs up while the first line is read
+        return real_read(image)
+
+    monkeypatch.setattr(reader, "_read_one", read_one)
+    with pytest.raises(HCRError, match="^The reading stopped before the end because the request was withdrawn"):
+        reader.read_page(picture, stop=stop)
+    assert len(read) == 1
 
 
 def test_peer_outputs_are_folded_and_scored_like_ours():

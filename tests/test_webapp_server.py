@@ -108,7 +108,7 @@ class StubPredictor:
         raise AssertionError("not used: the stub server's answer is stubbed")
 
 
-def stub_answer(predictor, image, name=None):
+def stub_answer(predictor, image, name=None, stop=None):
     return {"label": "K", "confidence": 1.0, "top3": [["K", 1.0]], "unsure": False}
 
 
@@ -375,8 +375,10 @@ class Gate:
     def __init__(self):
         self.release = threading.Event()
         self.started = threading.Semaphore(0)
+        self.stops, self.seen = {}, []
 
-    def __call__(self, predictor, image, name=None):
+    def __call__(self, predictor, image, name=None, stop=None):
+        self.stops[name], _ = stop, self.seen.append(name)
         if name.startswith("hold"):
             self.started.release()
             self.release.wait(10)
@@ -426,6 +428,52 @@ def test_big_pictures_take_one_thread_and_drawings_keep_the_other(stub_server, m
     gate.release.set()
     thread.join(10)
     assert results[0][0] == 200
+
+
+def test_a_client_that_hangs_up_stops_its_work_and_its_waiting_request_is_dropped(stub_server, monkeypatch):
+    """A page of 80 lines holds a core for seconds: before this, it was read to the end for a client
+    that had gone, and requests sent and abandoned by the dozen were all read in turn."""
+    gate = Gate()
+    monkeypatch.setattr(webapp, "answer", gate)
+    port = port_of(stub_server)
+    held = []
+    for name in ("hold 1", "hold 2", "queued"):  # two fill the threads, the third waits for one
+        sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        body = json.dumps({"image": drawing_url(), "name": name}).encode()
+        sock.sendall(request(port, "POST", "/predict", body, {"Content-Type": "application/json"}))
+        held.append(sock)
+        if name.startswith("hold"):
+            assert gate.started.acquire(timeout=5)
+    time.sleep(0.3)
+    held[0].close()
+    held[2].close()
+    deadline = time.monotonic() + 5
+    while not gate.stops["hold 1"].is_set() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert gate.stops["hold 1"].is_set() and not gate.stops["hold 2"].is_set()
+    gate.release.set()
+    assert read_reply(held[1])[0] == 200
+    held[1].close()
+    assert post_json(port, {"image": drawing_url(), "name": "after"})[0] == 200
+    assert "queued" not in gate.seen  # dropped: its client had gone before a thread was free
+
+
+def test_the_big_lane_gives_freed_memory_back_even_when_the_reading_fails(monkeypatch):
+    """On this machine, a stream of 16 MP pictures left the server 60 MB bigger without it (web_load)."""
+    webapp._give_memory_back()  # the real one: glibc's malloc_trim, or nothing where there is none
+    calls = []
+    monkeypatch.setattr(webapp, "_give_memory_back", lambda: calls.append("trim"))
+    assert webapp._read_big(lambda x: x + 1, 1) == 2 and calls == ["trim"]
+    with pytest.raises(ValueError):
+        webapp._read_big(int, "not a number")
+    assert calls == ["trim", "trim"]
+
+
+def test_a_path_with_a_trailing_slash_is_a_json_404_not_an_empty_redirect(stub_server):
+    port = port_of(stub_server)
+    body = json.dumps({"image": drawing_url()}).encode()
+    status, reply = exchange(port, request(port, "POST", "/predict/", body, {"Content-Type": "application/json"}))
+    assert status == 404 and "open / instead" in reply["error"]
 
 
 # --- Any failure while handling one image (issue 9, item 7) -----------------------------------------------------
@@ -625,6 +673,28 @@ def test_the_case_sensitive_model_is_loaded_on_first_use_and_kept(predictor, cas
         srv.server_close()
 
 
+def test_a_model_still_loading_does_not_hold_up_the_others(monkeypatch):
+    """The line reader and its LM take seconds to load; drawings for the model already loaded used
+    to wait for them behind one lock (the load test's slowest drawing: about 2.5 s)."""
+    loading, release = threading.Event(), threading.Event()
+
+    def slow_load(mode, path):
+        loading.set()
+        release.wait(10)
+        return f"{mode} model"
+
+    monkeypatch.setattr(webapp, "load", slow_load)
+    models = webapp.Models(loaded={"36": "the 36-class model"})
+    thread = threading.Thread(target=models.get, args=("text",), daemon=True)
+    thread.start()
+    assert loading.wait(5)
+    started = time.monotonic()
+    assert models.get("36") == "the 36-class model" and time.monotonic() - started < 1
+    release.set()
+    thread.join(5)
+    assert models.get("text") == "text model"
+
+
 def test_a_missing_case_model_is_one_sentence(server, no_case_model):
     status, body = post_json(port_of(server), {"image": drawing_url("K"), "mode": "case"})
     assert status == 503 and "case-sensitive model is missing" in body["error"]
@@ -732,8 +802,8 @@ def test_the_server_runs_with_few_malloc_arenas_and_few_threads():
                             stderr=subprocess.PIPE, text=True, env={k: v for k, v in os.environ.items()
                                                                     if k != "MALLOC_ARENA_MAX"})
     try:
-        line = proc.stdout.readline()
-        assert line.startswith("Open http://127.0.0.1:"), proc.stderr.read()
+        first, line = proc.stdout.readline(), proc.stdout.readline()
+        assert first.startswith("Loading the line reader") and line.startswith("Open http://127.0.0.1:"), first + line
         environ = Path(f"/proc/{proc.pid}/environ").read_bytes().split(b"\0")
         assert b"MALLOC_ARENA_MAX=2" in environ
         port = int(line.split(":")[2].split("/")[0])
