@@ -585,6 +585,9 @@ def balance_main(args):
         fine_tune = (row["minutes"] or 0) < 20  # the main run is 52 minutes, a fine-tune a few
         row["label"] = (f"fine-tune: balance {row['balance']:g}, lr {row['lr']:g}, {row['minutes']:g} min, "
                         f"seed {row['seed']}" if fine_tune else f"main run alone ({row['minutes']:g} min)")
+        if recipe.get("average_from") is not None:  # stochastic weight averaging (`crnn.train_lines`)
+            row["average_from"] = recipe["average_from"]
+            row["label"] += f", weights averaged from {recipe['average_from']:.0%} of the budget on"
         for how, texts in readings.items():
             row[how] = {"cer": round(100 * crnn.cer(texts, truths), 2),
                         "per_collection": round(crnn.macro_cer(texts, truths, groups), 2),

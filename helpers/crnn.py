@@ -447,7 +447,7 @@ def train_lines(model, parts, val_set=None, max_seconds=None, steps=None, lr=1.5
     if average is not None and val_set is not None:
         history.averaged = _score_average(model, average, averaged_steps, val_set, device, history, choose_by)
         if log is not None:
-            log("averaged weights: " + _evaluation_line(history.averaged))
+            log(_evaluation_line(history.averaged))
         if history.averaged is history.best:
             best_state = average
     if keep_best and best_state is not None:
@@ -483,7 +483,8 @@ def _score_average(model, average, steps, val_set, device, history, choose_by):
 
 
 def _evaluation_line(row):
-    line = f"step {row['step']:,} ({row['seconds']:.0f} s, {row['lines_seen']:,} lines): loss {row['train_loss']:.3f}"
+    line = f"step {row['step']:,} ({row['seconds']:.0f} s, {row['lines_seen']:,} lines): " + (
+        f"loss {row['train_loss']:.3f}" if "train_loss" in row else f"the mean of the last {row['averaged_steps']:,} steps")
     if "val_cer" in row:
         line += (f", val CER {row['val_cer']:.2f}% ({row['val_cer_ignore_case']:.2f}% ignoring case), "
                  f"words {row['val_word_acc']:.1f}%")

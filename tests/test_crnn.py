@@ -200,10 +200,11 @@ def test_running_mean_of_weights_is_their_mean():
 def test_train_lines_averages_the_weights_of_the_last_part_of_its_budget(bank):
     train = lines.make_line_set(bank, 8, "train", seed=0, max_chars=6)
     val = lines.make_line_set(bank, 4, "test", seed=0, max_chars=6)
-    model = tiny_model()
+    model, said = tiny_model(), []
     history = crnn.train_lines(model, [(train, 1.0)], val, steps=6, lr=3e-3, seed=1, eval_every=1e9,
-                               progress=False, log=None, average_from=0.5)
+                               progress=False, log=said.append, average_from=0.5)
     assert history.averaged["averaged_steps"] == 4  # steps 3 to 6: from half the budget on
+    assert said[-1].startswith("step 6") and "the mean of the last 4 steps, val CER" in said[-1]
     assert history.best["val_cer"] <= history.averaged["val_cer"]
     assert history.best["val_cer"] == min(r["val_cer"] for r in history.evaluations + [history.averaged])
     plain = crnn.train_lines(tiny_model(), [(train, 1.0)], val, steps=6, lr=3e-3, seed=1, eval_every=1e9,

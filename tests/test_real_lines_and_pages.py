@@ -237,6 +237,21 @@ def test_a_bar_noise_or_specks_are_not_read_as_writing(why):
             refuse(picture, name="odd.png")
 
 
+@pytest.mark.slow
+def test_no_real_line_is_taken_for_something_that_is_not_writing():
+    """The thresholds of `preprocess.not_writing` hold with room to spare on every real line."""
+    try:
+        manifest = real_lines.read_manifest()
+    except HCRError:
+        pytest.skip("the real lines are not here (set HCR_DATA_DIR)")
+    refused = []
+    for entry in manifest.entries:
+        ink, found = preprocess.line_to_ink(preprocess.to_grey(str(entry.path), None, preprocess.LINE_WORKING_SIDE))
+        if found and preprocess.not_writing(ink > 0.3):
+            refused.append(entry.path.name)
+    assert len(manifest.entries) > 100 and not refused, refused[:10]
+
+
 def test_writing_passes_the_not_writing_check():
     """Letters, digits and punctuation in a font, thick and thin: none looks like a bar, noise or specks."""
     for text, size in (("Hello, world.", 34), ("a", 40), ("2 20, (17)", 30), ("mm", 60)):
