@@ -483,8 +483,9 @@ def _score_average(model, average, steps, val_set, device, history, choose_by):
 
 
 def _evaluation_line(row):
-    line = f"step {row['step']:,} ({row['seconds']:.0f} s, {row['lines_seen']:,} lines): " + (
-        f"loss {row['train_loss']:.3f}" if "train_loss" in row else f"the mean of the last {row['averaged_steps']:,} steps")
+    what = (f"loss {row['train_loss']:.3f}" if "train_loss" in row
+            else f"the mean of the last {row['averaged_steps']:,} steps")
+    line = f"step {row['step']:,} ({row['seconds']:.0f} s, {row['lines_seen']:,} lines): {what}"
     if "val_cer" in row:
         line += (f", val CER {row['val_cer']:.2f}% ({row['val_cer_ignore_case']:.2f}% ignoring case), "
                  f"words {row['val_word_acc']:.1f}%")

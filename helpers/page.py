@@ -207,7 +207,7 @@ def page_lines(source, name=None, height=LINE_HEIGHT):
             found_lines.sort(key=lambda line: line[1][1])
         if not found_lines:
             raise HCRError(f"{label} shows no writing (it looks blank): write or photograph some text and try again.")
-        why = [not_writing(ink[t:b, l:r] > 0.3) for _, (l, t, r, b) in found_lines]
+        why = [not_writing(ink[top:bottom, left:right] > 0.3) for _, (left, top, right, bottom) in found_lines]
         if all(why):  # bars, blobs or noise only; among lines of writing, such a "line" is left out
             raise HCRError(f"{label} shows no writing (it looks like {why[0]}, not letters): write or photograph "
                            "some text and try again.")
