@@ -127,8 +127,8 @@ def split_lines(ink, height=LINE_HEIGHT, grey=None, letter=None, marks=None):
         btm = max(slices[m - 1][0].stop for m in members)
         lft = min(slices[m - 1][1].start for m in members)
         rgt = max(slices[m - 1][1].stop for m in members)
-        if btm - t < MIN_LINE_SHARE * letter or areas[members - 1].sum() < 0.5 * letter * letter * 0.2:
-            continue  # specks between lines, not a line
+        if btm - t < MIN_LINE_SHARE * letter or (len(peaks) > 1 and areas[members - 1].sum() < 0.1 * letter * letter):
+            continue  # specks between lines, not a line (a picture of one short word or digit is not a speck)
         pad = 2
         t, btm = max(0, t - pad), min(ink.shape[0], btm + pad)
         lft, rgt = max(0, lft - pad), min(ink.shape[1], rgt + pad)

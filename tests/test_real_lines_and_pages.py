@@ -252,6 +252,23 @@ def test_no_real_line_is_taken_for_something_that_is_not_writing():
     assert len(manifest.entries) > 100 and not refused, refused[:10]
 
 
+def test_a_picture_of_one_thin_short_word_is_a_line_not_a_speck():
+    """The page splitter drops specks between lines by their ink; a picture of one thin digit, cut
+    as tightly as the real lines are, was dropped the same way and called blank (39 real lines)."""
+    picture = Image.new("L", (30, 64), 200)
+    ImageDraw.Draw(picture).line([(8, 12), (16, 8), (18, 16), (8, 52), (22, 50)], fill=60, width=2)
+    assert len(page.page_lines(picture)) == 1
+
+
+def test_ruled_paper_alone_is_not_writing_but_a_tiny_blob_may_be():
+    ruled = Image.new("L", (800, 300), 255)
+    for y in range(40, 300, 40):
+        ImageDraw.Draw(ruled).line([(0, y), (800, y)], fill=0, width=2)
+    with pytest.raises(HCRError, match="it looks like a solid bar or blob"):
+        page.page_lines(ruled)
+    assert preprocess.not_writing(np.ones((3, 15), bool)) is None  # a line scanned very small: not judged
+
+
 def test_writing_passes_the_not_writing_check():
     """Letters, digits and punctuation in a font, thick and thin: none looks like a bar, noise or specks."""
     for text, size in (("Hello, world.", 34), ("a", 40), ("2 20, (17)", 30), ("mm", 60)):
