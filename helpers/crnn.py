@@ -358,11 +358,16 @@ def train_lines(model, parts, val_set=None, max_seconds=None, steps=None, lr=1.5
     how many there are). `choose_by` names the val score that picks the kept weights ("val_macro_cer":
     each collection alike). bf16 autocast on CPUs with native bf16; channels-last convolutions.
     `average_from` (a share of the budget, e.g. 0.5): from there on, the weights after every step
-    are averaged too (stochastic weight averaging), and the average is read on val at the end; it
-    is kept if it reads val better than the best weights seen along the way (`history.averaged`).
+    are averaged too (stochastic weight averaging; BatchNorm's running statistics are averaged as
+    well, not measured again), and the average is read on val at the end (`history.averaged`); it
+    becomes `history.best`, and with `keep_best` the model's weights, if it reads val better than
+    the best weights seen along the way. Without val lines there is nothing to judge it by: no average.
     """
     if max_seconds is None and steps is None:
         raise HCRError("Give train_lines a budget: steps=, max_seconds= or both.")
+    if average_from is not None and not 0 <= average_from < 1:
+        raise HCRError(f"average_from={average_from} is not a share of the budget: give one from 0 to below 1, "
+                       "such as 0.5.")
     seed_everything(seed)
     device = pick_device(device)
     model.to(device, memory_format=torch.channels_last)
@@ -377,6 +382,7 @@ def train_lines(model, parts, val_set=None, max_seconds=None, steps=None, lr=1.5
     history = LineHistory()
     best_state, next_eval = None, eval_every
     average, averaged_steps = None, 0
+    average_from = average_from if val_set is not None else None
     losses = []
     bar = progress_bar(steps, "training the line reader", progress)
 

@@ -182,6 +182,17 @@ def faint_lines(grey, found, letter, height=LINE_HEIGHT):
     return out
 
 
+def _line_marks(ink, grey, box):
+    """A found line's marks, for `not_writing`: the page's ink in its box, or, for a faint line (its
+    ink below the page's threshold), the ink found again in the box alone."""
+    left, top, right, bottom = box
+    marks = ink[top:bottom, left:right] > 0.3
+    if not marks.any():
+        local, found = line_to_ink(grey[top:bottom, left:right])
+        marks = local > 0.3 if found else marks
+    return marks
+
+
 MAX_LINES = 80  # a handwritten page holds far fewer; past this a picture would hold the reader for minutes
 
 
@@ -207,7 +218,7 @@ def page_lines(source, name=None, height=LINE_HEIGHT):
             found_lines.sort(key=lambda line: line[1][1])
         if not found_lines:
             raise HCRError(f"{label} shows no writing (it looks blank): write or photograph some text and try again.")
-        why = [not_writing(ink[top:bottom, left:right] > 0.3) for _, (left, top, right, bottom) in found_lines]
+        why = [not_writing(_line_marks(ink, grey, box)) for _, box in found_lines]
         if all(why):  # bars, blobs or noise only; among lines of writing, such a "line" is left out
             raise HCRError(f"{label} shows no writing (it looks like {why[0]}, not letters): write or photograph "
                            "some text and try again.")

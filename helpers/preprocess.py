@@ -398,7 +398,8 @@ def long_mark(pen):
 
 
 def not_writing(mask):
-    """Why the marks of one line are not writing (None when they may be): a bar or blob, or noise.
+    """Why the marks of one line are not writing (None when they may be): a bar or blob, noise or
+    texture, or scattered specks.
 
     The reader would otherwise invent letters for them (a black bar read as "MIRRRRRRR", sure)."""
     mask = np.asarray(mask, bool)

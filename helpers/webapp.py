@@ -472,7 +472,8 @@ def handle(models, body, is_json, query, file_name, gone=None):
 
 
 class Models:
-    """The predictors the page switches between, each loaded on first use and then kept."""
+    """The predictors the page switches between, each loaded on first use (`main` loads the 36-class
+    model and the line reader at start) and then kept."""
 
     def __init__(self, checkpoints=None, loaded=None):
         self.checkpoints = {mode: None for mode in MODES} | (checkpoints or {})
@@ -664,6 +665,12 @@ def main(argv=None):
     except OSError as error:
         print(f"error: {listen_error(error, args.host, args.port)}", file=sys.stderr)
         return 2
+    import warnings
+
+    import torch
+
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)  # refused above 16 MP anyway
+    torch.set_num_threads(1)  # the pool's two threads are the parallelism: one core each (set before any model)
     try:
         predictor = server.models.get("36")  # now, so that a wrong --checkpoint stops here with its sentence
     except HCRError as error:
@@ -675,12 +682,6 @@ def main(argv=None):
     print("Loading the line reader for the text mode ...", flush=True)
     with contextlib.suppress(HCRError):  # missing or damaged: the text mode says so in one sentence
         server.models.get("text")
-    import warnings
-
-    import torch
-
-    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)  # refused above 16 MP anyway
-    torch.set_num_threads(1)  # the pool's two threads are the parallelism: one core each
     print(f"Open {server.url} in your browser (model: {predictor.path}). Ctrl+C stops.", flush=True)
     try:
         server.serve_forever()

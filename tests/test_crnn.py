@@ -209,9 +209,35 @@ def test_train_lines_averages_the_weights_of_the_last_part_of_its_budget(bank):
     assert history.best["val_cer"] == min(r["val_cer"] for r in history.evaluations + [history.averaged])
     plain = crnn.train_lines(tiny_model(), [(train, 1.0)], val, steps=6, lr=3e-3, seed=1, eval_every=1e9,
                              progress=False, log=None)
+    with pytest.raises(HCRError, match="not a share of the budget"):
+        crnn.train_lines(tiny_model(), [(train, 1.0)], val, steps=2, progress=False, log=None, average_from=50)
     assert plain.averaged is None  # and averaging changes no step:
     steps_and_scores = [[(r["step"], r["val_cer"]) for r in h.evaluations] for h in (plain, history)]
     assert steps_and_scores[0] == steps_and_scores[1]
+
+
+def test_averaged_weights_that_read_val_best_are_the_ones_kept(bank, monkeypatch):
+    train = lines.make_line_set(bank, 8, "train", seed=0, max_chars=6)
+    val = lines.make_line_set(bank, 4, "test", seed=0, max_chars=6)
+    real_mean, real_evaluate, kept = crnn.running_mean, crnn.evaluate_lines, {}
+
+    def mean(average, state, n):
+        kept["average"] = real_mean(average, state, n)
+        return kept["average"]
+
+    def evaluate(model, line_set, device=None):  # the averaged weights (read last) read val best
+        scores = real_evaluate(model, line_set, device)
+        return scores | {"cer": 10.0 if kept.get("reading_average") else 90.0}
+
+    monkeypatch.setattr(crnn, "running_mean", mean)
+    monkeypatch.setattr(crnn, "evaluate_lines", evaluate)
+    real_score = crnn._score_average
+    monkeypatch.setattr(crnn, "_score_average", lambda *a: (kept.update(reading_average=True), real_score(*a))[1])
+    model = tiny_model()
+    history = crnn.train_lines(model, [(train, 1.0)], val, steps=4, lr=3e-3, seed=1, eval_every=1e9,
+                               progress=False, log=None, average_from=0.5)
+    assert history.best is history.averaged and history.best["val_cer"] == 10.0
+    assert all(torch.allclose(v, kept["average"][k]) for k, v in model.state_dict().items() if v.is_floating_point())
 
 
 def test_mixed_order_draws_each_part_by_its_weight():

@@ -249,6 +249,11 @@ def test_no_real_line_is_taken_for_something_that_is_not_writing():
         ink, found = preprocess.line_to_ink(preprocess.to_grey(str(entry.path), None, preprocess.LINE_WORKING_SIDE))
         if found and preprocess.not_writing(ink > 0.3):
             refused.append(entry.path.name)
+        try:  # as --text and the web page read it: a band the page check drops would go unsaid
+            page.page_lines(str(entry.path))
+        except HCRError as error:
+            if "looks like" in str(error):
+                refused.append(f"{entry.path.name} (as a page)")
     assert len(manifest.entries) > 100 and not refused, refused[:10]
 
 

@@ -469,6 +469,16 @@ def test_the_big_lane_gives_freed_memory_back_even_when_the_reading_fails(monkey
     assert calls == ["trim", "trim"]
 
 
+def test_big_pictures_in_the_server_give_memory_back(stub_server, monkeypatch):
+    calls = []
+    monkeypatch.setattr(webapp, "_give_memory_back", lambda: calls.append("trim"))
+    monkeypatch.setattr(webapp, "BIG_PICTURE", 100_000)
+    port = port_of(stub_server)
+    assert post_json(port, {"image": drawing_url(), "name": "small"})[0] == 200 and calls == []
+    big = "data:image/png;base64," + base64.b64encode(png((400, 400))).decode()
+    assert post_json(port, {"image": big, "name": "big"})[0] == 200 and calls == ["trim"]
+
+
 def test_a_path_with_a_trailing_slash_is_a_json_404_not_an_empty_redirect(stub_server):
     port = port_of(stub_server)
     body = json.dumps({"image": drawing_url()}).encode()
