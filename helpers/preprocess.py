@@ -411,7 +411,7 @@ def not_writing(mask):
     height, width = box.shape
     if pen > MAX_PEN_SHARE * height and (height >= 8 or width >= 8 * height):  # a few pixels tall, tiny writing
         return "a solid bar or blob"  # is as thick as it is tall: only a long rule counts then
-    if box.mean() * box.shape[0] / pen > MAX_STROKES_ACROSS:
+    if box.mean() * height / pen > MAX_STROKES_ACROSS:
         return "noise or texture"
     labels, count = ndimage.label(box, structure=np.ones((3, 3)))
     areas = ndimage.sum_labels(box, labels, np.arange(1, count + 1))

@@ -460,8 +460,6 @@ def handle(models, body, is_json, query, file_name, gone=None):
     (name, status, result), or (name, None, request) for a picture over BIG_PICTURE, which the
     caller hands to the big picture's own thread.
     """
-    if gone is not None and gone.is_set():
-        raise Refusal(400, GONE)
     mode, image, name, called, pixels = read_request(body, is_json, query, file_name)
     if pixels > BIG_PICTURE:
         return name, None, (mode, image, called)
