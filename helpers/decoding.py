@@ -8,9 +8,9 @@ drop letters). The n-gram model is counted from training text only: the real tra
 transcriptions and sentences drawn from training words; nothing is downloaded.
 """
 
-import gzip
 import json
 import math
+import zipfile
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -22,12 +22,29 @@ from .errors import HCRError
 from .paths import CHECKPOINTS
 
 START = "\x02"  # pads the history at the start of a line
-SHIPPED_LM = CHECKPOINTS / "lines_lm.json.gz"  # the language model and the beam setting chosen on val
-LM_FORMAT = 1
+SHIPPED_LM = CHECKPOINTS / "lines_lm.npz"  # the language model and the beam setting chosen on val
+LM_FORMAT = 2  # 1 was gzipped JSON of nested dicts: 400 MB in memory and 2 s to load
 BEAM = 8  # texts kept at each column, unless the LM file says otherwise
 
-
 SMOOTHINGS = ("absolute", "kneser-ney")
+
+# An n-gram is stored as one integer: its characters' codes as digits in base BASE. No character
+# has the code 0, so the integer also says how long the n-gram is and n-grams of every order share
+# one sorted array. Characters outside the alphabet (the texts are folded onto it first, so only
+# in histories a caller makes up) all share one code: the reader can never write them.
+SYMBOLS = START + "\n" + ALPHABET
+CODE = {char: i for i, char in enumerate(SYMBOLS, start=1)}
+BASE = len(SYMBOLS) + 2
+UNSEEN = BASE - 1
+MAX_ORDER = 8  # BASE ** 8 still fits in int64
+
+
+def encode(text):
+    """The integer of a string of characters (see BASE)."""
+    code = 0
+    for char in text:
+        code = code * BASE + CODE.get(char, UNSEEN)
+    return code
 
 
 class CharLM:
@@ -38,44 +55,103 @@ class CharLM:
     different characters came before each shorter n-gram instead: a letter pair seen in many
     words is likely in a new one, a pair seen often in one word is not. The shipped model is of
     that kind: it read val and the dev fonts' English lines better (docs/lines.md).
+
+    The counts live in sorted numpy arrays, not dicts (a 7-gram of a million n-grams takes about
+    30 MB and loads in a blink), and `logprobs` looks up many histories at once, as the beam asks.
     """
 
     def __init__(self, texts, order=5, discount=0.75, beam=BEAM, smoothing="absolute"):
         if smoothing not in SMOOTHINGS:
             raise HCRError(f"smoothing={smoothing!r} is unknown: choose one of {', '.join(SMOOTHINGS)}.")
+        if not 1 <= order <= MAX_ORDER:
+            raise HCRError(f"order={order} is out of range: choose 1 to {MAX_ORDER}.")
         self.order, self.discount, self.beam, self.smoothing = order, discount, beam, smoothing
-        self.counts = [defaultdict(Counter) for _ in range(order)]  # k: history of length k -> next char counts
+        counts = Counter()
         for text in texts:
-            padded = START * (order - 1) + text + "\n"
-            for i in range(order - 1, len(padded)):
-                for k in range(order):
-                    self.counts[k][padded[i - k : i]][padded[i]] += 1
-        self.vocab = len(ALPHABET) + 1
-        self.tabulate()
+            codes = [CODE.get(char, UNSEEN) for char in START * (order - 1) + text + "\n"]
+            for i in range(order - 1, len(codes)):
+                code = 0
+                for k in range(order):  # the n-grams of 1 to `order` characters that end at i
+                    code += codes[i - k] * BASE**k
+                    counts[code] += 1
+        keys = np.fromiter(counts.keys(), np.int64, len(counts))
+        values = np.fromiter(counts.values(), np.int64, len(counts))
+        order_by = np.argsort(keys)
+        self.tabulate(keys[order_by], values[order_by])
 
-    def tabulate(self):
-        """The tables `logprob` reads: per order, history -> next char -> count; for Kneser-Ney the
-        shorter orders hold how many different characters came before history+char instead."""
-        self._tables = list(self.counts)
+    def tabulate(self, keys, counts):
+        """The arrays `logprobs` reads, from every n-gram's count (`keys` sorted).
+
+        Per order, an n-gram's count; for Kneser-Ney the shorter orders hold how many different
+        characters came before the n-gram instead. Then per history: the sum of its n-grams' values
+        and how many there are."""
+        self.keys, self.counts = keys, counts.astype(np.int32)  # what `save` writes
+        powers = BASE ** np.arange(self.order + 1, dtype=np.int64)
+        length = np.searchsorted(powers, keys, side="right")  # an n-gram's number of characters
+        values = counts.astype(np.int32)  # whole numbers: exact in the float64 arithmetic of `logprobs`
         if self.smoothing == "kneser-ney":
-            for k in range(self.order - 1):
-                table = {}
-                for longer, seen in self.counts[k + 1].items():
-                    after = table.setdefault(longer[1:], {})
-                    for char in seen:
-                        after[char] = after.get(char, 0) + 1
-                self._tables[k] = table
-        self._totals, self._cache = {}, {}
+            parts_keys, parts_values = [], []
+            for n in range(1, self.order):  # n-grams of n characters: how many n+1-grams end with them
+                longer = keys[length == n + 1]
+                suffix, kinds = np.unique(longer % powers[n], return_counts=True)
+                parts_keys.append(suffix)
+                parts_values.append(kinds.astype(np.int32))
+            parts_keys.append(keys[length == self.order])
+            parts_values.append(values[length == self.order])
+            keys = np.concatenate(parts_keys)
+            values = np.concatenate(parts_values)
+            order_by = np.argsort(keys)
+            keys, values = keys[order_by], values[order_by]
+        history = keys // BASE  # n-grams of one history lie side by side in sorted order
+        starts = np.flatnonzero(np.r_[True, history[1:] != history[:-1]]) if len(keys) else np.zeros(0, np.int64)
+        self._keys, self._values = keys, values
+        self._histories = history[starts]
+        self._totals = np.add.reduceat(values, starts) if len(keys) else np.zeros(0, np.int32)
+        self._kinds = np.diff(np.r_[starts, len(keys)]).astype(np.int32)
+        self._powers = powers[: self.order]
+        self.vocab = len(ALPHABET) + 1
+
+    def history_code(self, history):
+        """The integer of the last order-1 characters before the next one (START where the line began)."""
+        return encode((START * (self.order - 1) + history)[len(history):]) if self.order > 1 else 0
+
+    def extend(self, code, char):
+        """The history code after `char` is written."""
+        return (code * BASE + CODE.get(char, UNSEEN)) % int(self._powers[-1]) if self.order > 1 else 0
+
+    def logprobs(self, codes, chars):
+        """[log P(char | history)] for many (history code, char) pairs at once."""
+        codes = np.asarray(codes, dtype=np.int64)
+        if not len(self._keys):  # counted from no text: every character alike
+            return [math.log(1.0 / self.vocab)] * len(codes)
+        chars = np.array([CODE.get(char, UNSEEN) for char in chars], dtype=np.int64)
+        contexts = codes[:, None] % self._powers[None, :]  # column k: the last k characters
+        where = np.minimum(np.searchsorted(self._histories, contexts), len(self._histories) - 1)
+        known = self._histories[where] == contexts
+        grams = contexts * BASE + chars[:, None]
+        at = np.minimum(np.searchsorted(self._keys, grams), len(self._keys) - 1)
+        seen = np.where(self._keys[at] == grams, self._values[at], 0)
+        totals, kinds = self._totals[where], self._kinds[where]
+        p = np.full(len(codes), 1.0 / self.vocab)
+        for k in range(self.order):
+            p = np.where(known[:, k], np.maximum(seen[:, k] - self.discount, 0.0) / totals[:, k]
+                         + self.discount * kinds[:, k] / totals[:, k] * p, p)
+        return [math.log(max(value, 1e-12)) for value in p.tolist()]
+
+    def logprob(self, history, char):
+        """log P(char | the last order-1 characters of history)."""
+        return self.logprobs([self.history_code(history)], [char])[0]
 
     def save(self, path, weight, bonus, **about):
-        """Write the counts and the beam setting to gzipped JSON (a few MB of plain data, no code)."""
-        payload = {"format": LM_FORMAT, "order": self.order, "discount": self.discount, "weight": weight,
-                   "bonus": bonus, "beam": self.beam, "smoothing": self.smoothing, **about,
-                   "counts": [{h: dict(c) for h, c in self.counts[k].items()} for k in range(self.order)]}
+        """Write the counts and the beam setting to a .npz of plain arrays (no pickles, no code)."""
+        meta = {"format": LM_FORMAT, "order": self.order, "discount": self.discount, "weight": weight,
+                "bonus": bonus, "beam": self.beam, "smoothing": self.smoothing, **about}
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(path.name + ".partial")
-        partial.write_bytes(gzip.compress(json.dumps(payload, ensure_ascii=False, sort_keys=True).encode(), mtime=0))
+        with open(partial, "wb") as file:  # sorted keys as steps: small numbers, which compress well
+            np.savez_compressed(file, meta=np.array(json.dumps(meta, ensure_ascii=False, sort_keys=True)),
+                                steps=np.diff(self.keys, prepend=0), counts=self.counts)
         partial.replace(path)  # a crash mid-write never leaves a half file under the real name
         return path
 
@@ -83,52 +159,33 @@ class CharLM:
     def load(cls, path=SHIPPED_LM):
         """(CharLM, weight, bonus) from a file written by `save`; HCRError with one sentence if unusable."""
         try:
-            payload = json.loads(gzip.decompress(Path(path).read_bytes()))
-            order, discount = int(payload["order"]), float(payload["discount"])
-            weight, bonus = float(payload["weight"]), float(payload["bonus"])
-            beam = payload.get("beam", BEAM)  # files written before the width was chosen read with the old one
-            smoothing = payload.get("smoothing", "absolute")  # and before Kneser-Ney, with absolute discounting
-            counts = payload["counts"]
-            if payload.get("format") != LM_FORMAT or not 1 <= order <= 8 or len(counts) != order or not (
+            with np.load(path, allow_pickle=False) as stored:
+                meta = json.loads(str(stored["meta"]))
+                steps, counts = stored["steps"], stored["counts"]
+            order, discount = int(meta["order"]), float(meta["discount"])
+            weight, bonus = float(meta["weight"]), float(meta["bonus"])
+            beam, smoothing = meta["beam"], meta["smoothing"]
+            if meta.get("format") != LM_FORMAT or not 1 <= order <= MAX_ORDER or not (
                     0 < discount < 1 and 0 <= weight <= 5 and -5 <= bonus <= 5) or isinstance(beam, bool) or not (
                     isinstance(beam, int) and 1 <= beam <= 64) or smoothing not in SMOOTHINGS:
                 raise ValueError
+            if steps.dtype != np.int64 or counts.dtype.kind != "i" or steps.ndim != 1 or steps.shape != counts.shape:
+                raise ValueError
+            keys = np.cumsum(steps)
+            if (steps <= 0).any() or (counts < 1).any() or keys[-1] >= BASE ** order:
+                raise ValueError  # keys not strictly rising, counts not whole and positive, n-grams too long
+            lengths = np.searchsorted(BASE ** np.arange(order + 1, dtype=np.int64), keys, side="right")
+            if len(np.unique(lengths)) != order:  # every order counted (every text gives n-grams of each)
+                raise ValueError
             lm = cls([], order, discount, beam, smoothing)
-            for k, table in enumerate(counts):
-                for history, seen in table.items():  # whole counts of at least one (checked in C: loads fast)
-                    if len(history) != k or min(seen.values()) < 1 or type(sum(seen.values())) is not int:
-                        raise ValueError
-            lm.counts = counts  # plain dicts: read, never added to, once loaded
-            lm.tabulate()
+            lm.tabulate(keys, counts)
         except FileNotFoundError:
             raise HCRError(f"The language model {path} is missing: restore it with `git checkout {SHIPPED_LM.name}` "
                            "in checkpoints/, or read with greedy decoding (lm=None).") from None
-        except (OSError, EOFError, ValueError, TypeError, KeyError, AttributeError):
+        except (OSError, EOFError, ValueError, TypeError, KeyError, AttributeError, IndexError, zipfile.BadZipFile):
             raise HCRError(f"The language model {path} is damaged: restore the shipped one, or read with greedy "
                            "decoding (lm=None).") from None
         return lm, weight, bonus
-
-    def logprob(self, history, char):
-        """log P(char | the last order-1 characters of history)."""
-        history = (START * (self.order - 1) + history)[-(self.order - 1):] if self.order > 1 else ""
-        key = (history, char)
-        if key in self._cache:
-            return self._cache[key]
-        p = 1.0 / self.vocab
-        for k in range(self.order):
-            context = history[len(history) - k:] if k else ""
-            seen = self._tables[k].get(context)
-            if seen is None:
-                continue
-            totals = self._totals.get((k, context))
-            if totals is None:
-                totals = self._totals[k, context] = (sum(seen.values()), len(seen))
-            total, kinds = totals
-            p = max(seen.get(char, 0) - self.discount, 0) / total + self.discount * kinds / total * p
-        value = math.log(max(p, 1e-12))
-        if len(self._cache) < 2_000_000:
-            self._cache[key] = value
-        return value
 
 
 def _logsumexp(a, b):
@@ -153,6 +210,7 @@ def beam_decode(logits, lm, weight=0.5, bonus=1.0, beam=None, prune=1e-3, skip_b
     log_probs = torch.log_softmax(logits.detach().float().cpu(), dim=-1).numpy()
     beams = {"": (0.0, -math.inf)}  # prefix -> (log p ending in blank, log p ending in its last char)
     lm_score = {"": 0.0}
+    history = {"": lm.history_code("")}  # prefix -> the code of its last characters, for the LM
     for t in range(log_probs.shape[0]):
         row = log_probs[t]
         candidates = np.flatnonzero(row > math.log(prune))
@@ -161,6 +219,7 @@ def beam_decode(logits, lm, weight=0.5, bonus=1.0, beam=None, prune=1e-3, skip_b
             beams = {prefix: (_logsumexp(pb, pnb) + p, -math.inf) for prefix, (pb, pnb) in beams.items()}
             continue
         new = defaultdict(lambda: [-math.inf, -math.inf])
+        asked = []  # (text, prefix, char) whose LM score is still to be looked up
         for prefix, (pb, pnb) in beams.items():
             total = _logsumexp(pb, pnb)
             for c in candidates:
@@ -179,12 +238,19 @@ def beam_decode(logits, lm, weight=0.5, bonus=1.0, beam=None, prune=1e-3, skip_b
                 else:
                     entry[1] = _logsumexp(entry[1], total + p)
                 if extended not in lm_score:
-                    lm_score[extended] = lm_score[prefix] + lm.logprob(prefix, char)
+                    lm_score[extended] = None
+                    asked.append((extended, prefix, char))
+        if asked:
+            scores = lm.logprobs([history[prefix] for _, prefix, _ in asked], [char for _, _, char in asked])
+            for (extended, prefix, char), score in zip(asked, scores):
+                lm_score[extended] = lm_score[prefix] + score
+                history[extended] = lm.extend(history[prefix], char)
         ranked = sorted(new.items(), key=lambda kv: _logsumexp(*kv[1]) + weight * lm_score[kv[0]]
                         + bonus * len(kv[0]), reverse=True)
         beams = {k: tuple(v) for k, v in ranked[:beam]}
+    ends = dict(zip(beams, lm.logprobs([history[prefix] for prefix in beams], ["\n"] * len(beams))))
     best, (pb, pnb) = max(beams.items(), key=lambda kv: _logsumexp(*kv[1])
-                          + weight * (lm_score[kv[0]] + lm.logprob(kv[0], "\n")) + bonus * len(kv[0]))
+                          + weight * (lm_score[kv[0]] + ends[kv[0]]) + bonus * len(kv[0]))
     confidence = math.exp(_logsumexp(pb, pnb) / max(1, log_probs.shape[0]))
     return best, confidence
 

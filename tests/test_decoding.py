@@ -1,7 +1,7 @@
 """Beam search with a character language model: the LM is a distribution, the beam follows it
 only where the reader hesitates, and the shipped file loads safely."""
 
-import gzip
+import io
 import json
 import math
 
@@ -68,20 +68,71 @@ def test_the_model_settles_what_the_reader_hesitates_over():
     assert beam_decode(sure, CharLM(TEXTS), weight=0.3, bonus=0.5)[0] == "cot"  # a clear letter stays
 
 
+def reference_logprob(texts, order, discount, smoothing, history, char):
+    """The interpolated n-gram probability written out plainly, with dicts, to check the arrays against."""
+    from collections import Counter, defaultdict
+
+    def other(text):  # every character outside the alphabet is one and the same "other"
+        return "".join(c if c in ALPHABET or c == decoding.START else "\x00" for c in text)
+
+    texts, history, char = [other(t) for t in texts], other(history), other(char) if char != "\n" else char
+    counts = [defaultdict(Counter) for _ in range(order)]
+    for text in texts:
+        padded = decoding.START * (order - 1) + text + "\n"
+        for i in range(order - 1, len(padded)):
+            for k in range(order):
+                counts[k][padded[i - k : i]][padded[i]] += 1
+    tables = list(counts)
+    if smoothing == "kneser-ney":
+        for k in range(order - 1):
+            tables[k] = defaultdict(Counter)
+            for longer, seen in counts[k + 1].items():
+                for c in seen:
+                    tables[k][longer[1:]][c] += 1
+    history = (decoding.START * (order - 1) + history)[len(history):]
+    p = 1.0 / (len(ALPHABET) + 1)
+    for k in range(order):
+        seen = tables[k].get(history[len(history) - k:] if k else "")
+        if seen:
+            total = sum(seen.values())
+            p = max(seen.get(char, 0) - discount, 0) / total + discount * len(seen) / total * p
+    return math.log(max(p, 1e-12))
+
+
+@pytest.mark.parametrize("smoothing", decoding.SMOOTHINGS)
+@pytest.mark.parametrize("order", [1, 2, 4])
+def test_the_arrays_give_the_plain_formula(order, smoothing):
+    lm = CharLM(TEXTS + ["zz top!", "Ünïcode ☃ outside"], order=order, smoothing=smoothing)
+    for history in ("", "the c", "a cat at", "zzz", "☃", "Ün"):
+        for char in ["a", "t", " ", "\n", "q", "z", "!", "☃"]:
+            assert lm.logprob(history, char) == reference_logprob(
+                TEXTS + ["zz top!", "Ünïcode ☃ outside"], order, 0.75, smoothing, history, char), (history, char)
+
+
+def test_the_beam_looks_up_each_history_by_its_code():
+    lm = CharLM(TEXTS, order=4)
+    code = lm.history_code("")
+    for char in "the cat":
+        code = lm.extend(code, char)
+    assert code == lm.history_code("the cat") == lm.history_code("cat")  # an order-4 model sees 3 characters back
+    assert lm.history_code("at") != lm.history_code("cat")  # the start of the line is a character too
+    assert lm.logprobs([code, lm.history_code("")], ["s", "t"]) == [lm.logprob("the cat", "s"), lm.logprob("", "t")]
+
+
 def test_a_saved_model_loads_with_its_setting_and_the_same_probabilities(tmp_path):
     lm = CharLM(TEXTS)
-    path = lm.save(tmp_path / "lm.json.gz", 0.3, 1.5, chosen_on="test")
+    path = lm.save(tmp_path / "lm.npz", 0.3, 1.5, chosen_on="test")
     loaded, weight, bonus = CharLM.load(path)
     assert (weight, bonus, loaded.beam) == (0.3, 1.5, decoding.BEAM) and not list(tmp_path.glob("*.partial"))
     wide = CharLM(TEXTS, order=3, beam=16)
-    assert CharLM.load(wide.save(tmp_path / "wide.json.gz", 0.3, 1.5))[0].beam == 16  # the width chosen with it
+    assert CharLM.load(wide.save(tmp_path / "wide.npz", 0.3, 1.5))[0].beam == 16  # the width chosen with it
     for history, char in [("the c", "a"), ("", "t"), ("xy", "\n")]:
-        assert loaded.logprob(history, char) == pytest.approx(lm.logprob(history, char))
+        assert loaded.logprob(history, char) == lm.logprob(history, char)
     kn = CharLM(TEXTS, order=4, smoothing="kneser-ney")
-    kn_loaded = CharLM.load(kn.save(tmp_path / "kn.json.gz", 0.6, 1.5))[0]
+    kn_loaded = CharLM.load(kn.save(tmp_path / "kn.npz", 0.6, 1.5))[0]
     assert kn_loaded.smoothing == "kneser-ney"
     for history, char in [("the c", "a"), ("", "t"), ("xy", "\n"), ("a ca", "q")]:
-        assert kn_loaded.logprob(history, char) == pytest.approx(kn.logprob(history, char))
+        assert kn_loaded.logprob(history, char) == kn.logprob(history, char)
         assert kn.logprob(history, char) != pytest.approx(CharLM(TEXTS, order=4).logprob(history, char))
 
 
@@ -94,27 +145,46 @@ def test_kneser_ney_backs_off_to_how_many_contexts_a_letter_follows():
     assert kn.logprob("z", "y") > kn.logprob("z", "x")
     with pytest.raises(HCRError, match="smoothing"):
         CharLM(texts, smoothing="witten-bell")
+    with pytest.raises(HCRError, match="order"):
+        CharLM(texts, order=9)
 
 
 def test_a_damaged_or_missing_model_says_what_to_do(tmp_path):
-    path = CharLM(TEXTS).save(tmp_path / "lm.json.gz", 0.3, 1.5)
-    payload = json.loads(gzip.decompress(path.read_bytes()))
-    def with_unigrams(seen):
-        return gzip.compress(json.dumps({**payload, "counts": [{"": seen}] + payload["counts"][1:]}).encode())
-    cases = {"truncated": path.read_bytes()[:40], "not gzip": b"not a model",
-             "negative count": with_unigrams({"a": -3}), "zero count": with_unigrams({"a": 0, "b": 2}),
-             "fractional count": with_unigrams({"a": 1.5, "b": 2}), "text count": with_unigrams({"a": "3"}),
-             "no counts": with_unigrams({}),
-             "absurd weight": gzip.compress(json.dumps({**payload, "weight": 1e9}).encode()),
-             "absurd beam": gzip.compress(json.dumps({**payload, "beam": 10**6}).encode()),
-             "unknown smoothing": gzip.compress(json.dumps({**payload, "smoothing": "magic"}).encode())}
+    path = CharLM(TEXTS, order=3).save(tmp_path / "lm.npz", 0.3, 1.5)
+    with np.load(path) as stored:
+        good = {name: stored[name] for name in stored.files}
+    meta = json.loads(str(good["meta"]))
+
+    def written(**change):
+        arrays = {**good, **change}
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        return buffer.getvalue()
+
+    def with_meta(**change):
+        return written(meta=np.array(json.dumps({**meta, **change})))
+
+    counts, steps = good["counts"], good["steps"]
+    cases = {"truncated": path.read_bytes()[:40], "not a zip": b"not a model",
+             "negative count": written(counts=np.r_[-3, counts[1:]].astype(np.int32)),
+             "zero count": written(counts=np.r_[0, counts[1:]].astype(np.int32)),
+             "fractional count": written(counts=counts + 0.5), "text count": written(counts=counts.astype(str)),
+             "no counts": written(counts=counts[:0], steps=steps[:0]),
+             "keys out of order": written(steps=np.r_[steps[:2], -steps[2:3], steps[3:]]),
+             "n-gram too long": written(steps=np.r_[steps[:-1], steps[-1] + decoding.BASE ** 5]),
+             "an order missing": written(counts=counts[:5], steps=steps[:5]),
+             "counts and keys differ": written(counts=counts[:-1]),
+             "no meta": written(meta=np.array("{")), "pickled": written(counts=np.array([{}] * len(counts))),
+             "absurd weight": with_meta(weight=1e9), "absurd beam": with_meta(beam=10**6),
+             "unknown smoothing": with_meta(smoothing="magic"), "old format": with_meta(format=1),
+             "absurd order": with_meta(order=40)}
     for name, data in cases.items():
-        bad = tmp_path / f"{name}.json.gz"
+        bad = tmp_path / f"{name}.npz"
         bad.write_bytes(data)
         with pytest.raises(HCRError, match="damaged"):
             CharLM.load(bad)
     with pytest.raises(HCRError, match="missing"):
-        CharLM.load(tmp_path / "nowhere.json.gz")
+        CharLM.load(tmp_path / "nowhere.npz")
 
 
 def test_the_reader_decodes_with_the_model_it_is_given():
