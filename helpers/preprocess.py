@@ -390,11 +390,23 @@ MAX_STROKES_ACROSS = 20.0
 MIN_LONG_MARKS = 0.1
 
 
+BOLD_SHARE, BOLD_PIXELS = 1.25, 64  # a blob this many pens square and pixels may be a bold short word
+BOLD_INK = 0.5  # ... when such blobs hold this much of the ink: dust is many small marks, a word a few big ones
+
+
 def long_mark(pen):
-    """The fewest pixels of a mark longer than a speck: four pen widths square. A bold letter can
-    cover less (27 of the 10,204 real lines, bold "de" and "du", are called blank), but at two,
-    dense dust was read as a line of writing."""
+    """The fewest pixels of a mark longer than a speck: four pen widths square (at two, dense dust
+    was read as a line of writing)."""
     return max(8.0, 4 * pen * pen)
+
+
+def mostly_bold_blobs(areas, pen):
+    """Whether the marks (their areas in pixels) are a bold short word. Printed in bold, "de" or "du"
+    merge into one blob only one or two of its (over-estimated) pens long, under `long_mark`: 27 real
+    lines were called blank for it. Dust has blobs that big too, but they hold little of its ink."""
+    areas = np.asarray(areas, dtype=np.float64)
+    bold = (areas >= BOLD_SHARE * pen * pen) & (areas >= BOLD_PIXELS)
+    return bool(areas.sum() > 0 and areas[bold].sum() >= BOLD_INK * areas.sum())
 
 
 def not_writing(mask):
@@ -415,7 +427,7 @@ def not_writing(mask):
         return "noise or texture"
     labels, count = ndimage.label(box, structure=np.ones((3, 3)))
     areas = ndimage.sum_labels(box, labels, np.arange(1, count + 1))
-    if areas[areas >= long_mark(pen)].sum() < MIN_LONG_MARKS * areas.sum():
+    if areas[areas >= long_mark(pen)].sum() < MIN_LONG_MARKS * areas.sum() and not mostly_bold_blobs(areas, pen):
         return "scattered specks"
     return None
 
@@ -457,7 +469,7 @@ def line_to_ink(grey):
     areas = ndimage.sum_labels(marks, labels, index=np.arange(1, count + 1))
     keep = areas >= max(2.0, 0.25 * stroke * stroke)
     kept = keep[labels - 1] & (labels > 0)
-    if areas.max() < long_mark(stroke):
+    if areas.max() < long_mark(stroke) and not mostly_bold_blobs(areas[keep], stroke):
         return np.zeros_like(grey), False
     near = grow(kept)
     return np.where(near, ink, 0.0).astype(np.float32), True
