@@ -52,17 +52,18 @@ LM_CHOICES = {"order 5": (5, 0, "absolute"), "order 6": (6, 0, "absolute"),
 COUNTED_FROM = "the real training transcriptions and sentences of wordfreq training words (English{})"
 
 
-def build_font_sets(out, fonts, per_font=30, seed=0):
+def build_font_sets(out, fonts, per_font=30, seed=0, split=(DEV_FONTS, HELD_OUT_FONTS), kind="fonts"):
     """Write font lines under `out`; returns {set name: [(path, text), ...]}.
 
     Every font gets `per_font` lines of held-out words (with punctuation), each saved as a
-    clean PNG and as a photo JPEG.
+    clean PNG and as a photo JPEG. `split` is (dev fonts, held-out fonts); the sets are named
+    "{kind} dev, clean" and so on.
     """
-    paths = font_paths()
+    paths = font_paths(names=list(fonts))
     chars = font_chars({name: paths[name] for name in fonts})
     rng = np.random.default_rng(seed)
     sets = {}
-    halves = (("dev", [f for f in fonts if f in DEV_FONTS]), ("held-out", [f for f in fonts if f in HELD_OUT_FONTS]))
+    halves = (("dev", [f for f in fonts if f in split[0]]), ("held-out", [f for f in fonts if f in split[1]]))
     for half, names in halves:
         clean, photo = [], []
         for name in names:
@@ -79,8 +80,8 @@ def build_font_sets(out, fonts, per_font=30, seed=0):
                 photo_image.save(target.with_suffix(".jpg"), quality=int(rng.integers(60, 92)))
                 photo.append((target.with_suffix(".jpg"), text))
         if names:
-            sets[f"fonts {half}, clean"] = clean
-            sets[f"fonts {half}, photographed"] = photo
+            sets[f"{kind} {half}, clean"] = clean
+            sets[f"{kind} {half}, photographed"] = photo
     return sets
 
 
@@ -459,7 +460,7 @@ def train_main(args):
                              augment=args.augment, minutes=args.minutes, seed=args.seed, init_from=args.init_from,
                              easy_share=args.easy_share, layers=args.layers, dropout=args.dropout,
                              accents=not args.no_accents, balance=args.balance, choose_by=args.choose_by,
-                             average_from=args.average_from)
+                             average_from=args.average_from, script_fonts=args.script_fonts)
     model, history, seconds = crnn.train_reader(recipe, progress=not args.quiet)
     metrics = {"command": "python -m benchmarks.lines " + " ".join(args.argv),
                "train_seconds": round(history.train_seconds, 1), "total_seconds": round(seconds, 1),
@@ -603,6 +604,45 @@ def balance_main(args):
     return record
 
 
+SCRIPT_RULE = ("ship a fine-tune only if, against the shipped reader, it reads the val lines no worse by more than "
+               "0.2 points (greedy as training reports it, and with the beam search) and the dev script fonts at "
+               "least a third better (CER ignoring case, beam search); set before the first run")
+
+
+def script_main(args):
+    """Readers side by side on the script and cursive fonts (`fonts.SCRIPT_FONTS`: the dev ones may
+    train and choose, the held-out ones never) and on the val lines, greedy and with the shipped beam
+    search: what drawing lines in script fonts is worth (docs/lines.md)."""
+    from helpers.fonts import DEV_SCRIPT_FONTS, HELD_OUT_SCRIPT_FONTS, SCRIPT_FONTS
+
+    out = IMAGES_DIR / "script"
+    if out.exists():
+        shutil.rmtree(out)
+    sets = build_font_sets(out, SCRIPT_FONTS, per_font=args.per_font, seed=args.seed,
+                           split=(DEV_SCRIPT_FONTS, HELD_OUT_SCRIPT_FONTS), kind="script fonts")
+    val = real_sets(("val",))["real handwriting, val split"]
+    runs = {}
+    for path in args.checkpoints:
+        beam, greedy = crnn.TextReader(path), crnn.TextReader(path, lm=None)
+        info = beam.info
+        row = {"command": (info.get("metrics") or {}).get("command"),
+               "total_seconds": (info.get("metrics") or {}).get("total_seconds"),
+               "val greedy": score_items(greedy, val)[0]["cer"], "val beam": score_items(beam, val)[0]["cer"]}
+        for name, items in sets.items():
+            scores = score_items(beam, items)[0]
+            row[name] = {"cer": scores["cer"], "cer_ignore_case": scores["cer_ignore_case"]}
+        runs[shown(path)] = row
+        print(f"  {shown(path)}: val greedy {row['val greedy']:.2f}%, beam {row['val beam']:.2f}%; script fonts "
+              + ", ".join(f"{k[13:]} {v['cer_ignore_case']:.2f}%" for k, v in row.items() if k.startswith("script")),
+              flush=True)
+    record = {"machine": machine(), "per_font": args.per_font, "seed": args.seed, "rule": SCRIPT_RULE,
+              "dev_script_fonts": list(DEV_SCRIPT_FONTS), "held_out_script_fonts": list(HELD_OUT_SCRIPT_FONTS),
+              "sets": {k: len(v) for k, v in sets.items()}, "val_lines": len(val), "runs": runs}
+    records.write(args.json.name, record, folder=args.json.parent)
+    print(f"wrote {args.json}")
+    return record
+
+
 def full_budget_main(args):
     """Readers trained for the whole budget, set side by side from what their checkpoints recorded
     (the val curve of each run): a short comparison's winner may not win over the full length."""
@@ -641,6 +681,7 @@ def main(argv=None):
     train.add_argument("--synthetic", type=float, default=defaults.synthetic_share,
                        help="share of synthetic EMNIST lines")
     train.add_argument("--fonts", type=float, default=defaults.font_share, help="share of lines in the dev fonts")
+    train.add_argument("--script-fonts", action="store_true", help="draw font lines in the dev script fonts too")
     train.add_argument("--height", type=int, default=defaults.height)
     train.add_argument("--hidden", type=int, default=defaults.hidden)
     train.add_argument("--channels", type=int, nargs=4, default=list(defaults.channels))
@@ -682,6 +723,11 @@ def main(argv=None):
     balance = sub.add_parser("balance", help="fine-tunes of one reader side by side on val, each collection alike")
     balance.add_argument("checkpoints", nargs="+", type=Path)
     balance.add_argument("--json", type=Path, default=ASSETS / "lines_balance.json")
+    script = sub.add_parser("script", help="readers side by side on the script fonts and the val lines")
+    script.add_argument("checkpoints", nargs="+", type=Path)
+    script.add_argument("--per-font", type=int, default=15)
+    script.add_argument("--seed", type=int, default=0)
+    script.add_argument("--json", type=Path, default=ASSETS / "lines_script.json")
     pages = sub.add_parser("pages", help="pages of real val and test lines, split and read, against the lines alone")
     pages.add_argument("checkpoint", nargs="?", type=Path, default=None)
     pages.add_argument("--pages", type=int, default=20, help="pages per split, 10 lines each")
@@ -705,7 +751,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded with what it makes
     commands = {"train": train_main, "sources": sources_main, "designs": designs_main, "score": score_main,
-                "full-budget": full_budget_main, "balance": balance_main, "pages": pages_main, "crops": crops_main}
+                "full-budget": full_budget_main, "balance": balance_main, "pages": pages_main, "crops": crops_main,
+                "script": script_main}
     return commands[args.command](args)
 
 

@@ -507,6 +507,7 @@ class LineRecipe:
     real_share: float = 0.8  # shares of each batch: real training lines ... (the mix chosen on val by
     synthetic_share: float = 0.1  # ... EMNIST characters placed as handwriting ... `benchmarks.lines sources`)
     font_share: float = 0.1  # ... and lines in the DEV handwriting fonts
+    script_fonts: bool = False  # the dev script and cursive fonts too (`fonts.DEV_SCRIPT_FONTS`)
     synthetic_lines: int = 15_000  # drawn once, augmented anew every time they are seen
     font_lines: int = 6_000
     height: int = LINE_HEIGHT
@@ -586,13 +587,14 @@ def build_parts(recipe, root=None, progress=True, log=print):
         parts.append((synthetic, recipe.synthetic_share))
         sizes["synthetic"] = len(synthetic)
     if recipe.font_share > 0:
-        paths = fonts.font_paths()
-        files = [str(paths[name]) for name in fonts.DEV_FONTS]
+        names = fonts.DEV_FONTS + (fonts.DEV_SCRIPT_FONTS if recipe.script_fonts else ())
+        paths = fonts.font_paths(names=names)
+        files = [str(paths[name]) for name in names]
 
         texts = font_lines.TrainingTexts(real_texts, recipe.max_chars)
         drawn = _cached(
             f"fonts-{recipe.font_lines}-{recipe.seed}-{recipe.height}-{recipe.max_chars}-{DRAWING_VERSION}"
-            + ("" if recipe.accents else "-no-accents"),
+            + ("" if recipe.accents else "-no-accents") + ("-script" if recipe.script_fonts else ""),
             lambda: font_lines.make_font_line_set(files, recipe.font_lines, texts, recipe.seed, height=recipe.height))
         parts.append((drawn, recipe.font_share))
         sizes["fonts"] = len(drawn)

@@ -35,6 +35,7 @@ MADE_BY = {
     "lines_balance.json": "python -m benchmarks.lines balance",
     "pages.json": "python -m benchmarks.lines pages",
     "line_crops.json": "python -m benchmarks.lines crops",
+    "lines_script.json": "python -m benchmarks.lines script",
 }
 
 

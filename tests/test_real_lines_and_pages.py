@@ -95,6 +95,47 @@ def test_balance_draws_each_collection_by_a_power_of_its_size(collection):
         assert [w for _, w in parts] == pytest.approx(shares)
 
 
+def test_script_fonts_draw_font_lines_only_when_the_recipe_asks(collection, monkeypatch):
+    """recipe.script_fonts adds the dev script fonts (never the held-out ones) to the font lines, cached apart."""
+    from helpers import font_lines, fonts, lines
+
+    files, caches = [], []
+
+    def draw(font_files, *args, **kwargs):
+        files.append(font_files)
+        return lines.LineSet.from_images([np.zeros((48, 60), np.float32)], ["a"], 48)
+
+    def cached(name, make):
+        caches.append(name)
+        return make()
+
+    monkeypatch.setattr(fonts, "font_paths", lambda folder=None, names=None: {n: f"/fonts/{n}.woff2" for n in names})
+    monkeypatch.setattr(font_lines, "make_font_line_set", draw)
+    monkeypatch.setattr(crnn, "_cached", cached)
+    recipe = crnn.LineRecipe(real_share=0.9, synthetic_share=0.0, font_share=0.1, height=48)
+    for script in (False, True):
+        crnn.build_parts(replace(recipe, script_fonts=script), collection, progress=False, log=None)
+    plain, with_script = files
+    assert plain == [f"/fonts/{n}.woff2" for n in fonts.DEV_FONTS]
+    assert with_script == plain + [f"/fonts/{n}.woff2" for n in fonts.DEV_SCRIPT_FONTS]
+    assert not caches[0].endswith("-script") and caches[1].endswith("-script")
+
+
+def test_script_fonts_are_split_like_the_others_and_installed_with_them(tmp_path, monkeypatch):
+    from helpers import fonts
+
+    assert set(fonts.SCRIPT_FONTS).isdisjoint(fonts.FONTS) and len(set(fonts.SCRIPT_FONTS)) == 27
+    assert tuple(fonts.SCRIPT_FONTS[2::3]) == fonts.HELD_OUT_SCRIPT_FONTS
+    assert sorted(fonts.DEV_SCRIPT_FONTS + fonts.HELD_OUT_SCRIPT_FONTS) == sorted(fonts.SCRIPT_FONTS)
+    with pytest.raises(HCRError, match=r"27 of the 27 handwriting fonts are not in .*python -m benchmarks\.fonts"):
+        fonts.font_paths(tmp_path, names=fonts.SCRIPT_FONTS)
+    commands = []
+    monkeypatch.setattr(fonts.shutil, "which", lambda name: "/usr/bin/npm")
+    monkeypatch.setattr(fonts.subprocess, "run", lambda command, check: commands.append(command))
+    assert fonts.install(tmp_path) == 42 + 27
+    assert f"@fontsource/zeyada@{fonts.FONT_VERSION}" in commands[0] and "@fontsource/caveat@5.3.0" in commands[0]
+
+
 def test_a_missing_or_damaged_manifest_is_one_sentence(tmp_path, collection):
     with pytest.raises(HCRError, match="real handwritten lines are missing"):
         real_lines.read_manifest(tmp_path / "nowhere")
