@@ -30,13 +30,17 @@ SMOOTHINGS = ("absolute", "kneser-ney")
 
 # An n-gram is stored as one integer: its characters' codes as digits in base BASE. No character
 # has the code 0, so the integer also says how long the n-gram is and n-grams of every order share
-# one sorted array. Characters outside the alphabet (the texts are folded onto it first, so only
-# in histories a caller makes up) all share one code: the reader can never write them.
+# one sorted array. Characters outside the alphabet all share one code, in the texts counted and in
+# the histories asked about: the reader can never write them (and `training_texts` are folded onto
+# the alphabet, so none is counted).
 SYMBOLS = START + "\n" + ALPHABET
 CODE = {char: i for i, char in enumerate(SYMBOLS, start=1)}
 BASE = len(SYMBOLS) + 2
 UNSEEN = BASE - 1
 MAX_ORDER = 8  # BASE ** 8 still fits in int64
+MAX_COUNT = 2**31 - 1  # counts are kept as int32
+MAX_BYTES = 256 * 2**20  # a language model file's arrays: the shipped one is about 17 MB unpacked
+assert BASE**MAX_ORDER < 2**63
 
 
 def encode(text):
@@ -56,8 +60,9 @@ class CharLM:
     words is likely in a new one, a pair seen often in one word is not. The shipped model is of
     that kind: it read val and the dev fonts' English lines better (docs/lines.md).
 
-    The counts live in sorted numpy arrays, not dicts (a 7-gram of a million n-grams takes about
-    30 MB and loads in a blink), and `logprobs` looks up many histories at once, as the beam asks.
+    The counts live in sorted numpy arrays, not dicts (the shipped 7-gram, 1.4 million n-grams,
+    takes tens of MB and loads in a fraction of a second; as nested dicts it took hundreds of MB and
+    seconds), and `logprobs` looks up many histories at once, as the beam asks.
     """
 
     def __init__(self, texts, order=5, discount=0.75, beam=BEAM, smoothing="absolute"):
@@ -144,6 +149,8 @@ class CharLM:
 
     def save(self, path, weight, bonus, **about):
         """Write the counts and the beam setting to a .npz of plain arrays (no pickles, no code)."""
+        if not len(self.keys):
+            raise HCRError("This language model was counted from no text: there is nothing to save.")
         meta = {"format": LM_FORMAT, "order": self.order, "discount": self.discount, "weight": weight,
                 "bonus": bonus, "beam": self.beam, "smoothing": self.smoothing, **about}
         path = Path(path)
@@ -159,9 +166,14 @@ class CharLM:
     def load(cls, path=SHIPPED_LM):
         """(CharLM, weight, bonus) from a file written by `save`; HCRError with one sentence if unusable."""
         try:
+            with zipfile.ZipFile(path) as archive:  # a header may promise terabytes: look before reading
+                if sum(member.file_size for member in archive.infolist()) > MAX_BYTES:
+                    raise ValueError
             with np.load(path, allow_pickle=False) as stored:
                 meta = json.loads(str(stored["meta"]))
                 steps, counts = stored["steps"], stored["counts"]
+            if not isinstance(meta, dict):
+                raise ValueError
             order, discount = int(meta["order"]), float(meta["discount"])
             weight, bonus = float(meta["weight"]), float(meta["bonus"])
             beam, smoothing = meta["beam"], meta["smoothing"]
@@ -171,9 +183,10 @@ class CharLM:
                 raise ValueError
             if steps.dtype != np.int64 or counts.dtype.kind != "i" or steps.ndim != 1 or steps.shape != counts.shape:
                 raise ValueError
-            keys = np.cumsum(steps)
-            if (steps <= 0).any() or (counts < 1).any() or keys[-1] >= BASE ** order:
-                raise ValueError  # keys not strictly rising, counts not whole and positive, n-grams too long
+            if (steps <= 0).any() or steps.sum(dtype=np.float64) >= BASE**order or (counts < 1).any() or (
+                    counts > MAX_COUNT).any():
+                raise ValueError  # keys not strictly rising, n-grams too long, counts not whole, positive, int32
+            keys = np.cumsum(steps)  # positive steps summing under BASE ** order: no wrap-around
             lengths = np.searchsorted(BASE ** np.arange(order + 1, dtype=np.int64), keys, side="right")
             if len(np.unique(lengths)) != order:  # every order counted (every text gives n-grams of each)
                 raise ValueError
@@ -182,7 +195,8 @@ class CharLM:
         except FileNotFoundError:
             raise HCRError(f"The language model {path} is missing: restore it with `git checkout {SHIPPED_LM.name}` "
                            "in checkpoints/, or read with greedy decoding (lm=None).") from None
-        except (OSError, EOFError, ValueError, TypeError, KeyError, AttributeError, IndexError, zipfile.BadZipFile):
+        except (OSError, EOFError, ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError,
+                RecursionError, MemoryError, zipfile.BadZipFile):
             raise HCRError(f"The language model {path} is damaged: restore the shipped one, or read with greedy "
                            "decoding (lm=None).") from None
         return lm, weight, bonus

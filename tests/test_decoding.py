@@ -4,6 +4,7 @@ only where the reader hesitates, and the shipped file loads safely."""
 import io
 import json
 import math
+import zipfile
 
 import numpy as np
 import pytest
@@ -100,7 +101,7 @@ def reference_logprob(texts, order, discount, smoothing, history, char):
 
 
 @pytest.mark.parametrize("smoothing", decoding.SMOOTHINGS)
-@pytest.mark.parametrize("order", [1, 2, 4])
+@pytest.mark.parametrize("order", [1, 2, 4, decoding.MAX_ORDER])
 def test_the_arrays_give_the_plain_formula(order, smoothing):
     lm = CharLM(TEXTS + ["zz top!", "Ünïcode ☃ outside"], order=order, smoothing=smoothing)
     for history in ("", "the c", "a cat at", "zzz", "☃", "Ün"):
@@ -177,7 +178,27 @@ def test_a_damaged_or_missing_model_says_what_to_do(tmp_path):
              "no meta": written(meta=np.array("{")), "pickled": written(counts=np.array([{}] * len(counts))),
              "absurd weight": with_meta(weight=1e9), "absurd beam": with_meta(beam=10**6),
              "unknown smoothing": with_meta(smoothing="magic"), "old format": with_meta(format=1),
-             "absurd order": with_meta(order=40)}
+             "absurd order": with_meta(order=40), "order too big for a number": with_meta(order=1e400),
+             "meta not a mapping": written(meta=np.array("[1, 2]")),
+             "meta nested too deep": written(meta=np.array("[" * 100_000 + "]" * 100_000)),
+             "count past int32": written(counts=np.r_[np.int64(2**32), counts[1:].astype(np.int64)]),
+             "keys that wrap around": written(steps=np.r_[2**63 - 1, 2**63 - 1, steps[2:]].astype(np.int64))}
+    huge = io.BytesIO()  # a header that promises terabytes, a few bytes of data
+    with zipfile.ZipFile(huge, "w") as archive:
+        for name, array in good.items():
+            buffer = io.BytesIO()
+            if name == "steps":
+                np.lib.format.write_array_header_1_0(buffer, {"descr": "<i8", "fortran_order": False,
+                                                              "shape": (10**12,)})
+                buffer.write(array.tobytes())
+            else:
+                np.save(buffer, array)
+            archive.writestr(f"{name}.npy", buffer.getvalue())
+    cases["a header of terabytes"] = huge.getvalue()
+    bomb = io.BytesIO()  # a few kB that unpack to gigabytes
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("padding.npy", b"\0" * (300 * 2**20))
+    cases["a zip bomb"] = bomb.getvalue()
     for name, data in cases.items():
         bad = tmp_path / f"{name}.npz"
         bad.write_bytes(data)
@@ -185,6 +206,8 @@ def test_a_damaged_or_missing_model_says_what_to_do(tmp_path):
             CharLM.load(bad)
     with pytest.raises(HCRError, match="missing"):
         CharLM.load(tmp_path / "nowhere.npz")
+    with pytest.raises(HCRError, match="counted from no text"):
+        CharLM([]).save(tmp_path / "empty.npz", 0.3, 1.5)
 
 
 def test_the_reader_decodes_with_the_model_it_is_given():

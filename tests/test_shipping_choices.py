@@ -202,7 +202,8 @@ def test_the_line_recipe_defaults_are_the_shipped_readers():
     from helpers import crnn
 
     _, info = crnn.load_reader(crnn.SHIPPED)
-    before_the_field = {"accents": True, "balance": 1.0, "choose_by": "val_cer"}  # what recipes saved before did
+    before_the_field = {"accents": True, "balance": 1.0, "choose_by": "val_cer",  # what recipes saved before did
+                        "script_fonts": False}
     shipped = {**before_the_field, **{k: (tuple(v) if isinstance(v, list) else v) for k, v in info["recipe"].items()}}
     defaults = asdict(crnn.LineRecipe())
     differ = {k for k in defaults if k not in ("init_from", "init_fresh") and shipped.get(k) != defaults[k]}
