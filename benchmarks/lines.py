@@ -633,7 +633,7 @@ def script_main(args):
             row[name] = {"cer": scores["cer"], "cer_ignore_case": scores["cer_ignore_case"]}
         runs[shown(path)] = row
         print(f"  {shown(path)}: val greedy {row['val greedy']:.2f}%, beam {row['val beam']:.2f}%; script fonts "
-              + ", ".join(f"{k[13:]} {v['cer_ignore_case']:.2f}%" for k, v in row.items() if k.startswith("script")),
+              + ", ".join(f"{name.removeprefix('script fonts ')} {row[name]['cer_ignore_case']:.2f}%" for name in sets),
               flush=True)
     record = {"machine": machine(), "per_font": args.per_font, "seed": args.seed, "rule": SCRIPT_RULE,
               "dev_script_fonts": list(DEV_SCRIPT_FONTS), "held_out_script_fonts": list(HELD_OUT_SCRIPT_FONTS),

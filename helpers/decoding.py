@@ -90,10 +90,11 @@ class CharLM:
         Per order, an n-gram's count; for Kneser-Ney the shorter orders hold how many different
         characters came before the n-gram instead. Then per history: the sum of its n-grams' values
         and how many there are."""
-        self.keys, self.counts = keys, counts.astype(np.int32)  # what `save` writes
+        # what `save` writes; whole numbers, exact in the float64 arithmetic of `logprobs`
+        self.keys, self.counts = keys, counts.astype(np.int32)
+        values = self.counts  # the same array when the smoothing is absolute: no second copy
         powers = BASE ** np.arange(self.order + 1, dtype=np.int64)
         length = np.searchsorted(powers, keys, side="right")  # an n-gram's number of characters
-        values = counts.astype(np.int32)  # whole numbers: exact in the float64 arithmetic of `logprobs`
         if self.smoothing == "kneser-ney":
             parts_keys, parts_values = [], []
             for n in range(1, self.order):  # n-grams of n characters: how many n+1-grams end with them
