@@ -2,6 +2,7 @@
 
     python -m benchmarks.case                    # ByClass + MNIST, about 5 min; writes assets/case.json
     python -m benchmarks.case --variants all     # the three variants, about 20 min on a 2-core CPU
+    python -m benchmarks.case --variants "ByClass only"   # adds that row; the recorded ones stay
 
 EMNIST Letters (88,000 images) knows the letter but not its case; MNIST adds 60,000 digits.
 Trains the case-sensitive model (compact CNN, `training.CASE_RECIPE`, random seed 0) on
@@ -13,10 +14,11 @@ with the same recipe and random seed, and sets its scores beside this record's.
 """
 
 import argparse
+import json
 
 import numpy as np
 
-from helpers import data, evaluation, model, training
+from helpers import data, evaluation, model, records, training
 from helpers.errors import HCRError
 from helpers.evaluation import logits_of, score_sets
 from helpers.font_characters import prepared_images
@@ -34,6 +36,14 @@ def split_by_file(train):
     letters = np.flatnonzero(train.labels.numpy() >= CASE_NUM_CLASSES)
     mnist = np.setdiff1d(np.arange(len(byclass), len(train)), letters)
     return dict(zip(VARIANTS, (byclass, np.concatenate([byclass, mnist]), np.arange(len(train)))))
+
+
+def with_recorded(variants, recipe, recorded):
+    """The variants just run, beside those of the record that they were not (when the record used
+    the same recipe): running one variant must not erase the rows the chapter quotes."""
+    same = recorded.get("recipe") == json.loads(json.dumps(recipe))  # as the record holds it (lists, not tuples)
+    kept = recorded.get("variants", {}) if same else {}
+    return {name: variants.get(name, kept.get(name)) for name in VARIANTS if name in variants or name in kept}
 
 
 def main(argv=None):
@@ -66,7 +76,12 @@ def main(argv=None):
               f"{test_scores['macro_case_acc']:.2f}% | held-out fonts right case {held['case_acc']:.2f}%, "
               f"any case {held['nocase_acc']:.2f}%",
               flush=True)
-    write("case.json", {"recipe": training.CASE_RECIPE.to_dict(), "variants": out})
+    recipe = training.CASE_RECIPE.to_dict()
+    try:
+        recorded = records.read("case.json")
+    except HCRError:  # none yet, or damaged: this run's variants alone
+        recorded = {}
+    write("case.json", {"recipe": recipe, "variants": with_recorded(out, recipe, recorded)})
 
 
 if __name__ == "__main__":

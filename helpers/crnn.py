@@ -47,21 +47,25 @@ def _block(c_in, c_out):
     return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
 
 
+FIX = "copy it again, retrain it, or use the shipped checkpoint."  # what a learner can do about a bad config
+
+
 def check_config(config):
     """A CRNN's config, checked field by field before anything is built (configs come from files too)."""
     if not isinstance(config, dict):
-        raise HCRError("The line reader's config is not a dictionary: the checkpoint is damaged.")
+        raise HCRError(f"The line reader's config is not a dictionary: the checkpoint is damaged; {FIX}")
     known = {"num_classes", "height", "channels", "hidden", "layers", "dropout"}
     unknown = set(config) - known
     if unknown:
         raise HCRError(f"The line reader's config has unknown fields ({', '.join(sorted(map(str, unknown)))}): "
-                       "the checkpoint was saved by another version.")
+                       "the checkpoint was saved by another version of this project; retrain it or use the "
+                       "shipped checkpoint.")
 
     def whole(name, low, high):
         value = config.get(name)
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             raise HCRError(f"The line reader's {name} is {value!r}, not a whole number from {low} to {high}: "
-                           "the checkpoint is damaged.")
+                           f"the checkpoint is damaged; {FIX}")
 
     whole("num_classes", 2, 1024)
     whole("height", 16, 128)
@@ -69,16 +73,16 @@ def check_config(config):
     whole("layers", 1, 8)
     if config["height"] % 16:
         raise HCRError(f"The line reader's height is {config['height']}, not a multiple of 16: the checkpoint is "
-                       "damaged.")
+                       f"damaged; {FIX}")
     channels = config.get("channels")
     if not isinstance(channels, (list, tuple)) or len(channels) != 4 or not all(
             isinstance(c, int) and not isinstance(c, bool) and 1 <= c <= 1024 for c in channels):
         raise HCRError(f"The line reader's channels are {channels!r}, not four whole numbers from 1 to 1024: "
-                       "the checkpoint is damaged.")
+                       f"the checkpoint is damaged; {FIX}")
     dropout = config.get("dropout")
     if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
         raise HCRError(f"The line reader's dropout is {dropout!r}, not a number from 0 to 1: the checkpoint is "
-                       "damaged.")
+                       f"damaged; {FIX}")
     return config
 
 
@@ -660,7 +664,8 @@ def start_from(model, path, fresh=()):
         raise HCRError(f"{path} holds no weights to start from: pass a line reader's checkpoint.")
     names = list(payload.get("class_names") or [])
     if names != (["<blank>"] + list(ALPHABET))[: len(names)]:
-        raise HCRError(f"{path} reads an alphabet that is not a beginning of ours: it cannot start this reader.")
+        raise HCRError(f"{path} reads an alphabet that is not a beginning of ours: start from a reader of this "
+                       "project instead.")
     kept = {k: v for k, v in state.items() if not k.startswith(tuple(fresh))}
     for key in own:
         if key not in state and not key.startswith(tuple(fresh)):
@@ -797,7 +802,10 @@ def load_reader(path=None, device="cpu"):
         raise HCRError(f"{path} reads another alphabet than this project's lines: retrain it with helpers.crnn.")
     extra = payload.get("extra")
     config = extra.get("config") if isinstance(extra, dict) else None
-    check_config(config)
+    try:
+        check_config(config)
+    except HCRError as error:  # name the file: the sentence alone does not say which checkpoint
+        raise HCRError(f"{path}: {error}") from None
     if config["num_classes"] != NUM_CTC_CLASSES:
         raise HCRError(f"{path} has {config['num_classes']} output classes, not {NUM_CTC_CLASSES}: the checkpoint "
                        "is damaged; retrain it or use the shipped checkpoint.")

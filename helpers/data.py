@@ -391,12 +391,12 @@ def reframe(dataset):
 def load_characters(train=True, root=None, framing="centred", per_class=None, seed=0):
     """MNIST + EMNIST Letters in one 36-class set.
 
-    framing="centred" redraws every image the same way (the default; see `preprocess`);
+    framing="centred" redraws every image the same way (the default; see `framing.frame_ink`);
     framing="original" keeps each dataset's own framing (only the orientation is fixed).
     per_class keeps a balanced random sample (quick runs and tests), drawn before framing.
     """
     if framing not in ("centred", "original"):
-        raise ValueError("framing must be 'centred' or 'original'")
+        raise HCRError(f"framing={framing!r} is not a framing: use 'centred' (the default) or 'original'.")
     require_files(("MNIST", "EMNIST"), train, root)  # one message naming every missing file
     merged = CharacterSet.concat(load_mnist(train, root), load_emnist_letters(train, root))
     if per_class is not None:

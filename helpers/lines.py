@@ -22,7 +22,7 @@ from PIL import Image
 
 from . import alphabet
 from .errors import HCRError
-from .framing import INK_THRESHOLD, LINE_HEIGHT, MIN_STROKE, frame_line, grow
+from .framing import INK_THRESHOLD, LINE_HEIGHT, frame_line, grow, stroke_width
 from .labels import CASE_CLASS_NAMES
 
 # --- The alphabet (helpers/alphabet.py) and the line height (framing.LINE_HEIGHT) -------------
@@ -285,23 +285,6 @@ def _erode(mask):
     out = np.zeros_like(mask)
     out[1:-1, 1:-1] = mask[1:-1, 1:-1] & mask[:-2, 1:-1] & mask[2:, 1:-1] & mask[1:-1, :-2] & mask[1:-1, 2:]
     return out
-
-
-def stroke_width(mask):
-    """Mean stroke width (px) of a binary shape: twice its area over its outline (as `framing`)."""
-    area = int(mask.sum())
-    return 2.0 * area / max(area - int(_erode(mask).sum()), 1)
-
-
-def _thicken(mask, scale):
-    """Widen strokes that would be thinner than MIN_STROKE px once scaled by `scale`."""
-    missing = MIN_STROKE / scale - stroke_width(mask)
-    if missing <= 1:
-        return mask
-    from scipy import ndimage
-
-    radius = int(np.ceil(missing / 2))
-    return ndimage.binary_dilation(np.pad(mask, radius), structure=_disk(radius))[radius:-radius, radius:-radius]
 
 
 def _disk(radius):

@@ -1,4 +1,4 @@
-"""The CNNs: the seeds' baseline, which the tutorial explains layer by layer, and the default.
+"""The CNNs: the first versions' baseline, which the tutorial explains layer by layer, and the default.
 
 Models are built by name (`build_model`) so a checkpoint can record which one it holds.
 """
@@ -11,7 +11,7 @@ from .labels import NUM_CLASSES
 
 
 class BaselineCNN(nn.Sequential):
-    """The seeds' CNN, unchanged: two conv/pool stages and a small dense head."""
+    """The first versions' CNN, unchanged: two conv/pool stages and a small dense head."""
 
     def __init__(self, num_classes=NUM_CLASSES):
         super().__init__(

@@ -8,6 +8,7 @@ notebook from rewriting lines whose content did not change.
 
 import hashlib
 import json
+import re
 import time
 from pathlib import Path
 
@@ -90,6 +91,30 @@ def scores_table(record, names=None):
     rows = {name: {k: r[k] for k in SCORE_KEYS} for name, r in record["scores"].items()
             if isinstance(r, dict) and all(k in r for k in SCORE_KEYS) and (names is None or name in names)}
     return pd.DataFrame(rows).T.round(2)
+
+
+BEAM_KEY = re.compile(r"beam weight (?P<weight>[\d.]+) bonus (?P<bonus>[\d.]+)"  # a key of the val grid
+                      r"(?: (?P<lm>order .+?))?(?: width (?P<width>\d+))?$")
+
+
+def beam_grid_table(record, first_lm="order 5"):
+    """The val CER of each beam setting tried (`beam_search.val_grid` of `assets/lines.json`): one
+    row per language model (and width, when not the first tried) and weight, one column per bonus.
+    The grid's keys name the first language model by leaving it out."""
+    import pandas as pd
+
+    rows = {}
+    for key, cer in record["scores"]["beam_search"]["val_grid"].items():
+        if key == "greedy":
+            continue
+        m = BEAM_KEY.match(key)
+        if m is None:
+            raise ValueError(f"unexpected beam setting {key!r} in the record")
+        lm = (m["lm"] or first_lm) + (f", width {m['width']}" if m["width"] else "")
+        rows.setdefault((lm, float(m["weight"])), {})[float(m["bonus"])] = cer
+    table = pd.DataFrame(rows).T.sort_index(axis=1)
+    table.index.names, table.columns.name = ["language model", "weight"], "bonus"
+    return table
 
 
 def write_results(shipped, *, without_prior, baseline, digit_prior, model_name, parameters, recipe,

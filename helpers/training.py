@@ -1,6 +1,6 @@
 """Training on in-memory tensors, seeded, on a GPU when there is one, else the CPU.
 
-A recipe is a plain dataclass, checked when it is made, so the seeds' settings and the faster
+A recipe is a plain dataclass, checked when it is made, so the first versions' settings and the faster
 default can be compared side by side and recorded in a checkpoint. `train` is the notebook's
 training step (forward, loss, backward, step) with shuffling, augmentation, a learning-rate
 schedule, progress bars and timed evaluations around it.
@@ -24,7 +24,7 @@ SCHEDULES = ("constant", "onecycle")
 
 @dataclass(frozen=True)
 class Recipe:
-    """How to train. The defaults are the seeds' settings: Adam 1e-3, batch 64, 5 epochs."""
+    """How to train. The defaults are the first versions' settings: Adam 1e-3, batch 64, 5 epochs."""
 
     epochs: int = 5
     batch_size: int = 64

@@ -71,7 +71,7 @@ def test_reframing_puts_every_character_in_a_20px_box_centred_by_mass(data_dir):
         cy = (w.sum(1) * np.arange(28)).sum() / w.sum()
         cx = (w.sum(0) * np.arange(28)).sum() / w.sum()
         assert abs(cy - 14) <= 3.5 and abs(cx - 14) <= 3.5  # clamped when the box would leave the frame
-    with pytest.raises(ValueError):
+    with pytest.raises(HCRError, match="use .centred."):
         data.load_characters(root=data_dir, framing="stretched")
 
 

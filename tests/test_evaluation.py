@@ -1,5 +1,6 @@
 """The one scoring path: summarise, evaluate, confusions, the digit prior, and the benchmarks' use of them."""
 
+import json
 import math
 
 import numpy as np
@@ -191,3 +192,19 @@ def test_missing_fonts_say_which_step_to_run(tmp_path):
 
     with pytest.raises(HCRError, match=r"run `python -m benchmarks\.fonts` first"):
         fonts.font_paths(tmp_path)
+
+
+def test_running_one_case_variant_keeps_the_recorded_others():
+    """Chapter 2 invites `benchmarks.case --variants "ByClass only"`: it used to rewrite case.json with
+    that row alone, erasing the row the chapter quotes."""
+    from benchmarks.case import VARIANTS, with_recorded
+    from helpers import training
+
+    recipe = training.CASE_RECIPE.to_dict()
+    old = {VARIANTS[1]: {"old": 1}, VARIANTS[2]: {"old": 2}}
+    recorded = json.loads(json.dumps({"recipe": recipe, "variants": old}))  # as read back from the file
+    merged = with_recorded({VARIANTS[0]: {"new": 0}, VARIANTS[2]: {"new": 2}}, recipe, recorded)
+    assert merged == {VARIANTS[0]: {"new": 0}, VARIANTS[1]: {"old": 1}, VARIANTS[2]: {"new": 2}}
+    assert list(merged) == list(VARIANTS)  # in the chapter's order
+    other = dict(recorded, recipe={**recorded["recipe"], "epochs": -1})  # another recipe: its rows do not compare
+    assert with_recorded({VARIANTS[0]: {"new": 0}}, recipe, other) == {VARIANTS[0]: {"new": 0}}

@@ -47,3 +47,21 @@ def test_scores_table_shows_each_scored_set_and_nothing_else():
     table = records.scores_table(record)
     assert list(table.index) == ["real test", "fonts"] and table.loc["real test", "cer"] == 12.35
     assert list(records.scores_table(record, names=["fonts"]).index) == ["fonts"]
+
+
+def test_beam_grid_table_lays_out_every_setting_tried_once():
+    import pytest
+
+    from helpers import records
+
+    record = {"scores": {"beam_search": {"val_grid": {
+        "greedy": 21.0, "beam weight 0.2 bonus 0.5": 18.0, "beam weight 0.2 bonus 1.5": 17.5,
+        "beam weight 0.45 bonus 0.5 order 6 Kneser-Ney": 17.0,
+        "beam weight 0.6 bonus 1.5 order 7 Kneser-Ney width 16": 15.8}}}}
+    table = records.beam_grid_table(record)
+    assert table.loc[("order 5", 0.2), 1.5] == 17.5 and table.loc[("order 6 Kneser-Ney", 0.45), 0.5] == 17.0
+    assert table.loc[("order 7 Kneser-Ney, width 16", 0.6), 1.5] == 15.8
+    assert int(table.notna().sum().sum()) == 4  # greedy is not a beam setting
+    record["scores"]["beam_search"]["val_grid"]["beam wide"] = 1.0
+    with pytest.raises(ValueError, match="beam wide"):
+        records.beam_grid_table(record)
