@@ -10,7 +10,7 @@
     python -m benchmarks.lines balance build/a.pt build/b.pt   # -> assets/lines_balance.json (fine-tunes on val)
 
 Training mixes real handwritten lines (the collection's train split), synthetic lines of
-EMNIST and MNIST training characters, and lines in the DEV fonts (`helpers.crnn.LineRecipe`).
+EMNIST and MNIST training characters, and lines in the DEV fonts (`helpers.line_training.LineRecipe`).
 Scored sets:
 - the real test split (documents and writers never trained on, nothing chosen on it), per
   collection, and the val split (on which the recipe and the decoding were chosen);
@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from helpers import alphabet, crnn, decoding, lines, page, real_lines, records
+from helpers import alphabet, crnn, decoding, line_training, lines, page, real_lines, records
 from helpers.errors import HCRError
 from helpers.font_lines import font_chars, photograph, render_font_line
 from helpers.paths import ASSETS, BUILD, RUNS, shown
@@ -455,13 +455,13 @@ def score_main(args):
 
 
 def train_main(args):
-    recipe = crnn.LineRecipe(real_share=args.real, synthetic_share=args.synthetic, font_share=args.fonts,
+    recipe = line_training.LineRecipe(real_share=args.real, synthetic_share=args.synthetic, font_share=args.fonts,
                              height=args.height, hidden=args.hidden, channels=tuple(args.channels), lr=args.lr,
                              augment=args.augment, minutes=args.minutes, seed=args.seed, init_from=args.init_from,
                              easy_share=args.easy_share, layers=args.layers, dropout=args.dropout,
                              accents=not args.no_accents, balance=args.balance, choose_by=args.choose_by,
                              average_from=args.average_from, script_fonts=args.script_fonts)
-    model, history, seconds = crnn.train_reader(recipe, progress=not args.quiet)
+    model, history, seconds = line_training.train_reader(recipe, progress=not args.quiet)
     metrics = {"command": "python -m benchmarks.lines " + " ".join(args.argv),
                "train_seconds": round(history.train_seconds, 1), "total_seconds": round(seconds, 1),
                "lines_seen": history.lines_seen, "steps": history.steps, "sizes": history.sizes,
@@ -504,9 +504,9 @@ def sources_main(args):
         if args.only and name not in args.only:
             continue
         print(f"--- {name}", flush=True)
-        recipe = crnn.LineRecipe(real_share=real, synthetic_share=synthetic, font_share=font, minutes=0,
+        recipe = line_training.LineRecipe(real_share=real, synthetic_share=synthetic, font_share=font, minutes=0,
                                  steps=args.steps, init_from=str(args.init_from), seed=args.seed)
-        model, history, seconds = crnn.train_reader(recipe, progress=False)
+        model, history, seconds = line_training.train_reader(recipe, progress=False)
         scores = _score_trained(model, reals, fonts, test_bank, args.seed)
         out["mixes"][name] = {"shares": {"real": real, "synthetic": synthetic, "fonts": font},
                               "train_seconds": round(history.train_seconds, 1), "steps": history.steps,
@@ -551,9 +551,9 @@ def designs_main(args):
         if args.only and name not in args.only:
             continue
         print(f"--- {name}", flush=True)
-        recipe = replace(crnn.LineRecipe(), minutes=args.minutes, init_from=str(args.init_from), seed=args.seed,
-                         **change)
-        model, history, seconds = crnn.train_reader(recipe, progress=False)
+        recipe = replace(line_training.LineRecipe(), minutes=args.minutes, init_from=str(args.init_from),
+                         seed=args.seed, **change)
+        model, history, seconds = line_training.train_reader(recipe, progress=False)
         scores = _score_trained(model, reals, fonts, test_bank, args.seed)
         out["designs"][name] = {"change": {k: list(v) if isinstance(v, tuple) else v for k, v in change.items()},
                                 "parameters": sum(p.numel() for p in model.parameters()),
@@ -586,7 +586,7 @@ def balance_main(args):
         fine_tune = (row["minutes"] or 0) < 20  # the main run is 52 minutes, a fine-tune a few
         row["label"] = (f"fine-tune: balance {row['balance']:g}, lr {row['lr']:g}, {row['minutes']:g} min, "
                         f"seed {row['seed']}" if fine_tune else f"main run alone ({row['minutes']:g} min)")
-        if recipe.get("average_from") is not None:  # stochastic weight averaging (`crnn.train_lines`)
+        if recipe.get("average_from") is not None:  # stochastic weight averaging (`line_training.train_lines`)
             row["average_from"] = recipe["average_from"]
             row["label"] += f", weights averaged from {recipe['average_from']:.0%} of the budget on"
         for how, texts in readings.items():
@@ -676,7 +676,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m benchmarks.lines", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="train a line reader on a mix of real, synthetic and font lines")
-    defaults = crnn.LineRecipe()
+    defaults = line_training.LineRecipe()
     train.add_argument("--real", type=float, default=defaults.real_share, help="share of real training lines")
     train.add_argument("--synthetic", type=float, default=defaults.synthetic_share,
                        help="share of synthetic EMNIST lines")

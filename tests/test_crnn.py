@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from helpers import crnn, lines
+from helpers import crnn, line_training, lines
 from helpers.errors import HCRError
 
 from .test_lines import font_images, png, written_line
@@ -158,7 +158,7 @@ def test_train_lines_is_seeded_mixes_its_parts_and_keeps_the_best(bank):
     runs = []
     for _ in range(2):
         model = tiny_model()
-        history = crnn.train_lines(model, [(train, 0.7), (other, 0.3)], val, steps=6, lr=3e-3, seed=1,
+        history = line_training.train_lines(model, [(train, 0.7), (other, 0.3)], val, steps=6, lr=3e-3, seed=1,
                                    eval_every=1e9, progress=False, log=None)
         runs.append([p.detach().clone() for p in model.parameters()])
     assert all(torch.equal(a, b) for a, b in zip(*runs))
@@ -167,7 +167,7 @@ def test_train_lines_is_seeded_mixes_its_parts_and_keeps_the_best(bank):
     assert history.steps == 6 and history.train_seconds > 0 and not model.training
     assert history.best["val_cer"] == min(r["val_cer"] for r in history.evaluations)
     with pytest.raises(HCRError, match="budget"):
-        crnn.train_lines(tiny_model(), [(train, 1.0)], progress=False, log=None)
+        line_training.train_lines(tiny_model(), [(train, 1.0)], progress=False, log=None)
 
 
 def test_macro_cer_counts_every_collection_alike():
@@ -182,7 +182,7 @@ def test_train_lines_can_keep_the_weights_that_read_every_collection_best(bank):
 
     train = lines.make_line_set(bank, 8, "train", seed=0, max_chars=6)
     val = replace(lines.make_line_set(bank, 4, "test", seed=0, max_chars=6), groups=["a", "a", "a", "b"])
-    history = crnn.train_lines(tiny_model(), [(train, 1.0)], val, steps=2, lr=3e-3, seed=1, eval_every=1e9,
+    history = line_training.train_lines(tiny_model(), [(train, 1.0)], val, steps=2, lr=3e-3, seed=1, eval_every=1e9,
                                progress=False, log=None, choose_by="val_macro_cer")
     assert "val_macro_cer" in history.best
     assert history.best["val_macro_cer"] == min(r["val_macro_cer"] for r in history.evaluations)
@@ -192,7 +192,7 @@ def test_running_mean_of_weights_is_their_mean():
     states = [{"w": torch.full((2, 2), float(k)), "n": torch.tensor(k)} for k in (1, 2, 6)]
     average = None
     for n, state in enumerate(states, 1):
-        average = crnn.running_mean(average, state, n)
+        average = line_training.running_mean(average, state, n)
     assert torch.allclose(average["w"], torch.full((2, 2), 3.0)) and int(average["n"]) == 1
     assert states[0]["w"][0, 0] == 1  # the first state is copied, not changed
 
@@ -201,16 +201,16 @@ def test_train_lines_averages_the_weights_of_the_last_part_of_its_budget(bank):
     train = lines.make_line_set(bank, 8, "train", seed=0, max_chars=6)
     val = lines.make_line_set(bank, 4, "test", seed=0, max_chars=6)
     model, said = tiny_model(), []
-    history = crnn.train_lines(model, [(train, 1.0)], val, steps=6, lr=3e-3, seed=1, eval_every=1e9,
+    history = line_training.train_lines(model, [(train, 1.0)], val, steps=6, lr=3e-3, seed=1, eval_every=1e9,
                                progress=False, log=said.append, average_from=0.5)
     assert history.averaged["averaged_steps"] == 4  # steps 3 to 6: from half the budget on
     assert said[-1].startswith("step 6") and "the mean of the last 4 steps, val CER" in said[-1]
     assert history.best["val_cer"] <= history.averaged["val_cer"]
     assert history.best["val_cer"] == min(r["val_cer"] for r in history.evaluations + [history.averaged])
-    plain = crnn.train_lines(tiny_model(), [(train, 1.0)], val, steps=6, lr=3e-3, seed=1, eval_every=1e9,
+    plain = line_training.train_lines(tiny_model(), [(train, 1.0)], val, steps=6, lr=3e-3, seed=1, eval_every=1e9,
                              progress=False, log=None)
     with pytest.raises(HCRError, match="not a share of the budget"):
-        crnn.train_lines(tiny_model(), [(train, 1.0)], val, steps=2, progress=False, log=None, average_from=50)
+        line_training.train_lines(tiny_model(), [(train, 1.0)], val, steps=2, progress=False, log=None, average_from=50)
     assert plain.averaged is None  # and averaging changes no step:
     steps_and_scores = [[(r["step"], r["val_cer"]) for r in h.evaluations] for h in (plain, history)]
     assert steps_and_scores[0] == steps_and_scores[1]
@@ -219,7 +219,7 @@ def test_train_lines_averages_the_weights_of_the_last_part_of_its_budget(bank):
 def test_averaged_weights_that_read_val_best_are_the_ones_kept(bank, monkeypatch):
     train = lines.make_line_set(bank, 8, "train", seed=0, max_chars=6)
     val = lines.make_line_set(bank, 4, "test", seed=0, max_chars=6)
-    real_mean, real_evaluate, kept = crnn.running_mean, crnn.evaluate_lines, {}
+    real_mean, real_evaluate, kept = line_training.running_mean, crnn.evaluate_lines, {}
 
     def mean(average, state, n):
         kept["average"] = real_mean(average, state, n)
@@ -229,12 +229,13 @@ def test_averaged_weights_that_read_val_best_are_the_ones_kept(bank, monkeypatch
         scores = real_evaluate(model, line_set, device)
         return scores | {"cer": 10.0 if kept.get("reading_average") else 90.0}
 
-    monkeypatch.setattr(crnn, "running_mean", mean)
-    monkeypatch.setattr(crnn, "evaluate_lines", evaluate)
-    real_score = crnn._score_average
-    monkeypatch.setattr(crnn, "_score_average", lambda *a: (kept.update(reading_average=True), real_score(*a))[1])
+    monkeypatch.setattr(line_training, "running_mean", mean)
+    monkeypatch.setattr(line_training, "evaluate_lines", evaluate)
+    real_score = line_training._score_average
+    monkeypatch.setattr(line_training, "_score_average",
+                        lambda *a: (kept.update(reading_average=True), real_score(*a))[1])
     model = tiny_model()
-    history = crnn.train_lines(model, [(train, 1.0)], val, steps=4, lr=3e-3, seed=1, eval_every=1e9,
+    history = line_training.train_lines(model, [(train, 1.0)], val, steps=4, lr=3e-3, seed=1, eval_every=1e9,
                                progress=False, log=None, average_from=0.5)
     assert history.best is history.averaged and history.best["val_cer"] == 10.0
     assert all(torch.allclose(v, kept["average"][k]) for k, v in model.state_dict().items() if v.is_floating_point())
@@ -243,7 +244,7 @@ def test_averaged_weights_that_read_val_best_are_the_ones_kept(bank, monkeypatch
 def test_mixed_order_draws_each_part_by_its_weight():
     a = lines.LineSet.from_images([np.zeros((48, 60), np.float32)] * 10, ["a"] * 10)
     b = lines.LineSet.from_images([np.zeros((48, 60), np.float32)] * 5, ["b"] * 5)
-    order = crnn._mixed_order([(a, 0.8), (b, 0.2)], 5000, torch.Generator().manual_seed(0))
+    order = line_training._mixed_order([(a, 0.8), (b, 0.2)], 5000, torch.Generator().manual_seed(0))
     share = float((order < 10).float().mean())
     assert 0.77 < share < 0.83 and int(order.max()) < 15
 
@@ -265,14 +266,14 @@ def test_a_fine_tune_is_saved_only_with_a_half_point_lead_on_val(tmp_path):
     model = tiny_model()
     start = crnn.save_reader(tmp_path / "start.pt", model, metrics={"best": {"val_cer": 20.0}})
     out = tmp_path / "runs" / "lines.pt"
-    saved, message = crnn.save_if_better(out, model, crnn.LineHistory(best={"val_cer": 19.7}), start)
+    saved, message = crnn.save_if_better(out, model, line_training.LineHistory(best={"val_cer": 19.7}), start)
     assert not saved and not out.exists() and "under 0.5 points" in message
-    saved, message = crnn.save_if_better(out, model, crnn.LineHistory(best={"val_cer": 19.4}), start)
+    saved, message = crnn.save_if_better(out, model, line_training.LineHistory(best={"val_cer": 19.4}), start)
     assert saved and "19.40% against 20.00%" in message
     assert crnn.load_reader(out)[1]["metrics"]["fine_tuned_from"] == str(start)
     unscored = crnn.save_reader(tmp_path / "unscored.pt", model)  # nothing to beat: saved
-    assert crnn.save_if_better(tmp_path / "b.pt", model, crnn.LineHistory(best={"val_cer": 50.0}), unscored)[0]
-    assert not crnn.save_if_better(tmp_path / "c.pt", model, crnn.LineHistory(), start)[0]
+    assert crnn.save_if_better(tmp_path / "b.pt", model, line_training.LineHistory(best={"val_cer": 50.0}), unscored)[0]
+    assert not crnn.save_if_better(tmp_path / "c.pt", model, line_training.LineHistory(), start)[0]
 
 
 def test_a_config_larger_than_its_weights_is_refused_before_the_model_is_built(tmp_path, monkeypatch):
@@ -312,15 +313,15 @@ def test_start_from_copies_a_reader_into_another_height_size_or_alphabet(tmp_pat
     source = tiny_model(seed=1)
     path = crnn.save_reader(tmp_path / "source.pt", source)
     taller = crnn.CRNN(height=48, channels=(8, 16, 16, 32), hidden=32, layers=1, dropout=0.0)
-    crnn.start_from(taller, path)  # the rows are pooled to two whatever the height: every weight fits
+    line_training.start_from(taller, path)  # the rows are pooled to two whatever the height: every weight fits
     assert all(torch.equal(a, b) for a, b in zip(taller.state_dict().values(), source.state_dict().values()))
 
     narrower = crnn.CRNN(channels=(8, 16, 16, 32), hidden=16, layers=1, dropout=0.0)
     with pytest.raises(HCRError, match="another shape"):
-        crnn.start_from(narrower, path)
+        line_training.start_from(narrower, path)
     wider = crnn.CRNN(channels=(8, 16, 16, 32), hidden=64, layers=1, dropout=0.0)
     before = {k: v.clone() for k, v in wider.state_dict().items()}
-    crnn.start_from(wider, path, fresh=("sequence.", "head."))
+    line_training.start_from(wider, path, fresh=("sequence.", "head."))
     for key, value in wider.state_dict().items():
         if key.startswith(("sequence.", "head.")):
             assert torch.equal(value, before[key]), key  # left as it was
@@ -335,14 +336,14 @@ def test_start_from_copies_a_reader_into_another_height_size_or_alphabet(tmp_pat
     payload.pop("weights_sha256", None)
     older = checkpoint.save_payload(tmp_path / "older.pt", payload)
     grown = tiny_model(seed=2)
-    crnn.start_from(grown, older)
+    line_training.start_from(grown, older)
     assert torch.equal(grown.head.weight[:40], source.head.weight[:40])
     assert not torch.equal(grown.head.weight[40:], source.head.weight[40:])
 
     payload["class_names"] = ["<blank>"] + list(reversed(lines.ALPHABET))[:39]
     alien = checkpoint.save_payload(tmp_path / "alien.pt", payload)
     with pytest.raises(HCRError, match="alphabet"):
-        crnn.start_from(tiny_model(), alien)
+        line_training.start_from(tiny_model(), alien)
 
 
 @pytest.mark.parametrize("layers", [1, 2])
@@ -351,7 +352,7 @@ def test_a_wider_lstm_starts_reading_exactly_as_the_narrower_one(tmp_path, layer
     narrow = crnn.CRNN(channels=(8, 16, 16, 32), hidden=16, layers=layers, dropout=0.0)
     path = crnn.save_reader(tmp_path / "narrow.pt", narrow)
     wide = crnn.CRNN(channels=(8, 16, 16, 32), hidden=40, layers=layers, dropout=0.0)
-    crnn.start_from(wide, path)
+    line_training.start_from(wide, path)
     x = torch.rand(2, 1, narrow.height, 96)
     with torch.no_grad():
         assert torch.allclose(wide.eval()(x), narrow.eval()(x), atol=1e-5)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from helpers import alphabet, crnn, framing, page, preprocess, real_lines
+from helpers import alphabet, crnn, framing, line_training, page, preprocess, real_lines
 from helpers.errors import HCRError
 
 HEADER = "file\ttext\tsource\tpage\twriter\tsplit\n"
@@ -73,10 +73,10 @@ def test_a_line_with_no_ink_is_left_out_and_counted(collection):
 def test_a_reader_can_be_trained_without_accents_to_measure_what_they_cost(collection):
     """recipe.accents=False strips the accents of the training texts only: val keeps its truth."""
     add_line(collection, "e_1.jpg", "No\u00ebl \u00e0 Paris", "demo", "train", drawn="Noel a Paris")
-    recipe = crnn.LineRecipe(real_share=1.0, synthetic_share=0.0, font_share=0.0, height=48)
-    (real, _), = crnn.build_parts(recipe, collection, progress=False, log=None)[0]
+    recipe = line_training.LineRecipe(real_share=1.0, synthetic_share=0.0, font_share=0.0, height=48)
+    (real, _), = line_training.build_parts(recipe, collection, progress=False, log=None)[0]
     assert "No\u00ebl \u00e0 Paris" in real.texts
-    parts, val, _ = crnn.build_parts(replace(recipe, accents=False), collection, progress=False, log=None)
+    parts, val, _ = line_training.build_parts(replace(recipe, accents=False), collection, progress=False, log=None)
     assert "Noel a Paris" in parts[0][0].texts and len(parts[0][0]) == len(real)
     assert val.texts == ["\u00c9t\u00e9 1914."]
 
@@ -84,13 +84,13 @@ def test_a_reader_can_be_trained_without_accents_to_measure_what_they_cost(colle
 def test_balance_draws_each_collection_by_a_power_of_its_size(collection):
     """balance=1 keeps the real lines in one part; 0 gives every collection the same share of the batch."""
     add_line(collection, "f_1.jpg", "Lettre du 9", "letters", "train")
-    recipe = crnn.LineRecipe(real_share=0.8, synthetic_share=0.0, font_share=0.0, height=48)
-    parts, val, _ = crnn.build_parts(recipe, collection, progress=False, log=None)
+    recipe = line_training.LineRecipe(real_share=0.8, synthetic_share=0.0, font_share=0.0, height=48)
+    parts, val, _ = line_training.build_parts(recipe, collection, progress=False, log=None)
     assert [len(p) for p, _ in parts] == [3] and parts[0][1] == pytest.approx(0.8) and val.groups == ["demo"]
     root2 = 2 ** 0.5
     for balance, shares in ((0.0, [0.4, 0.4]), (1.0 - 1e-9, [0.8 * 2 / 3, 0.8 / 3]),
                             (0.5, [0.8 * root2 / (1 + root2), 0.8 / (1 + root2)])):
-        parts, _, _ = crnn.build_parts(replace(recipe, balance=balance), collection, progress=False, log=None)
+        parts, _, _ = line_training.build_parts(replace(recipe, balance=balance), collection, progress=False, log=None)
         assert [len(p) for p, _ in parts] == [2, 1] and parts[1][0].texts == ["Lettre du 9"]
         assert [w for _, w in parts] == pytest.approx(shares)
 
@@ -111,10 +111,10 @@ def test_script_fonts_draw_font_lines_only_when_the_recipe_asks(collection, monk
 
     monkeypatch.setattr(fonts, "font_paths", lambda folder=None, names=None: {n: f"/fonts/{n}.woff2" for n in names})
     monkeypatch.setattr(font_lines, "make_font_line_set", draw)
-    monkeypatch.setattr(crnn, "_cached", cached)
-    recipe = crnn.LineRecipe(real_share=0.9, synthetic_share=0.0, font_share=0.1, height=48)
+    monkeypatch.setattr(line_training, "_cached", cached)
+    recipe = line_training.LineRecipe(real_share=0.9, synthetic_share=0.0, font_share=0.1, height=48)
     for script in (False, True):
-        crnn.build_parts(replace(recipe, script_fonts=script), collection, progress=False, log=None)
+        line_training.build_parts(replace(recipe, script_fonts=script), collection, progress=False, log=None)
     plain, with_script = files
     assert plain == [f"/fonts/{n}.woff2" for n in fonts.DEV_FONTS]
     assert with_script == plain + [f"/fonts/{n}.woff2" for n in fonts.DEV_SCRIPT_FONTS]

@@ -199,12 +199,12 @@ def test_the_line_recipe_defaults_are_the_shipped_readers():
     """`python -m benchmarks.lines train --init-from ...` with no other flag remakes the shipped reader."""
     from dataclasses import asdict
 
-    from helpers import crnn
+    from helpers import crnn, line_training
 
     _, info = crnn.load_reader(crnn.SHIPPED)
     before_the_field = {"accents": True, "balance": 1.0, "choose_by": "val_cer",  # what recipes saved before did
                         "script_fonts": False}
     shipped = {**before_the_field, **{k: (tuple(v) if isinstance(v, list) else v) for k, v in info["recipe"].items()}}
-    defaults = asdict(crnn.LineRecipe())
+    defaults = asdict(line_training.LineRecipe())
     differ = {k for k in defaults if k not in ("init_from", "init_fresh") and shipped.get(k) != defaults[k]}
     assert not differ, {k: (shipped.get(k), defaults[k]) for k in differ}
