@@ -643,6 +643,84 @@ def script_main(args):
     return record
 
 
+LEXICON_RULE = ("ship a word list only if, at a setting whose 20-character line still reads in under 50 ms from PNG "
+                "to text, it reads the val lines at least 0.3 points better than the shipped beam search; the "
+                "test lines are read only with the settings so chosen; set before the first run")
+LEXICON_PENALTIES = (0.0, 1.0, 2.0, 3.0)
+LEXICON_WIDTHS = (16, 32, 64)
+SPEED_LIMIT_MS = 50.0
+WORD_LIST = ("the words of the real training transcriptions, and wordfreq's 200,000 most frequent French and English "
+             "words that are training words (lines.in_split), lower case")
+
+
+def lexicon_main(args):
+    """The shipped beam search with a word list (`decoding.word_list`): each finished word that is not
+    in it costs a penalty. A grid of penalties and beam widths on the val lines, each timed on
+    20-character lines from PNG to text; the test lines read only with what val chose."""
+    from helpers.decoding import SHIPPED_LM, CharLM, beam_decode, word_list
+
+    lm, weight, bonus = CharLM.load(SHIPPED_LM)
+    reader = crnn.TextReader(args.checkpoint or crnn.SHIPPED, lm=None)
+    words = word_list(real_lines.read_manifest())
+    sets = real_sets()
+    logits = {name: _logits(reader, [item[0] for item in items]) for name, items in sets.items()}
+    speed = speed_files(IMAGES_DIR / "lexicon")
+
+    def read(name, penalty, width):
+        texts = [beam_decode(lg, lm, weight, bonus, beam=width, words=words, penalty=penalty)[0]
+                 if lg is not None else "" for lg in logits[name]]
+        items = sets[name]
+        truths, groups = [i[1] for i in items], [i[2] for i in items]
+        return {"cer": round(100 * crnn.cer(texts, truths), 3),
+                "cer_ignore_case": round(100 * crnn.cer(texts, truths, ignore_case=True), 3),
+                "per_collection": round(crnn.macro_cer(texts, truths, groups), 3),
+                "by_collection": {g: round(v, 2) for g, v in crnn.cer_by_group(texts, truths, groups).items()}}
+
+    def ms_per_line(settings, repeats=3):
+        """{(penalty, width): ms} as `TextReader.read` reads a line: picture, columns, then the search.
+        The settings take turns on each line, so a slow spell of a shared machine slows them alike;
+        each line's fastest of `repeats` turns, then the median line."""
+        times = {setting: [[] for _ in speed] for setting in settings}
+        reader.read(speed[0])  # warm up
+        for _ in range(repeats):
+            for i, path in enumerate(speed):
+                for penalty, width in settings:
+                    started = time.perf_counter()
+                    with torch.no_grad():
+                        lg = reader.model(torch.from_numpy(reader._prepare(str(path)))[None, None])[0].float()
+                    beam_decode(lg, lm, weight, bonus, beam=width, words=words, penalty=penalty)
+                    times[(penalty, width)][i].append(1000 * (time.perf_counter() - started))
+        return {setting: round(statistics.median(min(t) for t in rows), 2) for setting, rows in times.items()}
+
+    val_name, test_name = "real handwriting, val split", "real handwriting, test split"
+    settings = [(penalty, width) for width in LEXICON_WIDTHS for penalty in LEXICON_PENALTIES]
+    speeds = ms_per_line(settings)
+    grid = {}
+    for penalty, width in settings:
+        key = f"penalty {penalty:g}, width {width}"
+        grid[key] = {"penalty": penalty, "width": width, "ms_per_line": speeds[(penalty, width)],
+                     "val": read(val_name, penalty, width)}
+        print(f"  {key:22s}: val CER {grid[key]['val']['cer']:.2f}% (per collection "
+              f"{grid[key]['val']['per_collection']:.2f}%), {grid[key]['ms_per_line']:.1f} ms per line", flush=True)
+    shipped = f"penalty 0, width {lm.beam}"
+    fast = {k: v for k, v in grid.items() if v["ms_per_line"] < SPEED_LIMIT_MS}
+    best_fast = min(fast, key=lambda k: fast[k]["val"]["cer"]) if fast else None
+    best_any = min(grid, key=lambda k: grid[k]["val"]["cer"])
+    passes = best_fast is not None and grid[shipped]["val"]["cer"] - grid[best_fast]["val"]["cer"] >= 0.3
+    for key in dict.fromkeys([shipped, best_fast, best_any]):
+        if key is not None:
+            grid[key]["test"] = read(test_name, grid[key]["penalty"], grid[key]["width"])
+            print(f"  {key:22s}: test CER {grid[key]['test']['cer']:.2f}%", flush=True)
+    record = {"machine": machine(), "rule": LEXICON_RULE, "beam": {"weight": weight, "bonus": bonus},
+              "words": len(words), "word_list": WORD_LIST,
+              "speed_limit_ms": SPEED_LIMIT_MS, "shipped": shipped, "best_within_speed_limit": best_fast,
+              "best_on_val": best_any, "ships": passes, "val_lines": len(sets[val_name]),
+              "test_lines": len(sets[test_name]), "grid": grid}
+    records.write(args.json.name, record, folder=args.json.parent)
+    print(f"wrote {args.json}")
+    return record
+
+
 def full_budget_main(args):
     """Readers trained for the whole budget, set side by side from what their checkpoints recorded
     (the val curve of each run): a short comparison's winner may not win over the full length."""
@@ -739,6 +817,9 @@ def main(argv=None):
     crops.add_argument("--lines", type=int, default=300, help="lines drawn per split (0: all)")
     crops.add_argument("--seed", type=int, default=0)
     crops.add_argument("--json", type=Path, default=ASSETS / "line_crops.json")
+    lexicon = sub.add_parser("lexicon", help="the beam search with a word list: penalties and widths on val, timed")
+    lexicon.add_argument("checkpoint", nargs="?", type=Path, default=None)
+    lexicon.add_argument("--json", type=Path, default=ASSETS / "lines_lexicon.json")
     score = sub.add_parser("score", help="score a line reader on real, font and synthetic lines it never trained on")
     score.add_argument("checkpoint", nargs="?", type=Path, default=None)
     score.add_argument("--per-font", type=int, default=30)
@@ -752,7 +833,7 @@ def main(argv=None):
     args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded with what it makes
     commands = {"train": train_main, "sources": sources_main, "designs": designs_main, "score": score_main,
                 "full-budget": full_budget_main, "balance": balance_main, "pages": pages_main, "crops": crops_main,
-                "script": script_main}
+                "script": script_main, "lexicon": lexicon_main}
     return commands[args.command](args)
 
 

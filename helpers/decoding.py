@@ -212,9 +212,44 @@ def _logsumexp(a, b):
     return m + math.log(math.exp(a - m) + math.exp(b - m))
 
 
-def beam_decode(logits, lm, weight=0.5, bonus=1.0, beam=None, prune=1e-3, skip_blanks=True):
+LETTERS = frozenset(c for c in ALPHABET if c.isalpha())
+WORD_LIST_SIZE = 200_000  # words asked of wordfreq per language for `word_list`
+
+
+def _unknown_word(prefix, words):
+    """1 if the letters that end `prefix` make a word of two letters or more that `words` lacks."""
+    i = len(prefix)
+    while i > 0 and prefix[i - 1] in LETTERS:
+        i -= 1
+    return int(len(prefix) - i >= 2 and prefix[i:].lower() not in words)
+
+
+def word_list(manifest, size=WORD_LIST_SIZE):
+    """The words a reading may be checked against: those of the real training transcriptions, and
+    wordfreq's `size` most frequent French and English words that are training words (one in ten
+    is held out for the synthetic test lines, `lines.in_split`). Lower case, letters only."""
+    import re
+
+    from . import lines
+
+    try:
+        import wordfreq
+    except ImportError:
+        raise HCRError("The word list is missing: run `pip install -r requirements.txt`.") from None
+    words = {w.lower() for e in manifest.split("train") for w in re.findall(r"[^\W\d_]+", e.text)}
+    for language in ("fr", "en"):
+        words.update(w for w in wordfreq.top_n_list(language, size) if w.isalpha() and lines.in_split(w, "train"))
+    return frozenset(w for w in words if all(c in LETTERS for c in w))
+
+
+def beam_decode(logits, lm, weight=0.5, bonus=1.0, beam=None, prune=1e-3, skip_blanks=True, words=None,
+                penalty=0.0):
     """(text, confidence) for ONE line's logits (T, classes), by CTC prefix beam search with `lm`
     keeping `beam` texts (the LM's own width unless given).
+
+    With a word list `words` (lower case; `word_list`), each finished word of two letters or more
+    that is not in it costs `penalty` (in the reader's log-probability units): the character model
+    judges letters by their few neighbours, the list judges the whole word.
 
     The confidence returned is the best text's probability per column, exp(mean log p), a rough
     "how sure"; `TextReader` reports greedy decoding's instead, the reader's own certainty.
@@ -226,6 +261,7 @@ def beam_decode(logits, lm, weight=0.5, bonus=1.0, beam=None, prune=1e-3, skip_b
     beams = {"": (0.0, -math.inf)}  # prefix -> (log p ending in blank, log p ending in its last char)
     lm_score = {"": 0.0}
     history = {"": lm.history_code("")}  # prefix -> the code of its last characters, for the LM
+    missed = {"": 0.0}  # prefix -> the penalties of its finished words missing from `words` (none without)
     for t in range(log_probs.shape[0]):
         row = log_probs[t]
         candidates = np.flatnonzero(row > math.log(prune))
@@ -259,13 +295,18 @@ def beam_decode(logits, lm, weight=0.5, bonus=1.0, beam=None, prune=1e-3, skip_b
             scores = lm.logprobs([history[prefix] for _, prefix, _ in asked], [char for _, _, char in asked])
             for (extended, prefix, char), score in zip(asked, scores):
                 lm_score[extended] = lm_score[prefix] + score
+                if words is not None:  # the penalties of the words it has finished so far
+                    missed[extended] = missed[prefix] + (penalty * _unknown_word(prefix, words)
+                                                         if char not in LETTERS else 0.0)
                 history[extended] = lm.extend(history[prefix], char)
         ranked = sorted(new.items(), key=lambda kv: _logsumexp(*kv[1]) + weight * lm_score[kv[0]]
-                        + bonus * len(kv[0]), reverse=True)
+                        + bonus * len(kv[0]) - missed.get(kv[0], 0.0), reverse=True)
         beams = {k: tuple(v) for k, v in ranked[:beam]}
     ends = dict(zip(beams, lm.logprobs([history[prefix] for prefix in beams], ["\n"] * len(beams))))
+    if words is not None:  # the last word ends with the line
+        missed = {k: missed[k] + penalty * _unknown_word(k, words) for k in beams}
     best, (pb, pnb) = max(beams.items(), key=lambda kv: _logsumexp(*kv[1])
-                          + weight * (lm_score[kv[0]] + ends[kv[0]]) + bonus * len(kv[0]))
+                          + weight * (lm_score[kv[0]] + ends[kv[0]]) + bonus * len(kv[0]) - missed.get(kv[0], 0.0))
     confidence = math.exp(_logsumexp(pb, pnb) / max(1, log_probs.shape[0]))
     return best, confidence
 

@@ -37,6 +37,7 @@ MADE_BY = {
     "pages.json": "python -m benchmarks.lines pages",
     "line_crops.json": "python -m benchmarks.lines crops",
     "lines_script.json": "python -m benchmarks.lines script",
+    "lines_lexicon.json": "python -m benchmarks.lines lexicon",
 }
 
 

@@ -69,6 +69,33 @@ def test_the_model_settles_what_the_reader_hesitates_over():
     assert beam_decode(sure, CharLM(TEXTS), weight=0.3, bonus=0.5)[0] == "cot"  # a clear letter stays
 
 
+def test_a_word_list_settles_what_the_letters_around_cannot():
+    """"hat" and "hot" are both likely letter by letter; only the whole word says which one is French or
+    English. A word the list lacks costs the penalty when it ends, at a space or at the end of the line."""
+    lm = CharLM(TEXTS, order=2)  # weight 0 below: the letters alone, as the reader sees them, then the words
+    logits = columns({"h": 0.9}, {"o": 0.55, "a": 0.4}, {"t": 0.9})
+    assert beam_decode(logits, lm, 0.0, 0.5)[0] == "hot"
+    assert beam_decode(logits, lm, 0.0, 0.5, words=frozenset({"hat"}), penalty=0.0)[0] == "hot"
+    assert beam_decode(logits, lm, 0.0, 0.5, words=frozenset({"hat"}), penalty=2.0)[0] == "hat"
+    spaced = columns({"h": 0.9}, {"o": 0.55, "a": 0.4}, {"t": 0.9}, {" ": 0.9}, {"x": 0.9})
+    assert beam_decode(spaced, lm, 0.0, 0.5, words=frozenset({"hat"}), penalty=2.0)[0] == "hat x"  # "x": too short
+    assert beam_decode(logits, lm, 0.0, 0.5, words=frozenset({"hot", "hat"}), penalty=2.0)[0] == "hot"
+
+
+def test_the_word_list_holds_training_words_only(tmp_path):
+    from .test_real_lines_and_pages import HEADER
+
+    folder = tmp_path / "handwritten_lines"
+    folder.mkdir()
+    (folder / "manifest.tsv").write_text(HEADER + "lines/a/1.jpg\tNotaire Dupont, 1832\ta\tp\tw\ttrain\n"
+                                         "lines/a/2.jpg\tZorglub\ta\tp\tw\tval\n", encoding="utf-8")
+    manifest = real_lines.read_manifest(tmp_path)
+    words = decoding.word_list(manifest, size=2000)
+    assert {"notaire", "dupont"} <= words and "zorglub" not in words and "1832" not in words
+    assert all(lines.in_split(w, "train") for w in words - {"notaire", "dupont"})
+    assert all(w == w.lower() and all(c in decoding.LETTERS for c in w) for w in words)
+
+
 def reference_logprob(texts, order, discount, smoothing, history, char):
     """The interpolated n-gram probability written out plainly, with dicts, to check the arrays against."""
     from collections import Counter, defaultdict
