@@ -718,7 +718,25 @@ def lexicon_main(args):
               "test_lines": len(sets[test_name]), "grid": grid}
     records.write(args.json.name, record, folder=args.json.parent)
     print(f"wrote {args.json}")
+    if args.ship:
+        ship_lexicon(lm, weight, bonus, words, grid[best_fast] if passes else None)
     return record
+
+
+def ship_lexicon(lm, weight, bonus, words, chosen):
+    """Write the setting the rule chose into the shipped language model file (every command then
+    reads with it). The figures read with the beam search must then be recorded again."""
+    from helpers.decoding import SHIPPED_LM
+
+    if chosen is None:
+        print("the rule chose no setting: the shipped language model is unchanged")
+        return
+    lm.words = words if chosen["penalty"] > 0 else None
+    lm.penalty, lm.beam = chosen["penalty"], chosen["width"]
+    lm.save(SHIPPED_LM, weight, bonus, decoder_chosen_on="real val lines (python -m benchmarks.lines lexicon)",
+            **({"word_list": WORD_LIST} if lm.words else {}))
+    print(f"wrote {shown(SHIPPED_LM)}: penalty {lm.penalty:g}, width {lm.beam}; record every beam-search figure "
+          "again (docs/lines.md)")
 
 
 def full_budget_main(args):
@@ -819,6 +837,8 @@ def main(argv=None):
     crops.add_argument("--json", type=Path, default=ASSETS / "line_crops.json")
     lexicon = sub.add_parser("lexicon", help="the beam search with a word list: penalties and widths on val, timed")
     lexicon.add_argument("checkpoint", nargs="?", type=Path, default=None)
+    lexicon.add_argument("--ship", action="store_true",
+                         help="write the setting the rule chose into checkpoints/lines_lm.npz")
     lexicon.add_argument("--json", type=Path, default=ASSETS / "lines_lexicon.json")
     score = sub.add_parser("score", help="score a line reader on real, font and synthetic lines it never trained on")
     score.add_argument("checkpoint", nargs="?", type=Path, default=None)

@@ -464,7 +464,7 @@ class TextReader:
                            "use the shipped checkpoint.")
         if self.lm is not None and logits.shape[1] <= BEAM_MAX_COLUMNS:
             lm, weight, bonus = self.lm
-            text = beam_decode(logits[0], lm, weight, bonus)[0]
+            text = beam_decode(logits[0], lm, weight, bonus, words=lm.words, penalty=lm.penalty)[0]
             probs = []  # per-character probabilities belong to the greedy reading
         unsure = confidence < UNSURE_BELOW or not text.strip()  # nothing read is never a sure answer
         return TextResult(text, float(confidence), bool(unsure), probs, image)

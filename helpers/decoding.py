@@ -23,10 +23,15 @@ from .paths import CHECKPOINTS
 
 START = "\x02"  # pads the history at the start of a line
 SHIPPED_LM = CHECKPOINTS / "lines_lm.npz"  # the language model and the beam setting chosen on val
-LM_FORMAT = 2  # 1 was gzipped JSON of nested dicts: 400 MB in memory and 2 s to load
+LM_FORMAT = 3  # 1 was gzipped JSON of nested dicts: 400 MB in memory and 2 s to load; 3 may add a word list
+FORMATS_READ = (2, 3)  # 2 is 3 without a word list
+MAX_WORD_BYTES = 16 * 2**20  # a word list's UTF-8 bytes: 276,990 words take about 2.5 MB
+MAX_PENALTY = 20.0
 BEAM = 8  # texts kept at each column, unless the LM file says otherwise
 
 SMOOTHINGS = ("absolute", "kneser-ney")
+LETTERS = frozenset(c for c in ALPHABET if c.isalpha())  # what a word of the word list is made of
+WORD_LIST_SIZE = 200_000  # words asked of wordfreq per language for `word_list`
 
 # An n-gram is stored as one integer: its characters' codes as digits in base BASE. No character
 # has the code 0, so the integer also says how long the n-gram is and n-grams of every order share
@@ -71,6 +76,8 @@ class CharLM:
         if not 1 <= order <= MAX_ORDER:
             raise HCRError(f"order={order} is out of range: choose 1 to {MAX_ORDER}.")
         self.order, self.discount, self.beam, self.smoothing = order, discount, beam, smoothing
+        self.words, self.penalty = None, 0.0  # a word list for the beam search (`beam_decode`), and its penalty
+        self.about = {}  # what the file says of where it comes from (kept when saved again)
         counts = Counter()
         for text in texts:
             codes = [CODE.get(char, UNSEEN) for char in START * (order - 1) + text + "\n"]
@@ -152,14 +159,17 @@ class CharLM:
         """Write the counts and the beam setting to a .npz of plain arrays (no pickles, no code)."""
         if not len(self.keys):
             raise HCRError("This language model was counted from no text: there is nothing to save.")
-        meta = {"format": LM_FORMAT, "order": self.order, "discount": self.discount, "weight": weight,
-                "bonus": bonus, "beam": self.beam, "smoothing": self.smoothing, **about}
+        meta = {**self.about, **about, "format": LM_FORMAT, "order": self.order, "discount": self.discount,
+                "weight": weight, "bonus": bonus, "beam": self.beam, "smoothing": self.smoothing}
+        arrays = {"steps": np.diff(self.keys, prepend=0), "counts": self.counts}
+        if self.words:
+            meta["penalty"] = float(self.penalty)
+            arrays["words"] = np.frombuffer("\n".join(sorted(self.words)).encode("utf-8"), dtype=np.uint8)
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(path.name + ".partial")
         with open(partial, "wb") as file:  # sorted keys as steps: small numbers, which compress well
-            np.savez_compressed(file, meta=np.array(json.dumps(meta, ensure_ascii=False, sort_keys=True)),
-                                steps=np.diff(self.keys, prepend=0), counts=self.counts)
+            np.savez_compressed(file, meta=np.array(json.dumps(meta, ensure_ascii=False, sort_keys=True)), **arrays)
         partial.replace(path)  # a crash mid-write never leaves a half file under the real name
         return path
 
@@ -173,12 +183,13 @@ class CharLM:
             with np.load(path, allow_pickle=False) as stored:
                 meta = json.loads(str(stored["meta"]))
                 steps, counts = stored["steps"], stored["counts"]
+                raw_words = stored["words"] if "words" in stored.files else None
             if not isinstance(meta, dict):
                 raise ValueError
             order, discount = int(meta["order"]), float(meta["discount"])
             weight, bonus = float(meta["weight"]), float(meta["bonus"])
             beam, smoothing = meta["beam"], meta["smoothing"]
-            if meta.get("format") != LM_FORMAT or not 1 <= order <= MAX_ORDER or not (
+            if meta.get("format") not in FORMATS_READ or not 1 <= order <= MAX_ORDER or not (
                     0 < discount < 1 and 0 <= weight <= 5 and -5 <= bonus <= 5) or isinstance(beam, bool) or not (
                     isinstance(beam, int) and 1 <= beam <= 64) or smoothing not in SMOOTHINGS:
                 raise ValueError
@@ -193,6 +204,11 @@ class CharLM:
                 raise ValueError
             lm = cls([], order, discount, beam, smoothing)
             lm.tabulate(keys, counts)
+            lm.about = {k: v for k, v in meta.items() if k not in CORE_META}
+            if raw_words is not None:
+                lm.words, lm.penalty = _checked_words(raw_words), float(meta["penalty"])
+                if not 0 <= lm.penalty <= MAX_PENALTY:  # NaN fails too
+                    raise ValueError
         except FileNotFoundError:
             raise HCRError(f"The language model {path} is missing: restore it with `git checkout {SHIPPED_LM.name}` "
                            "in checkpoints/, or read with greedy decoding (lm=None).") from None
@@ -203,6 +219,19 @@ class CharLM:
         return lm, weight, bonus
 
 
+CORE_META = ("format", "order", "discount", "weight", "bonus", "beam", "smoothing", "penalty")
+
+
+def _checked_words(raw):
+    """The word list stored in a language model file (UTF-8 words, one per line), or ValueError."""
+    if raw.dtype != np.uint8 or raw.ndim != 1 or raw.size > MAX_WORD_BYTES:
+        raise ValueError
+    words = raw.tobytes().decode("utf-8").split("\n")  # a UnicodeDecodeError is a ValueError
+    if not all(0 < len(w) <= 64 and w == w.lower() and all(c in LETTERS for c in w) for w in words):
+        raise ValueError
+    return frozenset(words)
+
+
 def _logsumexp(a, b):
     if a == -math.inf:
         return b
@@ -210,10 +239,6 @@ def _logsumexp(a, b):
         return a
     m = max(a, b)
     return m + math.log(math.exp(a - m) + math.exp(b - m))
-
-
-LETTERS = frozenset(c for c in ALPHABET if c.isalpha())
-WORD_LIST_SIZE = 200_000  # words asked of wordfreq per language for `word_list`
 
 
 def _unknown_word(prefix, words):

@@ -164,6 +164,23 @@ def test_a_saved_model_loads_with_its_setting_and_the_same_probabilities(tmp_pat
         assert kn.logprob(history, char) != pytest.approx(CharLM(TEXTS, order=4).logprob(history, char))
 
 
+def test_a_word_list_is_saved_with_its_penalty_and_what_the_file_says_of_itself(tmp_path):
+    lm = CharLM(TEXTS, order=3, beam=32)
+    lm.words, lm.penalty = frozenset({"cat", "hat", "été"}), 2.0
+    loaded, _, _ = CharLM.load(lm.save(tmp_path / "words.npz", 0.6, 1.5, chosen_on="val"))
+    assert (loaded.words, loaded.penalty, loaded.beam, loaded.about) == (lm.words, 2.0, 32, {"chosen_on": "val"})
+    again, _, _ = CharLM.load(loaded.save(tmp_path / "again.npz", 0.6, 1.5))  # saved again: nothing is lost
+    assert (again.words, again.about) == (lm.words, {"chosen_on": "val"})
+    plain, _, _ = CharLM.load(CharLM(TEXTS).save(tmp_path / "plain.npz", 0.3, 1.5))
+    assert plain.words is None and plain.penalty == 0.0
+
+
+def test_the_shipped_model_file_reads_as_before():
+    """It predates word lists (format 2): it must load, with none."""
+    lm, weight, bonus = CharLM.load(decoding.SHIPPED_LM)
+    assert lm.words is None and lm.penalty == 0.0 and (weight, bonus, lm.beam, lm.order) == (0.6, 1.5, 16, 7)
+
+
 def test_kneser_ney_backs_off_to_how_many_contexts_a_letter_follows():
     # "x" follows one letter ten times, "y" follows ten letters once each: counts favour "x" in
     # a context never seen, Kneser-Ney favours "y", the letter of many words.
@@ -210,6 +227,17 @@ def test_a_damaged_or_missing_model_says_what_to_do(tmp_path):
              "meta nested too deep": written(meta=np.array("[" * 100_000 + "]" * 100_000)),
              "count past int32": written(counts=np.r_[np.int64(2**32), counts[1:].astype(np.int64)]),
              "keys that wrap around": written(steps=np.r_[2**63 - 1, 2**63 - 1, steps[2:]].astype(np.int64))}
+    words = np.frombuffer(b"cat\nhat", dtype=np.uint8)
+    with_words = {**meta, "penalty": 2.0}
+    for name, raw, penalty in [("words not UTF-8", np.frombuffer(b"cat\n\xff\xfe", np.uint8), 2.0),
+                               ("a word in capitals", np.frombuffer(b"Cat", np.uint8), 2.0),
+                               ("a word with a digit", np.frombuffer(b"c4t", np.uint8), 2.0),
+                               ("an empty word", np.frombuffer(b"cat\n\nhat", np.uint8), 2.0),
+                               ("words as text", np.array(["cat"]), 2.0),
+                               ("words too many", np.zeros(2**25, np.uint8), 2.0),
+                               ("absurd penalty", words, 1e9), ("penalty not a number", words, float("nan")),
+                               ("no penalty", words, None)]:
+        cases[name] = written(words=raw, meta=np.array(json.dumps({**with_words, "penalty": penalty})))
     huge = io.BytesIO()  # a header that promises terabytes, a few bytes of data
     with zipfile.ZipFile(huge, "w") as archive:
         for name, array in good.items():
@@ -237,7 +265,7 @@ def test_a_damaged_or_missing_model_says_what_to_do(tmp_path):
         CharLM([]).save(tmp_path / "empty.npz", 0.3, 1.5)
 
 
-def test_the_reader_decodes_with_the_model_it_is_given():
+def test_the_reader_decodes_with_the_model_it_is_given(monkeypatch):
     torch.manual_seed(0)
     model = crnn.CRNN()
     image = torch.rand(model.height, 120).numpy()
@@ -250,6 +278,12 @@ def test_the_reader_decodes_with_the_model_it_is_given():
     beam = crnn.TextReader.from_model(model, lm=(lm, 2.0, 1.0))._read_one(image)
     assert beam.text == beam_decode(logits[0], lm, 2.0, 1.0)[0]
     assert beam.confidence == plain.confidence  # the reader's own certainty, whatever the decoding
+    lm.words, lm.penalty = frozenset({"cat"}), 3.0  # a model file's word list: the reader searches with it
+    asked = []
+    monkeypatch.setattr(decoding, "beam_decode", lambda *a, **k: (asked.append(k), beam_decode(*a, **k))[1])
+    listed = crnn.TextReader.from_model(model, lm=(lm, 2.0, 1.0))._read_one(image)
+    assert asked == [{"words": lm.words, "penalty": 3.0}]
+    assert listed.text == beam_decode(logits[0], lm, 2.0, 1.0, words=lm.words, penalty=3.0)[0]
 
 
 @pytest.mark.skipif(not decoding.SHIPPED_LM.is_file(), reason="no language model ships")
@@ -343,3 +377,20 @@ def test_the_chosen_kneser_ney_model_is_set_beside_the_best_absolute_one_on_line
     assert (lms["order 6"], 0.3, 2.5, 16) in seen and (kn, 0.6, 1.5, 8) in seen
     assert out["test, 16 texts"]["greedy"] == 100.0  # greedy reads nothing from blank columns
     assert bench.against_absolute(None, lms, grid, ("abs", 9.0, (0.3, 2.5), lms["order 6"]), []) is None
+
+
+def test_shipping_a_word_list_writes_it_with_its_setting_and_keeps_the_rest(tmp_path, monkeypatch):
+    from benchmarks.lines import ship_lexicon
+
+    lm = CharLM(TEXTS, order=3, beam=16)
+    lm.about = {"attribution": "the collections' credits"}
+    monkeypatch.setattr(decoding, "SHIPPED_LM", tmp_path / "lines_lm.npz")
+    ship_lexicon(lm, 0.6, 1.5, frozenset({"cat"}), None)  # the rule chose nothing: nothing is written
+    assert not (tmp_path / "lines_lm.npz").exists()
+    ship_lexicon(lm, 0.6, 1.5, frozenset({"cat"}), {"penalty": 2.0, "width": 32})
+    shipped, weight, bonus = CharLM.load(tmp_path / "lines_lm.npz")
+    assert (shipped.words, shipped.penalty, shipped.beam, weight, bonus) == (frozenset({"cat"}), 2.0, 32, 0.6, 1.5)
+    assert shipped.about["attribution"] == "the collections' credits" and "word_list" in shipped.about
+    ship_lexicon(lm, 0.6, 1.5, frozenset({"cat"}), {"penalty": 0.0, "width": 64})  # a wider beam, no list
+    shipped, _, _ = CharLM.load(tmp_path / "lines_lm.npz")
+    assert shipped.words is None and shipped.beam == 64
