@@ -8,10 +8,11 @@ drop letters). The n-gram model is counted from training text only: the real tra
 transcriptions and sentences drawn from training words; nothing is downloaded.
 """
 
+import heapq
 import json
 import math
 import zipfile
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -283,36 +284,43 @@ def beam_decode(logits, lm, weight=0.5, bonus=1.0, beam=None, prune=1e-3, skip_b
     """
     beam = lm.beam if beam is None else beam
     log_probs = torch.log_softmax(logits.detach().float().cpu(), dim=-1).numpy()
-    beams = {"": (0.0, -math.inf)}  # prefix -> (log p ending in blank, log p ending in its last char)
+    lse, floor, inf = _logsumexp, math.log(prune), -math.inf
+    beams = {"": (0.0, inf)}  # prefix -> (log p ending in blank, log p ending in its last char)
     lm_score = {"": 0.0}
     history = {"": lm.history_code("")}  # prefix -> the code of its last characters, for the LM
     missed = {"": 0.0}  # prefix -> the penalties of its finished words missing from `words` (none without)
     for t in range(log_probs.shape[0]):
         row = log_probs[t]
-        candidates = np.flatnonzero(row > math.log(prune))
-        if skip_blanks and len(candidates) == 1 and candidates[0] == BLANK:  # most columns: only the blank
+        candidates = np.flatnonzero(row > floor).tolist()
+        if skip_blanks and candidates == [BLANK]:  # most columns: only the blank
             p = float(row[BLANK])  # every text just ends in a blank; the same term for all keeps their order
-            beams = {prefix: (_logsumexp(pb, pnb) + p, -math.inf) for prefix, (pb, pnb) in beams.items()}
+            beams = {prefix: (lse(pb, pnb) + p, inf) for prefix, (pb, pnb) in beams.items()}
             continue
-        new = defaultdict(lambda: [-math.inf, -math.inf])
+        chars = [(float(row[c]), ALPHABET[c - 1] if c != BLANK else None) for c in candidates]
+        new = {}  # text -> [log p ending in blank, log p ending in its last char]
         asked = []  # (text, prefix, char) whose LM score is still to be looked up
         for prefix, (pb, pnb) in beams.items():
-            total = _logsumexp(pb, pnb)
-            for c in candidates:
-                p = float(row[c])
-                if c == BLANK:
-                    entry = new[prefix]
-                    entry[0] = _logsumexp(entry[0], total + p)
+            total = lse(pb, pnb)
+            last = prefix[-1] if prefix else None
+            for p, char in chars:
+                if char is None:
+                    entry = new.get(prefix)
+                    if entry is None:
+                        entry = new[prefix] = [inf, inf]
+                    entry[0] = lse(entry[0], total + p)
                     continue
-                char = ALPHABET[c - 1]
                 extended = prefix + char
-                entry = new[extended]
-                if prefix and prefix[-1] == char:
-                    entry[1] = _logsumexp(entry[1], pb + p)  # a repeat needs a blank in between
-                    same = new[prefix]
-                    same[1] = _logsumexp(same[1], pnb + p)
+                entry = new.get(extended)
+                if entry is None:
+                    entry = new[extended] = [inf, inf]
+                if last == char:
+                    entry[1] = lse(entry[1], pb + p)  # a repeat needs a blank in between
+                    same = new.get(prefix)
+                    if same is None:
+                        same = new[prefix] = [inf, inf]
+                    same[1] = lse(same[1], pnb + p)
                 else:
-                    entry[1] = _logsumexp(entry[1], total + p)
+                    entry[1] = lse(entry[1], total + p)
                 if extended not in lm_score:
                     lm_score[extended] = None
                     asked.append((extended, prefix, char))
@@ -324,15 +332,19 @@ def beam_decode(logits, lm, weight=0.5, bonus=1.0, beam=None, prune=1e-3, skip_b
                     missed[extended] = missed[prefix] + (penalty * _unknown_word(prefix, words)
                                                          if char not in LETTERS else 0.0)
                 history[extended] = lm.extend(history[prefix], char)
-        ranked = sorted(new.items(), key=lambda kv: _logsumexp(*kv[1]) + weight * lm_score[kv[0]]
-                        + bonus * len(kv[0]) - missed.get(kv[0], 0.0), reverse=True)
-        beams = {k: tuple(v) for k, v in ranked[:beam]}
+        if words is None:
+            ranked = heapq.nlargest(beam, new.items(), key=lambda kv: lse(*kv[1]) + weight * lm_score[kv[0]]
+                                    + bonus * len(kv[0]))
+        else:
+            ranked = heapq.nlargest(beam, new.items(), key=lambda kv: lse(*kv[1]) + weight * lm_score[kv[0]]
+                                    + bonus * len(kv[0]) - missed[kv[0]])
+        beams = {k: tuple(v) for k, v in ranked}
     ends = dict(zip(beams, lm.logprobs([history[prefix] for prefix in beams], ["\n"] * len(beams))))
     if words is not None:  # the last word ends with the line
         missed = {k: missed[k] + penalty * _unknown_word(k, words) for k in beams}
-    best, (pb, pnb) = max(beams.items(), key=lambda kv: _logsumexp(*kv[1])
+    best, (pb, pnb) = max(beams.items(), key=lambda kv: lse(*kv[1])
                           + weight * (lm_score[kv[0]] + ends[kv[0]]) + bonus * len(kv[0]) - missed.get(kv[0], 0.0))
-    confidence = math.exp(_logsumexp(pb, pnb) / max(1, log_probs.shape[0]))
+    confidence = math.exp(lse(pb, pnb) / max(1, log_probs.shape[0]))
     return best, confidence
 
 
