@@ -15,6 +15,7 @@ with the same recipe and random seed, and sets its scores beside this record's.
 
 import argparse
 import json
+import time
 
 import numpy as np
 
@@ -41,8 +42,12 @@ def split_by_file(train):
 def with_recorded(variants, recipe, recorded):
     """The variants just run, beside those of the record that they were not (when the record used
     the same recipe): running one variant must not erase the rows the chapter quotes."""
+    if not isinstance(recorded, dict):
+        return dict(variants)
     same = recorded.get("recipe") == json.loads(json.dumps(recipe))  # as the record holds it (lists, not tuples)
     kept = recorded.get("variants", {}) if same else {}
+    # a kept row says when it was recorded (its machine, if the run that made it said)
+    kept = {name: {"recorded": recorded.get("written"), **row} for name, row in kept.items()}
     return {name: variants.get(name, kept.get(name)) for name in VARIANTS if name in variants or name in kept}
 
 
@@ -69,7 +74,8 @@ def main(argv=None):
         test_scores = evaluation.summarise_case(evaluation.predict_logits(net, test.to_float()), test.labels)
         fonts = score_sets(logits_of(net, images), labels, names, groups, case_sensitive=True)
         out[name] = {"train_images": len(part), "train_seconds": round(history.train_seconds, 1),
-                     "byclass_test": test_scores, "fonts": fonts}
+                     "byclass_test": test_scores, "fonts": fonts, "recorded": time.strftime("%Y-%m-%d"),
+                     "machine": records.machine()}
         held = fonts["ALL held-out fonts"]
         print(f"{name}: {len(part):,} images, {history.train_seconds:.0f} s | ByClass test 62-way "
               f"{test_scores['case_acc']:.2f}%, 47-way {test_scores['bymerge_acc']:.2f}%, macro "

@@ -11,6 +11,7 @@ transcriptions and sentences drawn from training words; nothing is downloaded.
 import heapq
 import json
 import math
+import re
 import zipfile
 from collections import Counter
 from pathlib import Path
@@ -166,6 +167,13 @@ class CharLM:
         if self.words:
             meta["penalty"] = float(self.penalty)
             arrays["words"] = np.frombuffer("\n".join(sorted(self.words)).encode("utf-8"), dtype=np.uint8)
+            try:  # what `load` would refuse is never written
+                _checked_words(arrays["words"])
+                if not 0 <= meta["penalty"] <= MAX_PENALTY:
+                    raise ValueError
+            except ValueError:
+                raise HCRError("This word list cannot be saved: its words must be lower-case letters of the "
+                               f"alphabet, at most 64 each, and its penalty from 0 to {MAX_PENALTY:g}.") from None
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(path.name + ".partial")
@@ -207,6 +215,8 @@ class CharLM:
             lm.tabulate(keys, counts)
             lm.about = {k: v for k, v in meta.items() if k not in CORE_META}
             if raw_words is not None:
+                if meta["format"] < 3:  # format 2 had no word list
+                    raise ValueError
                 lm.words, lm.penalty = _checked_words(raw_words), float(meta["penalty"])
                 if not 0 <= lm.penalty <= MAX_PENALTY:  # NaN fails too
                     raise ValueError
@@ -250,21 +260,26 @@ def _unknown_word(prefix, words):
     return int(len(prefix) - i >= 2 and prefix[i:].lower() not in words)
 
 
+WORD = re.compile(r"[^\W\d_]+")  # a run of letters: what the beam search checks as one word
+
+
 def word_list(manifest, size=WORD_LIST_SIZE):
     """The words a reading may be checked against: those of the real training transcriptions, and
     wordfreq's `size` most frequent French and English words that are training words (one in ten
-    is held out for the synthetic test lines, `lines.in_split`). Lower case, letters only."""
-    import re
-
+    is held out for the synthetic test lines, `lines.in_split`, so it is missing here too). Folded
+    onto the alphabet as the transcriptions are ("coeur" for "cœur") and cut where the search cuts
+    a word ("aujourd", "hui" for "aujourd'hui"). Lower case, letters only."""
     from . import lines
 
     try:
         import wordfreq
     except ImportError:
         raise HCRError("The word list is missing: run `pip install -r requirements.txt`.") from None
-    words = {w.lower() for e in manifest.split("train") for w in re.findall(r"[^\W\d_]+", e.text)}
+    words = {w.lower() for e in manifest.split("train") for w in WORD.findall(e.text)}
     for language in ("fr", "en"):
-        words.update(w for w in wordfreq.top_n_list(language, size) if w.isalpha() and lines.in_split(w, "train"))
+        for token in wordfreq.top_n_list(language, size):
+            if lines.in_split(token, "train"):
+                words.update(WORD.findall(fold(token)[0].lower()))
     return frozenset(w for w in words if all(c in LETTERS for c in w))
 
 
@@ -283,6 +298,8 @@ def beam_decode(logits, lm, weight=0.5, bonus=1.0, beam=None, prune=1e-3, skip_b
     reading): the same texts and confidences, in about half the time (False: the plain search).
     """
     beam = lm.beam if beam is None else beam
+    if words is not None and not 0 <= penalty <= MAX_PENALTY:  # NaN fails too
+        raise HCRError(f"penalty={penalty!r} is out of range: choose 0 to {MAX_PENALTY:g}.")
     log_probs = torch.log_softmax(logits.detach().float().cpu(), dim=-1).numpy()
     lse, floor, inf = _logsumexp, math.log(prune), -math.inf
     beams = {"": (0.0, inf)}  # prefix -> (log p ending in blank, log p ending in its last char)

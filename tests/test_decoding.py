@@ -78,7 +78,9 @@ def test_a_word_list_settles_what_the_letters_around_cannot():
     assert beam_decode(logits, lm, 0.0, 0.5, words=frozenset({"hat"}), penalty=0.0)[0] == "hot"
     assert beam_decode(logits, lm, 0.0, 0.5, words=frozenset({"hat"}), penalty=2.0)[0] == "hat"
     spaced = columns({"h": 0.9}, {"o": 0.55, "a": 0.4}, {"t": 0.9}, {" ": 0.9}, {"x": 0.9})
-    assert beam_decode(spaced, lm, 0.0, 0.5, words=frozenset({"hat"}), penalty=2.0)[0] == "hat x"  # "x": too short
+    assert beam_decode(spaced, lm, 0.0, 0.5, words=frozenset({"hat"}), penalty=2.0)[0] == "hat x"  # a space ends it
+    with pytest.raises(HCRError, match="penalty"):
+        beam_decode(logits, lm, 0.0, 0.5, words=frozenset({"hat"}), penalty=float("inf"))
     assert beam_decode(logits, lm, 0.0, 0.5, words=frozenset({"hot", "hat"}), penalty=2.0)[0] == "hot"
 
 
@@ -92,8 +94,20 @@ def test_the_word_list_holds_training_words_only(tmp_path):
     manifest = real_lines.read_manifest(tmp_path)
     words = decoding.word_list(manifest, size=2000)
     assert {"notaire", "dupont"} <= words and "zorglub" not in words and "1832" not in words
-    assert all(lines.in_split(w, "train") for w in words - {"notaire", "dupont"})
+    import wordfreq
+
+    tokens = [t for language in ("fr", "en") for t in wordfreq.top_n_list(language, 2000)]
+    pieces = {w for t in tokens if lines.in_split(t, "train")
+              for w in decoding.WORD.findall(alphabet.fold(t)[0].lower())}
+    assert words - {"notaire", "dupont"} <= pieces  # training words, folded and cut, and nothing else
+    held_out = {t for t in tokens if t.isalpha() and not lines.in_split(t, "train")} - pieces
+    assert held_out and not held_out & words  # the synthetic test lines' words stay out
     assert all(w == w.lower() and all(c in decoding.LETTERS for c in w) for w in words)
+    full = decoding.word_list(manifest, size=20_000)
+    if lines.in_split("cœur", "train"):
+        assert "coeur" in full  # folded as the transcriptions are
+    if lines.in_split("aujourd'hui", "train"):
+        assert {"aujourd", "hui"} <= full  # cut where the beam search cuts a word
 
 
 def reference_logprob(texts, order, discount, smoothing, history, char):
@@ -175,6 +189,15 @@ def test_a_word_list_is_saved_with_its_penalty_and_what_the_file_says_of_itself(
     assert plain.words is None and plain.penalty == 0.0
 
 
+def test_a_word_list_that_could_not_be_read_back_is_not_written(tmp_path):
+    lm = CharLM(TEXTS, order=3)
+    for words, penalty in [(frozenset({"Cat"}), 2.0), (frozenset({"don't"}), 2.0), (frozenset({"cat"}), 99.0)]:
+        lm.words, lm.penalty = words, penalty
+        with pytest.raises(HCRError, match="cannot be saved"):
+            lm.save(tmp_path / "lm.npz", 0.6, 1.5)
+    assert not list(tmp_path.iterdir())
+
+
 def test_the_shipped_model_file_reads_as_before():
     """It predates word lists (format 2): it must load, with none."""
     lm, weight, bonus = CharLM.load(decoding.SHIPPED_LM)
@@ -234,7 +257,8 @@ def test_a_damaged_or_missing_model_says_what_to_do(tmp_path):
                                ("a word with a digit", np.frombuffer(b"c4t", np.uint8), 2.0),
                                ("an empty word", np.frombuffer(b"cat\n\nhat", np.uint8), 2.0),
                                ("words as text", np.array(["cat"]), 2.0),
-                               ("words too many", np.zeros(2**25, np.uint8), 2.0),
+                               ("words too many", np.frombuffer(b"ab\n" * (decoding.MAX_WORD_BYTES // 3) + b"ab",
+                                                                np.uint8), 2.0),
                                ("absurd penalty", words, 1e9), ("penalty not a number", words, float("nan")),
                                ("no penalty", words, None)]:
         cases[name] = written(words=raw, meta=np.array(json.dumps({**with_words, "penalty": penalty})))
@@ -391,6 +415,7 @@ def test_shipping_a_word_list_writes_it_with_its_setting_and_keeps_the_rest(tmp_
     shipped, weight, bonus = CharLM.load(tmp_path / "lines_lm.npz")
     assert (shipped.words, shipped.penalty, shipped.beam, weight, bonus) == (frozenset({"cat"}), 2.0, 32, 0.6, 1.5)
     assert shipped.about["attribution"] == "the collections' credits" and "word_list" in shipped.about
-    ship_lexicon(lm, 0.6, 1.5, frozenset({"cat"}), {"penalty": 0.0, "width": 64})  # a wider beam, no list
+    ship_lexicon(shipped, 0.6, 1.5, frozenset({"cat"}), {"penalty": 0.0, "width": 64})  # a wider beam, no list
     shipped, _, _ = CharLM.load(tmp_path / "lines_lm.npz")
-    assert shipped.words is None and shipped.beam == 64
+    assert shipped.words is None and shipped.beam == 64 and "word_list" not in shipped.about
+    assert shipped.about["attribution"] == "the collections' credits"

@@ -202,9 +202,11 @@ def test_running_one_case_variant_keeps_the_recorded_others():
 
     recipe = training.CASE_RECIPE.to_dict()
     old = {VARIANTS[1]: {"old": 1}, VARIANTS[2]: {"old": 2}}
-    recorded = json.loads(json.dumps({"recipe": recipe, "variants": old}))  # as read back from the file
+    recorded = json.loads(json.dumps({"recipe": recipe, "written": "2026-12-01", "variants": old}))  # as read back
     merged = with_recorded({VARIANTS[0]: {"new": 0}, VARIANTS[2]: {"new": 2}}, recipe, recorded)
-    assert merged == {VARIANTS[0]: {"new": 0}, VARIANTS[1]: {"old": 1}, VARIANTS[2]: {"new": 2}}
+    assert merged == {VARIANTS[0]: {"new": 0}, VARIANTS[1]: {"recorded": "2026-12-01", "old": 1},
+                      VARIANTS[2]: {"new": 2}}  # a kept row says when it was recorded
     assert list(merged) == list(VARIANTS)  # in the chapter's order
     other = dict(recorded, recipe={**recorded["recipe"], "epochs": -1})  # another recipe: its rows do not compare
     assert with_recorded({VARIANTS[0]: {"new": 0}}, recipe, other) == {VARIANTS[0]: {"new": 0}}
+    assert with_recorded({VARIANTS[0]: {"new": 0}}, recipe, [1, 2]) == {VARIANTS[0]: {"new": 0}}  # not a record

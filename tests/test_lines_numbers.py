@@ -12,7 +12,7 @@ from .test_quoted_numbers import numbers, stray_numbers  # every number in a rec
 
 ROOT = paths.PROJECT_DIR
 RECORDS = ("lines.json", "peers.json", "lines_sources.json", "lines_designs.json", "lines_balance.json", "pages.json",
-           "line_crops.json", "lines_script.json", "lines_lexicon.json")
+           "line_crops.json", "lines_script.json", "lines_lexicon.json", "lines_lexicon_first_run.json")
 
 
 def quoted_texts():
@@ -62,6 +62,8 @@ def test_beam_grid_table_lays_out_every_setting_tried_once():
     assert table.loc[("order 5", 0.2), 1.5] == 17.5 and table.loc[("order 6 Kneser-Ney", 0.45), 0.5] == 17.0
     assert table.loc[("order 7 Kneser-Ney, width 16", 0.6), 1.5] == 15.8
     assert int(table.notna().sum().sum()) == 4  # greedy is not a beam setting
-    record["scores"]["beam_search"]["val_grid"]["beam wide"] = 1.0
-    with pytest.raises(ValueError, match="beam wide"):
+    record["scores"]["beam_search"]["val_grid"]["dev fonts, beam weight 0.2 bonus 0.5"] = 4.0  # a guard, not a setting
+    assert int(records.beam_grid_table(record).notna().sum().sum()) == 4
+    record["scores"]["beam_search"]["val_grid"]["beam weight wide"] = 1.0
+    with pytest.raises(ValueError, match="beam weight wide"):
         records.beam_grid_table(record)
