@@ -652,8 +652,8 @@ LEXICON_RULE = ("ship a word list only if, at a setting whose 20-character line 
 LEXICON_PENALTIES = (0.0, 1.0, 2.0, 3.0)
 LEXICON_WIDTHS = (16, 32, 64)
 SPEED_LIMIT_MS = 50.0
-WORD_LIST = ("the words of the real training transcriptions, and wordfreq's 200,000 most frequent French and English "
-             "words that are training words (lines.in_split), lower case")
+WORD_LIST = (f"the words of the real training transcriptions, and wordfreq's {decoding.WORD_LIST_SIZE:,} most "
+             "frequent French and English words that are training words (lines.in_split), lower case")
 
 
 def lexicon_main(args):
