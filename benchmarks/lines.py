@@ -10,6 +10,7 @@
     python -m benchmarks.lines balance build/a.pt build/b.pt   # -> assets/lines_balance.json (fine-tunes on val)
     python -m benchmarks.lines script checkpoints/lines.pt     # -> assets/lines_script.json (script fonts)
     python -m benchmarks.lines lexicon                  # -> assets/lines_lexicon.json (a word list, wider beams)
+    python -m benchmarks.lines shifts                   # -> assets/lines_shifts.json (lines read moved up and down)
 
 Training mixes real handwritten lines (the collection's train split), synthetic lines of
 EMNIST and MNIST training characters, and lines in the DEV fonts (`helpers.line_training.LineRecipe`).
@@ -25,7 +26,9 @@ The real lines are French: their figures are not figures for English writing.
 """
 
 import argparse
+import copy
 import io
+import math
 import shutil
 import statistics
 import sys
@@ -272,7 +275,7 @@ def _logits(reader, paths):
             except HCRError:
                 out.append(None)
                 continue
-            out.append(reader.model(torch.from_numpy(image)[None, None])[0].float())
+            out.append(reader.columns(image)[0])
     return out
 
 
@@ -385,7 +388,7 @@ def score_reader(reader, per_font=30, seed=0, synthetic=1000, lms=None):
         print_one(name, result[name])
     test_bank = lines.load_bank(False)
     synthetic_set = lines.make_line_set(test_bank, synthetic, "test", seed=seed + 2, height=reader.model.height)
-    texts = [text for text, _, _ in crnn.read_lines(reader.model, synthetic_set)]
+    texts = [reader._read_one(synthetic_set.image(i)).text for i in range(len(synthetic_set))]
     result["synthetic test lines"] = {k: round(v, 3) for k, v in crnn.score(texts, synthetic_set.texts).items()}
     print_one("synthetic test lines", result["synthetic test lines"])
     if speed:
@@ -403,15 +406,35 @@ def score_reader(reader, per_font=30, seed=0, synthetic=1000, lms=None):
         if lm is not None:
             record.update(order=lm.order, smoothing=lm.smoothing, width=lm.beam, counted_from=lm.counted_from)
             result["lm"] = lm  # for score_main to ship; dropped before the record is written
+        drawn_reader = None
+        if setting is not None and speed:  # then a word list and wider beams, by the same val lines
+            manifest = real_lines.read_manifest()
+            words, drawn_words = decoding.word_list(manifest), decoding.word_list(manifest, test_words=False)
+            lex, plain, picked = lexicon_grid(reader, lm, *setting, words, reals["real handwriting, val split"],
+                                              speed, guard=guard, drawn_words=drawn_words)
+            record["word_list"] = {"rule": LEXICON_RULE, "words": len(words), "word_list": WORD_LIST,
+                                   "drawn_lines_word_list": WORD_LIST_FOR_DRAWN_LINES,
+                                   "speed_limit_ms": SPEED_LIMIT_MS, "without_list": plain, "chosen": picked,
+                                   "grid": lex}
+            if picked is not None:
+                lm.words = words if lex[picked]["penalty"] else None
+                lm.penalty, lm.beam = lex[picked]["penalty"], lex[picked]["width"]
+                record.update(width=lm.beam, penalty=lm.penalty if lm.words else 0, words=len(lm.words or ()))
+            if lm.words:  # the drawn lines' words are the held-out ones: read them with a list that lacks them
+                drawn_lm = copy.copy(lm)
+                drawn_lm.words = drawn_words
+                drawn_reader = crnn.TextReader.from_model(reader.model, lm=(drawn_lm, *setting),
+                                                          shifts=reader.shifts)
         if setting is not None:  # the beam reader on the sets that chose nothing, and its speed
-            beam_reader = crnn.TextReader.from_model(reader.model, lm=(lm, *setting))
+            beam_reader = crnn.TextReader.from_model(reader.model, lm=(lm, *setting), shifts=reader.shifts)
+            drawn_reader = drawn_reader or beam_reader
             record["test"], _ = score_items(beam_reader, reals["real handwriting, test split"])
             print_one("real test, beam search", record["test"])
             for name in ("fonts held-out, clean", "fonts held-out, photographed"):
                 if name in sets:
-                    record[name], _ = score_items(beam_reader, [(p, t) for p, t in sets[name]])
+                    record[name], _ = score_items(drawn_reader, [(p, t) for p, t in sets[name]])
                     print_one(f"{name}, beam search", record[name])
-            texts = [beam_reader._read_one(synthetic_set.image(i)).text for i in range(len(synthetic_set))]
+            texts = [drawn_reader._read_one(synthetic_set.image(i)).text for i in range(len(synthetic_set))]
             record["synthetic test lines"] = {k: round(v, 3) for k, v in crnn.score(texts, synthetic_set.texts).items()}
             print_one("synthetic test lines, beam search", record["synthetic test lines"])
             if speed:
@@ -445,9 +468,10 @@ def score_main(args):
             print("greedy decoding read val best: no language model ships")
         else:
             lm.save(decoding.SHIPPED_LM, *setting, chosen_on="real val lines", reader=shown(path),
-                    counted_from=lm.counted_from,
-                    attribution=real_lines.ATTRIBUTION)
-            print(f"wrote {decoding.SHIPPED_LM} (beam weight {setting[0]}, bonus {setting[1]})")
+                    counted_from=lm.counted_from, attribution=real_lines.ATTRIBUTION,
+                    **({"word_list": WORD_LIST} if lm.words else {}))
+            print(f"wrote {decoding.SHIPPED_LM} (beam weight {setting[0]}, bonus {setting[1]}, width {lm.beam}, "
+                  f"word list: {f'penalty {lm.penalty:g}' if lm.words else 'none'})")
     result = {"checkpoint": shown(path), "recipe": info.get("recipe", {}), "training": info.get("metrics", {}),
               "seed": args.seed, "dev_fonts": DEV_FONTS, "held_out_fonts": HELD_OUT_FONTS, "machine": machine(),
               "attribution": real_lines.ATTRIBUTION, "scores": scores}
@@ -646,41 +670,47 @@ def script_main(args):
     return record
 
 
-LEXICON_RULE = ("ship a word list only if, at a setting whose 20-character line still reads in under 50 ms from PNG "
-                "to text, it reads the val lines at least 0.3 points better than the shipped beam search; the "
-                "test lines are read only with the settings so chosen; set before the first run")
+LEXICON_RULE = ("ship a word list or a wider beam only if, at a setting whose 20-character line still reads in under "
+                "50 ms from PNG to text, it reads the val lines at least 0.3 points better than the beam search "
+                "without them; and a list only if it reads the dev fonts' lines (whose words it lacks) no worse by "
+                "more than it reads val better; the test lines are read only with the settings so chosen")
 LEXICON_PENALTIES = (0.0, 1.0, 2.0, 3.0)
 LEXICON_WIDTHS = (16, 32, 64)
 SPEED_LIMIT_MS = 50.0
 WORD_LIST = (f"the words of the real training transcriptions, and wordfreq's {decoding.WORD_LIST_SIZE:,} most "
-             "frequent French and English words that are training words (lines.in_split), lower case")
+             "frequent French and English words, lower case")
+WORD_LIST_FOR_DRAWN_LINES = ("the same list without the tenth of wordfreq's words that the font and synthetic "
+                             "test lines are made of (decoding.word_list(test_words=False)): those lines measure "
+                             "words the list lacks")
 
 
-def lexicon_main(args):
-    """The shipped beam search with a word list (`decoding.word_list`): each finished word that is not
-    in it costs a penalty. A grid of penalties and beam widths on the val lines, each timed on
-    20-character lines from PNG to text; the test lines read only with what val chose."""
-    from helpers.decoding import SHIPPED_LM, CharLM, beam_decode, word_list
+def _read_with(logits, items, lm, weight, bonus, penalty, width, words):
+    """Scores of the beam search at one penalty and width on already computed columns."""
+    from helpers.decoding import beam_decode
 
-    lm, weight, bonus = CharLM.load(SHIPPED_LM)
-    reader = crnn.TextReader(args.checkpoint or crnn.SHIPPED, lm=None)
-    words = word_list(real_lines.read_manifest())
-    sets = real_sets()
-    logits = {name: _logits(reader, [item[0] for item in items]) for name, items in sets.items()}
-    speed = speed_files(IMAGES_DIR / "lexicon")
+    texts = [beam_decode(lg, lm, weight, bonus, beam=width, words=words if penalty else None, penalty=penalty)[0]
+             if lg is not None else "" for lg in logits]
+    truths = [i[1] for i in items]
+    out = {"cer": round(100 * crnn.cer(texts, truths), 3),
+           "cer_ignore_case": round(100 * crnn.cer(texts, truths, ignore_case=True), 3)}
+    if all(len(i) > 2 for i in items):
+        groups = [i[2] for i in items]
+        out.update(per_collection=round(crnn.macro_cer(texts, truths, groups), 3),
+                   by_collection={g: round(v, 2) for g, v in crnn.cer_by_group(texts, truths, groups).items()})
+    return out
 
-    def listed(penalty):  # penalty 0 is the search without a list (the same readings, without its checks)
-        return words if penalty else None
 
-    def read(name, penalty, width):
-        texts = [beam_decode(lg, lm, weight, bonus, beam=width, words=listed(penalty), penalty=penalty)[0]
-                 if lg is not None else "" for lg in logits[name]]
-        items = sets[name]
-        truths, groups = [i[1] for i in items], [i[2] for i in items]
-        return {"cer": round(100 * crnn.cer(texts, truths), 3),
-                "cer_ignore_case": round(100 * crnn.cer(texts, truths, ignore_case=True), 3),
-                "per_collection": round(crnn.macro_cer(texts, truths, groups), 3),
-                "by_collection": {g: round(v, 2) for g, v in crnn.cer_by_group(texts, truths, groups).items()}}
+def lexicon_grid(reader, lm, weight, bonus, words, val_items, speed, guard=None, drawn_words=None):
+    """The beam search with a word list (`decoding.word_list`: each finished word that is not in it
+    costs a penalty) and wider beams: every penalty and width on the VAL lines, each timed on
+    20-character lines from PNG to text, and the rule (LEXICON_RULE) applied.
+
+    `guard` (the dev fonts' lines, whose words are the held-out ones) is read with `drawn_words`, a
+    list without them: a list must not cost writing whose words it lacks more than it gains.
+    Returns (grid, key of the search without them, key chosen or None)."""
+    from helpers.decoding import beam_decode
+
+    logits = _logits(reader, [item[0] for item in val_items])
 
     def ms_per_line(settings, repeats=3):
         """{(penalty, width): ms} as `TextReader.read` reads a line: picture, columns, greedy reading, search.
@@ -692,42 +722,136 @@ def lexicon_main(args):
             for i, path in enumerate(speed):
                 for penalty, width in settings:
                     started = time.perf_counter()
-                    with torch.no_grad():
-                        lg = reader.model(torch.from_numpy(reader._prepare(str(path)))[None, None])[0].float()
+                    lg = reader.columns(reader._prepare(str(path)))[0]
                     crnn.greedy_decode(lg[None])  # the reader's own confidence, which every reading reports
-                    beam_decode(lg, lm, weight, bonus, beam=width, words=listed(penalty), penalty=penalty)
+                    beam_decode(lg, lm, weight, bonus, beam=width, words=words if penalty else None, penalty=penalty)
                     times[(penalty, width)][i].append(1000 * (time.perf_counter() - started))
         return {setting: round(statistics.median(min(t) for t in rows), 2) for setting, rows in times.items()}
 
-    val_name, test_name = "real handwriting, val split", "real handwriting, test split"
-    settings = [(penalty, width) for width in LEXICON_WIDTHS for penalty in LEXICON_PENALTIES]
+    widths = sorted({lm.beam, *LEXICON_WIDTHS})
+    settings = [(penalty, width) for width in widths for penalty in LEXICON_PENALTIES]
     speeds = ms_per_line(settings)
     grid = {}
     for penalty, width in settings:
         key = f"penalty {penalty:g}, width {width}"
         grid[key] = {"penalty": penalty, "width": width, "ms_per_line": speeds[(penalty, width)],
-                     "val": read(val_name, penalty, width)}
+                     "val": _read_with(logits, val_items, lm, weight, bonus, penalty, width, words)}
         print(f"  {key:22s}: val CER {grid[key]['val']['cer']:.2f}% (per collection "
               f"{grid[key]['val']['per_collection']:.2f}%), {grid[key]['ms_per_line']:.1f} ms per line", flush=True)
-    shipped = f"penalty {lm.penalty if lm.words else 0:g}, width {lm.beam}"  # what the shipped file reads with
+    plain = f"penalty 0, width {lm.beam}"  # the search chosen without a list or a wider beam
     fast = {k: v for k, v in grid.items() if v["ms_per_line"] < SPEED_LIMIT_MS}
-    best_fast = min(fast, key=lambda k: fast[k]["val"]["cer"]) if fast else None
-    best_any = min(grid, key=lambda k: grid[k]["val"]["cer"])
-    passes = best_fast is not None and grid[shipped]["val"]["cer"] - grid[best_fast]["val"]["cer"] >= 0.3
-    for key in dict.fromkeys([shipped, best_fast]):  # val's best over the limit is not read on test
+    ranked = sorted(fast, key=lambda k: fast[k]["val"]["cer"])
+    chosen = None
+    for key in ranked:
+        gain = grid[plain]["val"]["cer"] - grid[key]["val"]["cer"]
+        if gain < 0.3:
+            break
+        if grid[key]["penalty"] and guard:
+            guard_logits = _logits(reader, [item[0] for item in guard])
+            loss = [_read_with(guard_logits, guard, lm, weight, bonus, grid[k]["penalty"], grid[k]["width"],
+                               drawn_words)["cer"] for k in (plain, key)]
+            grid[key]["dev fonts"], grid[plain]["dev fonts"] = loss[1], loss[0]
+            print(f"  {key:22s}: dev fonts CER {loss[1]:.2f}% against {loss[0]:.2f}% without the list", flush=True)
+            if loss[1] - loss[0] > gain:
+                continue
+        chosen = key
+        break
+    return grid, plain, chosen
+
+
+def lexicon_main(args):
+    """The shipped beam search's weight and bonus, with a word list and wider beams (`lexicon_grid`);
+    the test lines read only with the search without them and with the setting the rule chose."""
+    from helpers.decoding import SHIPPED_LM, CharLM, word_list
+
+    lm, weight, bonus = CharLM.load(SHIPPED_LM)
+    reader = crnn.TextReader(args.checkpoint or crnn.SHIPPED, lm=None)
+    manifest = real_lines.read_manifest()
+    words, drawn_words = word_list(manifest), word_list(manifest, test_words=False)
+    sets = real_sets()
+    val_name, test_name = "real handwriting, val split", "real handwriting, test split"
+    guard = build_font_sets(IMAGES_DIR / "lexicon_guard", DEV_FONTS, per_font=10, split=(DEV_FONTS, ()))
+    guard = guard["fonts dev, clean"] + guard["fonts dev, photographed"]
+    grid, plain, chosen = lexicon_grid(reader, lm, weight, bonus, words, sets[val_name],
+                                       speed_files(IMAGES_DIR / "lexicon"), guard=guard, drawn_words=drawn_words)
+    test_logits = _logits(reader, [item[0] for item in sets[test_name]])
+    for key in dict.fromkeys([plain, chosen]):  # nothing else is read on test
         if key is not None:
-            grid[key]["test"] = read(test_name, grid[key]["penalty"], grid[key]["width"])
+            grid[key]["test"] = _read_with(test_logits, sets[test_name], lm, weight, bonus, grid[key]["penalty"],
+                                           grid[key]["width"], words)
             print(f"  {key:22s}: test CER {grid[key]['test']['cer']:.2f}%", flush=True)
     record = {"machine": machine(), "rule": LEXICON_RULE, "beam": {"weight": weight, "bonus": bonus},
-              "words": len(words), "word_list": WORD_LIST,
-              "speed_limit_ms": SPEED_LIMIT_MS, "shipped": shipped, "best_within_speed_limit": best_fast,
-              "best_on_val": best_any, "rule_passes": passes, "val_lines": len(sets[val_name]),
+              "read_shifts": list(reader.shifts), "words": len(words), "word_list": WORD_LIST,
+              "drawn_lines_word_list": WORD_LIST_FOR_DRAWN_LINES, "speed_limit_ms": SPEED_LIMIT_MS,
+              "without_list": plain, "chosen": chosen, "val_lines": len(sets[val_name]),
               "test_lines": len(sets[test_name]), "grid": grid}
     records.write(args.json.name, record, folder=args.json.parent)
     print(f"wrote {args.json}")
     if args.ship:
-        ship_lexicon(lm, weight, bonus, words, grid[best_fast] if passes else None,
+        ship_lexicon(lm, weight, bonus, words, grid[chosen] if chosen else None,
                      reader=shown(args.checkpoint or crnn.SHIPPED))
+    return record
+
+
+SHIFTS_RULE = ("read each line several times, moved up and down, only if that reads the val lines at least 0.3 "
+               "points better with the shipped beam search, and a 20-character line still in under 50 ms from PNG "
+               "to text; the test lines are read only with the shifts so chosen")
+SHIFT_CHOICES = ((0,), (0, -1, 1), (0, -2, 2), (0, -3, 3), (0, -2, 2, -4, 4))
+
+
+def shifts_main(args):
+    """Each line read as framed and moved a few rows up and down, the readings' probabilities
+    averaged (`TextReader.columns`): every choice of SHIFT_CHOICES on the VAL lines, greedy and with
+    the shipped beam search, each timed from PNG to text; the test lines read only with the choice."""
+    from helpers.decoding import SHIPPED_LM, CharLM, beam_decode
+
+    lm, weight, bonus = CharLM.load(SHIPPED_LM)
+    sets = real_sets()
+    val_name, test_name = "real handwriting, val split", "real handwriting, test split"
+    speed = speed_files(IMAGES_DIR / "shifts")
+    readers = {shifts: crnn.TextReader(args.checkpoint or crnn.SHIPPED, lm=(lm, weight, bonus), shifts=shifts)
+               for shifts in SHIFT_CHOICES}
+
+    def scores(reader, items):
+        logits = _logits(reader, [item[0] for item in items])
+        truths = [item[1] for item in items]
+        greedy = [crnn.greedy_decode(lg[None])[0][0] if lg is not None else "" for lg in logits]
+        beam = [beam_decode(lg, lm, weight, bonus, words=lm.words, penalty=lm.penalty)[0] if lg is not None else ""
+                for lg in logits]
+        return {"greedy": round(100 * crnn.cer(greedy, truths), 3), "beam": round(100 * crnn.cer(beam, truths), 3),
+                "beam_per_collection": round(crnn.macro_cer(beam, truths, [i[2] for i in items]), 3)}
+
+    times = {shifts: [] for shifts in SHIFT_CHOICES}  # the choices take turns on each line (a shared machine)
+    readers[(0,)].read(speed[0])  # warm up
+    for path in speed:
+        for shifts, reader in readers.items():
+            best = math.inf
+            for _ in range(3):
+                started = time.perf_counter()
+                reader.read(path)
+                best = min(best, 1000 * (time.perf_counter() - started))
+            times[shifts].append(best)
+    grid = {}
+    for shifts, reader in readers.items():
+        key = "shifts " + " ".join(f"{v:+d}" if v else "0" for v in shifts)
+        grid[key] = {"shifts": list(shifts), "ms_per_line": round(statistics.median(times[shifts]), 2),
+                     "val": scores(reader, sets[val_name])}
+        print(f"  {key:22s}: val greedy {grid[key]['val']['greedy']:.2f}%, beam {grid[key]['val']['beam']:.2f}%, "
+              f"{grid[key]['ms_per_line']:.1f} ms per line", flush=True)
+    plain = "shifts 0"
+    fast = [k for k, v in grid.items() if v["ms_per_line"] < SPEED_LIMIT_MS]
+    best = min(fast, key=lambda k: grid[k]["val"]["beam"], default=plain)
+    chosen = best if grid[plain]["val"]["beam"] - grid[best]["val"]["beam"] >= 0.3 else plain
+    for key in dict.fromkeys([plain, chosen]):  # nothing else is read on test
+        grid[key]["test"] = scores(readers[tuple(grid[key]["shifts"])], sets[test_name])
+        print(f"  {key:22s}: test greedy {grid[key]['test']['greedy']:.2f}%, beam {grid[key]['test']['beam']:.2f}%",
+              flush=True)
+    record = {"machine": machine(), "rule": SHIFTS_RULE, "checkpoint": shown(args.checkpoint or crnn.SHIPPED),
+              "beam": {"weight": weight, "bonus": bonus, "width": lm.beam, "penalty": lm.penalty if lm.words else 0},
+              "speed_limit_ms": SPEED_LIMIT_MS, "chosen": chosen, "chosen_shifts": grid[chosen]["shifts"],
+              "val_lines": len(sets[val_name]), "test_lines": len(sets[test_name]), "grid": grid}
+    records.write(args.json.name, record, folder=args.json.parent)
+    print(f"wrote {args.json}: set crnn.READ_SHIFTS = {tuple(grid[chosen]['shifts'])}")
     return record
 
 
@@ -850,6 +974,9 @@ def main(argv=None):
     lexicon.add_argument("--ship", action="store_true",
                          help="write the setting the rule chose into checkpoints/lines_lm.npz")
     lexicon.add_argument("--json", type=Path, default=ASSETS / "lines_lexicon.json")
+    shifts = sub.add_parser("shifts", help="each line read moved up and down, the readings averaged: on val, timed")
+    shifts.add_argument("checkpoint", nargs="?", type=Path, default=None)
+    shifts.add_argument("--json", type=Path, default=ASSETS / "lines_shifts.json")
     score = sub.add_parser("score", help="score a line reader on real, font and synthetic lines it never trained on")
     score.add_argument("checkpoint", nargs="?", type=Path, default=None)
     score.add_argument("--per-font", type=int, default=30)
@@ -863,7 +990,8 @@ def main(argv=None):
     args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded with what it makes
     commands = {"train": train_main, "sources": sources_main, "designs": designs_main, "score": score_main,
                 "full-budget": full_budget_main, "balance": balance_main, "pages": pages_main, "crops": crops_main,
-                "script": script_main, "lexicon": lexicon_main}
+                "script": script_main, "lexicon": lexicon_main,
+                "shifts": shifts_main}
     return commands[args.command](args)
 
 

@@ -263,12 +263,15 @@ def _unknown_word(prefix, words):
 WORD = re.compile(r"[^\W\d_]+")  # a run of letters: what the beam search checks as one word
 
 
-def word_list(manifest, size=WORD_LIST_SIZE):
+def word_list(manifest, size=WORD_LIST_SIZE, test_words=True):
     """The words a reading may be checked against: those of the real training transcriptions, and
-    wordfreq's `size` most frequent French and English words that are training words (one in ten
-    is held out for the synthetic test lines, `lines.in_split`, so it is missing here too). Folded
-    onto the alphabet as the transcriptions are ("coeur" for "cœur") and cut where the search cuts
-    a word ("aujourd", "hui" for "aujourd'hui"). Lower case, letters only."""
+    wordfreq's `size` most frequent French and English words. Folded onto the alphabet as the
+    transcriptions are ("coeur" for "cœur") and cut where the search cuts a word ("aujourd", "hui"
+    for "aujourd'hui"). Lower case, letters only.
+
+    `test_words=False` leaves out the tenth of wordfreq's words that the synthetic and font test
+    lines are made of (`lines.in_split`): read with that list, those lines measure writing whose
+    words the list lacks, as a name or a rare word would be."""
     from . import lines
 
     try:
@@ -278,7 +281,7 @@ def word_list(manifest, size=WORD_LIST_SIZE):
     words = {w.lower() for e in manifest.split("train") for w in WORD.findall(e.text)}
     for language in ("fr", "en"):
         for token in wordfreq.top_n_list(language, size):
-            if lines.in_split(token, "train"):
+            if test_words or lines.in_split(token, "train"):
                 words.update(WORD.findall(fold(token)[0].lower()))
     return frozenset(w for w in words if all(c in LETTERS for c in w))
 

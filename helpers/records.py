@@ -38,6 +38,7 @@ MADE_BY = {
     "line_crops.json": "python -m benchmarks.lines crops",
     "lines_script.json": "python -m benchmarks.lines script",
     "lines_lexicon.json": "python -m benchmarks.lines lexicon",
+    "lines_shifts.json": "python -m benchmarks.lines shifts",
 }
 
 

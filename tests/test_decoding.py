@@ -84,7 +84,7 @@ def test_a_word_list_settles_what_the_letters_around_cannot():
     assert beam_decode(logits, lm, 0.0, 0.5, words=frozenset({"hot", "hat"}), penalty=2.0)[0] == "hot"
 
 
-def test_the_word_list_holds_training_words_only(tmp_path):
+def test_the_word_list_can_leave_out_the_test_lines_words(tmp_path):
     from .test_real_lines_and_pages import HEADER
 
     folder = tmp_path / "handwritten_lines"
@@ -92,7 +92,7 @@ def test_the_word_list_holds_training_words_only(tmp_path):
     (folder / "manifest.tsv").write_text(HEADER + "lines/a/1.jpg\tNotaire Dupont, 1832\ta\tp\tw\ttrain\n"
                                          "lines/a/2.jpg\tZorglub\ta\tp\tw\tval\n", encoding="utf-8")
     manifest = real_lines.read_manifest(tmp_path)
-    words = decoding.word_list(manifest, size=2000)
+    words = decoding.word_list(manifest, size=2000, test_words=False)
     assert {"notaire", "dupont"} <= words and "zorglub" not in words and "1832" not in words
     import wordfreq
 
@@ -103,6 +103,8 @@ def test_the_word_list_holds_training_words_only(tmp_path):
     held_out = {t for t in tokens if t.isalpha() and not lines.in_split(t, "train")} - pieces
     assert held_out and not held_out & words  # the synthetic test lines' words stay out
     assert all(w == w.lower() and all(c in decoding.LETTERS for c in w) for w in words)
+    shipped = decoding.word_list(manifest, size=2000)  # the users' list: every word wordfreq gave
+    assert words < shipped and held_out <= shipped and "zorglub" not in shipped
     full = decoding.word_list(manifest, size=20_000)
     if lines.in_split("cœur", "train"):
         assert "coeur" in full  # folded as the transcriptions are
@@ -293,21 +295,47 @@ def test_the_reader_decodes_with_the_model_it_is_given(monkeypatch):
     torch.manual_seed(0)
     model = crnn.CRNN()
     image = torch.rand(model.height, 120).numpy()
-    greedy = crnn.TextReader.from_model(model, lm=None)
+    greedy = crnn.TextReader.from_model(model, lm=None, shifts=(0,))  # the picture as framed, read once
     assert greedy.lm is None
     plain = greedy._read_one(image)
     logits = model.eval()(torch.from_numpy(image)[None, None]).float()
     assert plain.text == crnn.greedy_decode(logits)[0][0]
     lm = CharLM(TEXTS)
-    beam = crnn.TextReader.from_model(model, lm=(lm, 2.0, 1.0))._read_one(image)
+    beam = crnn.TextReader.from_model(model, lm=(lm, 2.0, 1.0), shifts=(0,))._read_one(image)
     assert beam.text == beam_decode(logits[0], lm, 2.0, 1.0)[0]
     assert beam.confidence == plain.confidence  # the reader's own certainty, whatever the decoding
     lm.words, lm.penalty = frozenset({"cat"}), 3.0  # a model file's word list: the reader searches with it
     asked = []
     monkeypatch.setattr(decoding, "beam_decode", lambda *a, **k: (asked.append(k), beam_decode(*a, **k))[1])
-    listed = crnn.TextReader.from_model(model, lm=(lm, 2.0, 1.0))._read_one(image)
+    listed = crnn.TextReader.from_model(model, lm=(lm, 2.0, 1.0), shifts=(0,))._read_one(image)
     assert asked == [{"words": lm.words, "penalty": 3.0}]
     assert listed.text == beam_decode(logits[0], lm, 2.0, 1.0, words=lm.words, penalty=3.0)[0]
+
+
+def test_the_reader_averages_its_readings_of_the_line_moved_up_and_down():
+    torch.manual_seed(0)
+    model = crnn.CRNN().eval()
+    image = torch.rand(model.height, 120).numpy()
+    moved = np.zeros((3, 1, *image.shape), dtype=np.float32)  # as framed, 2 rows up, 2 rows down; ink 1 on 0
+    moved[0, 0], moved[1, 0, :-2], moved[2, 0, 2:] = image, image[2:], image[:-2]
+    with torch.no_grad():
+        each = torch.softmax(model(torch.from_numpy(moved)), dim=-1)
+    reader = crnn.TextReader.from_model(model, lm=None, shifts=(0, -2, 2))
+    columns = reader.columns(image)
+    assert columns.shape == (1, each.shape[1], each.shape[2])
+    torch.testing.assert_close(columns.exp(), each.mean(0, keepdim=True))
+    once = crnn.TextReader.from_model(model, lm=None, shifts=(0,)).columns(image)
+    torch.testing.assert_close(once.exp(), each[:1])
+    assert reader._read_one(image).text == crnn.greedy_decode(columns)[0][0]
+    assert crnn.TextReader.from_model(model).shifts == crnn.READ_SHIFTS  # what every command reads with
+
+
+def test_the_shifts_every_reader_uses_are_the_recorded_choice():
+    from helpers import records
+
+    record = records.read("lines_shifts.json")
+    assert tuple(record["chosen_shifts"]) == crnn.READ_SHIFTS
+    assert record["grid"][record["chosen"]]["shifts"] == record["chosen_shifts"]
 
 
 @pytest.mark.skipif(not decoding.SHIPPED_LM.is_file(), reason="no language model ships")
