@@ -447,3 +447,26 @@ def test_shipping_a_word_list_writes_it_with_its_setting_and_keeps_the_rest(tmp_
     shipped, _, _ = CharLM.load(tmp_path / "lines_lm.npz")
     assert shipped.words is None and shipped.beam == 64 and "word_list" not in shipped.about
     assert shipped.about["attribution"] == "the collections' credits"
+
+
+def test_the_word_list_ships_only_if_it_pays_for_itself_at_its_own_width():
+    from benchmarks.lines import pick_setting
+
+    def row(penalty, width, val, ms=30.0):
+        return {"penalty": penalty, "width": width, "ms_per_line": ms, "val": {"cer": val}}
+
+    grid = {"penalty 0, width 16": row(0, 16, 15.3), "penalty 2, width 16": row(2, 16, 15.2),
+            "penalty 0, width 32": row(0, 32, 15.0), "penalty 2, width 32": row(2, 32, 14.9),
+            "penalty 0, width 64": row(0, 64, 14.0, ms=51.0)}  # val's best, but over the time limit
+    guard = {"penalty 0, width 16": 4.0, "penalty 2, width 16": 4.1, "penalty 0, width 32": 4.1,
+             "penalty 2, width 32": 4.4}
+    asked = []
+    cer = lambda key: (asked.append(key), guard[key])[1]  # noqa: E731
+    # the list gains 0.1 on val at width 32 and costs the guard lines 0.3: the wider beam ships alone
+    assert pick_setting(grid, "penalty 0, width 16", cer) == "penalty 0, width 32"
+    assert "penalty 0, width 64" not in asked
+    guard["penalty 2, width 32"] = 4.15  # a cost below its own gain: the list ships
+    assert pick_setting(grid, "penalty 0, width 16", cer) == "penalty 2, width 32"
+    assert pick_setting(grid, "penalty 0, width 16") == "penalty 2, width 32"  # no guard lines: val decides
+    grid["penalty 0, width 32"]["val"]["cer"] = grid["penalty 2, width 32"]["val"]["cer"] = 15.1
+    assert pick_setting(grid, "penalty 0, width 16", cer) is None  # nothing 0.3 points ahead: nothing changes
