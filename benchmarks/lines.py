@@ -9,7 +9,6 @@
     python -m benchmarks.lines designs --init-from build/synthetic_reader.pt   # -> assets/lines_designs.json
     python -m benchmarks.lines balance build/a.pt build/b.pt   # -> assets/lines_balance.json (fine-tunes on val)
     python -m benchmarks.lines script checkpoints/lines.pt     # -> assets/lines_script.json (script fonts)
-    python -m benchmarks.lines lexicon                  # -> assets/lines_lexicon.json (a word list, wider beams)
     python -m benchmarks.lines shifts                   # -> assets/lines_shifts.json (lines read moved up and down)
 
 Training mixes real handwritten lines (the collection's train split), synthetic lines of
@@ -255,13 +254,18 @@ def crops_main(args):
     return result
 
 
-def line_speed(reader, files):
+def line_speed(reader, files, repeats=3):
+    """Milliseconds from PNG to text: each line read `repeats` times, its median, then the median
+    line (and the slowest line), as the word-list grid times its settings."""
     reader.read(files[0])  # warm up
     times = []
     for file in files:
-        started = time.perf_counter()
-        reader.read(file)
-        times.append(1000 * (time.perf_counter() - started))
+        once = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            reader.read(file)
+            once.append(1000 * (time.perf_counter() - started))
+        times.append(statistics.median(once))
     return {"chars": SPEED_CHARS, "median": round(statistics.median(times), 2), "max": round(max(times), 2)}
 
 
@@ -733,7 +737,8 @@ def lexicon_grid(reader, lm, weight, bonus, words, val_items, speed, guard=None,
     def ms_per_line(settings, repeats=3):
         """{(penalty, width): ms} as `TextReader.read` reads a line: picture, columns, greedy reading, search.
         The settings take turns on each line, so a slow spell of a shared machine slows them alike;
-        each line's fastest of `repeats` turns, then the median line."""
+        each line's median of `repeats` turns, then the median line (as `line_speed`, which the
+        record quotes: a setting the rule takes must read in time as users will time it)."""
         times = {setting: [[] for _ in speed] for setting in settings}
         reader.read(speed[0])  # warm up
         for _ in range(repeats):
@@ -744,7 +749,8 @@ def lexicon_grid(reader, lm, weight, bonus, words, val_items, speed, guard=None,
                     crnn.greedy_decode(lg[None])  # the reader's own confidence, which every reading reports
                     beam_decode(lg, lm, weight, bonus, beam=width, words=words if penalty else None, penalty=penalty)
                     times[(penalty, width)][i].append(1000 * (time.perf_counter() - started))
-        return {setting: round(statistics.median(min(t) for t in rows), 2) for setting, rows in times.items()}
+        return {setting: round(statistics.median(statistics.median(t) for t in rows), 2)
+                for setting, rows in times.items()}
 
     widths = sorted({lm.beam, *LEXICON_WIDTHS})
     settings = [(penalty, width) for width in widths for penalty in LEXICON_PENALTIES]
@@ -770,40 +776,6 @@ def lexicon_grid(reader, lm, weight, bonus, words, val_items, speed, guard=None,
 
     chosen = pick_setting(grid, plain, guard_cer if guard else None)
     return grid, plain, chosen
-
-
-def lexicon_main(args):
-    """The shipped beam search's weight and bonus, with a word list and wider beams (`lexicon_grid`);
-    the test lines read only with the search without them and with the setting the rule chose."""
-    from helpers.decoding import SHIPPED_LM, CharLM, word_list
-
-    lm, weight, bonus = CharLM.load(SHIPPED_LM)
-    reader = crnn.TextReader(args.checkpoint or crnn.SHIPPED, lm=None)
-    manifest = real_lines.read_manifest()
-    words, drawn_words = word_list(manifest), word_list(manifest, test_words=False)
-    sets = real_sets()
-    val_name, test_name = "real handwriting, val split", "real handwriting, test split"
-    guard = build_font_sets(IMAGES_DIR / "lexicon_guard", DEV_FONTS, per_font=10, split=(DEV_FONTS, ()))
-    guard = guard["fonts dev, clean"] + guard["fonts dev, photographed"]
-    grid, plain, chosen = lexicon_grid(reader, lm, weight, bonus, words, sets[val_name],
-                                       speed_files(IMAGES_DIR / "lexicon"), guard=guard, drawn_words=drawn_words)
-    test_logits = _logits(reader, [item[0] for item in sets[test_name]])
-    for key in dict.fromkeys([plain, chosen]):  # nothing else is read on test
-        if key is not None:
-            grid[key]["test"] = _read_with(test_logits, sets[test_name], lm, weight, bonus, grid[key]["penalty"],
-                                           grid[key]["width"], words)
-            print(f"  {key:22s}: test CER {grid[key]['test']['cer']:.2f}%", flush=True)
-    record = {"machine": machine(), "rule": LEXICON_RULE, "beam": {"weight": weight, "bonus": bonus},
-              "read_shifts": list(reader.shifts), "words": len(words), "word_list": WORD_LIST,
-              "drawn_lines_word_list": WORD_LIST_FOR_DRAWN_LINES, "speed_limit_ms": SPEED_LIMIT_MS,
-              "without_list": plain, "chosen": chosen, "val_lines": len(sets[val_name]),
-              "test_lines": len(sets[test_name]), "grid": grid}
-    records.write(args.json.name, record, folder=args.json.parent)
-    print(f"wrote {args.json}")
-    if args.ship:
-        ship_lexicon(lm, weight, bonus, words, grid[chosen] if chosen else None,
-                     reader=shown(args.checkpoint or crnn.SHIPPED))
-    return record
 
 
 SHIFTS_RULE = ("read each line several times, moved up and down, only if that reads the val lines at least 0.3 "
@@ -866,24 +838,6 @@ def shifts_main(args):
     records.write(args.json.name, record, folder=args.json.parent)
     print(f"wrote {args.json}: set crnn.READ_SHIFTS = {tuple(grid[chosen]['shifts'])}")
     return record
-
-
-def ship_lexicon(lm, weight, bonus, words, chosen, reader=None):
-    """Write the setting the rule chose into the shipped language model file (every command then
-    reads with it). The figures read with the beam search must then be recorded again."""
-    from helpers.decoding import SHIPPED_LM
-
-    if chosen is None:
-        print("the rule chose no setting: the shipped language model is unchanged")
-        return
-    lm.words = words if chosen["penalty"] > 0 else None
-    lm.penalty, lm.beam = chosen["penalty"], chosen["width"]
-    lm.about = {k: v for k, v in lm.about.items() if k != "word_list"}  # no stale description of a list
-    about = {"decoder_chosen_on": "real val lines (python -m benchmarks.lines lexicon)",
-             **({"reader": reader} if reader else {}), **({"word_list": WORD_LIST} if lm.words else {})}
-    lm.save(SHIPPED_LM, weight, bonus, **about)
-    print(f"wrote {shown(SHIPPED_LM)}: penalty {lm.penalty:g}, width {lm.beam}; record every beam-search figure "
-          "again (docs/lines.md)")
 
 
 def full_budget_main(args):
@@ -982,11 +936,6 @@ def main(argv=None):
     crops.add_argument("--lines", type=int, default=300, help="lines drawn per split (0: all)")
     crops.add_argument("--seed", type=int, default=0)
     crops.add_argument("--json", type=Path, default=ASSETS / "line_crops.json")
-    lexicon = sub.add_parser("lexicon", help="the beam search with a word list: penalties and widths on val, timed")
-    lexicon.add_argument("checkpoint", nargs="?", type=Path, default=None)
-    lexicon.add_argument("--ship", action="store_true",
-                         help="write the setting the rule chose into checkpoints/lines_lm.npz")
-    lexicon.add_argument("--json", type=Path, default=ASSETS / "lines_lexicon.json")
     shifts = sub.add_parser("shifts", help="each line read moved up and down, the readings averaged: on val, timed")
     shifts.add_argument("checkpoint", nargs="?", type=Path, default=None)
     shifts.add_argument("--json", type=Path, default=ASSETS / "lines_shifts.json")
@@ -1003,8 +952,7 @@ def main(argv=None):
     args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded with what it makes
     commands = {"train": train_main, "sources": sources_main, "designs": designs_main, "score": score_main,
                 "full-budget": full_budget_main, "balance": balance_main, "pages": pages_main, "crops": crops_main,
-                "script": script_main, "lexicon": lexicon_main,
-                "shifts": shifts_main}
+                "script": script_main, "shifts": shifts_main}
     return commands[args.command](args)
 
 
