@@ -37,7 +37,6 @@ MADE_BY = {
     "pages.json": "python -m benchmarks.lines pages",
     "line_crops.json": "python -m benchmarks.lines crops",
     "lines_script.json": "python -m benchmarks.lines script",
-    "lines_lexicon.json": "python -m benchmarks.lines lexicon",
     "lines_shifts.json": "python -m benchmarks.lines shifts",
 }
 

@@ -431,23 +431,6 @@ def test_the_chosen_kneser_ney_model_is_set_beside_the_best_absolute_one_on_line
     assert bench.against_absolute(None, lms, grid, ("abs", 9.0, (0.3, 2.5), lms["order 6"]), []) is None
 
 
-def test_shipping_a_word_list_writes_it_with_its_setting_and_keeps_the_rest(tmp_path, monkeypatch):
-    from benchmarks.lines import ship_lexicon
-
-    lm = CharLM(TEXTS, order=3, beam=16)
-    lm.about = {"attribution": "the collections' credits"}
-    monkeypatch.setattr(decoding, "SHIPPED_LM", tmp_path / "lines_lm.npz")
-    ship_lexicon(lm, 0.6, 1.5, frozenset({"cat"}), None)  # the rule chose nothing: nothing is written
-    assert not (tmp_path / "lines_lm.npz").exists()
-    ship_lexicon(lm, 0.6, 1.5, frozenset({"cat"}), {"penalty": 2.0, "width": 32})
-    shipped, weight, bonus = CharLM.load(tmp_path / "lines_lm.npz")
-    assert (shipped.words, shipped.penalty, shipped.beam, weight, bonus) == (frozenset({"cat"}), 2.0, 32, 0.6, 1.5)
-    assert shipped.about["attribution"] == "the collections' credits" and "word_list" in shipped.about
-    ship_lexicon(shipped, 0.6, 1.5, frozenset({"cat"}), {"penalty": 0.0, "width": 64})  # a wider beam, no list
-    shipped, _, _ = CharLM.load(tmp_path / "lines_lm.npz")
-    assert shipped.words is None and shipped.beam == 64 and "word_list" not in shipped.about
-    assert shipped.about["attribution"] == "the collections' credits"
-
 
 def test_the_word_list_ships_only_if_it_pays_for_itself_at_its_own_width():
     from benchmarks.lines import pick_setting
