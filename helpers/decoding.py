@@ -34,6 +34,7 @@ BEAM = 8  # texts kept at each column, unless the LM file says otherwise
 SMOOTHINGS = ("absolute", "kneser-ney")
 LETTERS = frozenset(c for c in ALPHABET if c.isalpha())  # what a word of the word list is made of
 WORD_LIST_SIZE = 200_000  # words asked of wordfreq per language for `word_list`
+CACHE_PAIRS = 100_000  # (history, character) pairs a language model remembers: about 20 MB
 
 # An n-gram is stored as one integer: its characters' codes as digits in base BASE. No character
 # has the code 0, so the integer also says how long the n-gram is and n-grams of every order share
@@ -124,6 +125,7 @@ class CharLM:
         self._totals = np.add.reduceat(values, starts) if len(keys) else np.zeros(0, np.int32)
         self._kinds = np.diff(np.r_[starts, len(keys)]).astype(np.int32)
         self._powers = powers[: self.order]
+        self._cache = {}  # (history code, char) -> log P, filled by `logprobs`
         self.vocab = len(ALPHABET) + 1
 
     def history_code(self, history):
@@ -135,7 +137,19 @@ class CharLM:
         return (code * BASE + CODE.get(char, UNSEEN)) % int(self._powers[-1]) if self.order > 1 else 0
 
     def logprobs(self, codes, chars):
-        """[log P(char | history)] for many (history code, char) pairs at once."""
+        """[log P(char | history)] for many (history code, char) pairs at once. Pairs asked before are
+        remembered (up to CACHE_PAIRS): a beam search asks the same few thousand again and again."""
+        cache = self._cache
+        pairs = list(zip(codes, chars))
+        todo = [pair for pair in dict.fromkeys(pairs) if pair not in cache]
+        if todo:
+            if len(cache) + len(todo) > CACHE_PAIRS:  # start again, with every pair of this call
+                cache.clear()
+                todo = list(dict.fromkeys(pairs))
+            cache.update(zip(todo, self._logprobs([c for c, _ in todo], [char for _, char in todo])))
+        return [cache[pair] for pair in pairs]
+
+    def _logprobs(self, codes, chars):
         codes = np.asarray(codes, dtype=np.int64)
         if not len(self._keys):  # counted from no text: every character alike
             return [math.log(1.0 / self.vocab)] * len(codes)

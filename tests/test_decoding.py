@@ -200,10 +200,28 @@ def test_a_word_list_that_could_not_be_read_back_is_not_written(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-def test_the_shipped_model_file_reads_as_before():
-    """It predates word lists (format 2): it must load, with none."""
+def test_the_shipped_model_file_is_the_setting_val_chose():
+    from helpers import records
+
     lm, weight, bonus = CharLM.load(decoding.SHIPPED_LM)
-    assert lm.words is None and lm.penalty == 0.0 and (weight, bonus, lm.beam, lm.order) == (0.6, 1.5, 16, 7)
+    beam = records.read("lines.json")["scores"]["beam_search"]
+    assert [weight, bonus] == beam["setting"] and (lm.order, lm.smoothing, lm.beam) == (
+        beam["order"], beam["smoothing"], beam["width"])
+    chosen = beam["word_list"]["grid"][beam["word_list"]["chosen"]]
+    assert lm.beam == chosen["width"] and (lm.words is None) == (chosen["penalty"] == 0)
+
+
+def test_a_model_file_from_before_word_lists_still_loads(tmp_path):
+    """Files of format 2 (before word lists) load, with none."""
+    path = tmp_path / "lm.npz"
+    CharLM(TEXTS, order=3, beam=16).save(path, 0.6, 1.5)
+    with np.load(path) as stored:
+        arrays = {k: stored[k] for k in stored.files}
+    meta = json.loads(str(arrays["meta"]))
+    arrays["meta"] = np.array(json.dumps({**meta, "format": 2}))
+    np.savez_compressed(path, **arrays)
+    lm, weight, bonus = CharLM.load(path)
+    assert lm.words is None and lm.penalty == 0.0 and (weight, bonus, lm.beam, lm.order) == (0.6, 1.5, 16, 3)
 
 
 def test_kneser_ney_backs_off_to_how_many_contexts_a_letter_follows():
@@ -453,3 +471,18 @@ def test_the_word_list_ships_only_if_it_pays_for_itself_at_its_own_width():
     assert pick_setting(grid, "penalty 0, width 16") == "penalty 2, width 32"  # no guard lines: val decides
     grid["penalty 0, width 32"]["val"]["cer"] = grid["penalty 2, width 32"]["val"]["cer"] = 15.1
     assert pick_setting(grid, "penalty 0, width 16", cer) is None  # nothing 0.3 points ahead: nothing changes
+
+
+def test_the_language_model_remembers_its_answers_and_forgets_in_time(monkeypatch):
+    lm = CharLM(TEXTS, order=4)
+    rng = np.random.default_rng(0)
+    codes = [lm.history_code("".join(rng.choice(list("abct "), size=3))) for _ in range(50)]
+    chars = list(rng.choice(list("abct \n"), size=50))
+    fresh = CharLM(TEXTS, order=4)._logprobs(codes, chars)  # computed, nothing remembered
+    assert lm.logprobs(codes, chars) == fresh and lm.logprobs(codes, chars) == fresh  # the second time remembered
+    assert 0 < len(lm._cache) <= 50
+    monkeypatch.setattr(decoding, "CACHE_PAIRS", 10)
+    lm._cache.clear()
+    assert lm.logprobs(codes[:8], chars[:8]) == fresh[:8] and len(lm._cache) <= 8
+    assert lm.logprobs(codes[8:16], chars[8:16]) == fresh[8:16] and len(lm._cache) <= 8  # emptied, not grown past
+    assert lm.logprobs(codes[4:12], chars[4:12]) == fresh[4:12]  # half remembered, half new: emptied, all answered
