@@ -27,7 +27,6 @@ The real lines are French: their figures are not figures for English writing.
 import argparse
 import copy
 import io
-import math
 import shutil
 import statistics
 import sys
@@ -254,18 +253,24 @@ def crops_main(args):
     return result
 
 
-def line_speed(reader, files, repeats=3):
-    """Milliseconds from PNG to text: each line read `repeats` times, its median, then the median
-    line (and the slowest line), as the word-list grid times its settings."""
+def ms_per_file(reads, files, repeats=3):
+    """{name: [milliseconds per file]} for each of `reads` ({name: function of a path}): they take
+    turns on every file, `repeats` times, so a slow spell of a shared machine slows them alike; each
+    file's median turn. The one way every record here times a reading."""
+    times = {name: [[] for _ in files] for name in reads}
+    for _ in range(repeats):
+        for i, path in enumerate(files):
+            for name, read in reads.items():
+                started = time.perf_counter()
+                read(path)
+                times[name][i].append(1000 * (time.perf_counter() - started))
+    return {name: [statistics.median(t) for t in rows] for name, rows in times.items()}
+
+
+def line_speed(reader, files):
+    """Milliseconds from PNG to text (`ms_per_file`): the median line, and the slowest."""
     reader.read(files[0])  # warm up
-    times = []
-    for file in files:
-        once = []
-        for _ in range(repeats):
-            started = time.perf_counter()
-            reader.read(file)
-            once.append(1000 * (time.perf_counter() - started))
-        times.append(statistics.median(once))
+    times = ms_per_file({"read": reader.read}, files)["read"]
     return {"chars": SPEED_CHARS, "median": round(statistics.median(times), 2), "max": round(max(times), 2)}
 
 
@@ -734,27 +739,20 @@ def lexicon_grid(reader, lm, weight, bonus, words, val_items, speed, guard=None,
 
     logits = _logits(reader, [item[0] for item in val_items])
 
-    def ms_per_line(settings, repeats=3):
-        """{(penalty, width): ms} as `TextReader.read` reads a line: picture, columns, greedy reading, search.
-        The settings take turns on each line, so a slow spell of a shared machine slows them alike;
-        each line's median of `repeats` turns, then the median line (as `line_speed`, which the
-        record quotes: a setting the rule takes must read in time as users will time it)."""
-        times = {setting: [[] for _ in speed] for setting in settings}
-        reader.read(speed[0])  # warm up
-        for _ in range(repeats):
-            for i, path in enumerate(speed):
-                for penalty, width in settings:
-                    started = time.perf_counter()
-                    lg = reader.columns(reader._prepare(str(path)))[0]
-                    crnn.greedy_decode(lg[None])  # the reader's own confidence, which every reading reports
-                    beam_decode(lg, lm, weight, bonus, beam=width, words=words if penalty else None, penalty=penalty)
-                    times[(penalty, width)][i].append(1000 * (time.perf_counter() - started))
-        return {setting: round(statistics.median(statistics.median(t) for t in rows), 2)
-                for setting, rows in times.items()}
+    def reading(penalty, width):
+        """A line as `TextReader.read` reads it: picture, columns, greedy reading (every reading reports
+        its confidence), search."""
+        def read(path):
+            lg = reader.columns(reader._prepare(str(path)))[0]
+            crnn.greedy_decode(lg[None])
+            beam_decode(lg, lm, weight, bonus, beam=width, words=words if penalty else None, penalty=penalty)
+        return read
 
     widths = sorted({lm.beam, *LEXICON_WIDTHS})
     settings = [(penalty, width) for width in widths for penalty in LEXICON_PENALTIES]
-    speeds = ms_per_line(settings)
+    reader.read(speed[0])  # warm up
+    speeds = {k: round(statistics.median(v), 2)
+              for k, v in ms_per_file({setting: reading(*setting) for setting in settings}, speed).items()}
     grid = {}
     for penalty, width in settings:
         key = f"penalty {penalty:g}, width {width}"
@@ -806,16 +804,8 @@ def shifts_main(args):
         return {"greedy": round(100 * crnn.cer(greedy, truths), 3), "beam": round(100 * crnn.cer(beam, truths), 3),
                 "beam_per_collection": round(crnn.macro_cer(beam, truths, [i[2] for i in items]), 3)}
 
-    times = {shifts: [] for shifts in SHIFT_CHOICES}  # the choices take turns on each line (a shared machine)
     readers[(0,)].read(speed[0])  # warm up
-    for path in speed:
-        for shifts, reader in readers.items():
-            best = math.inf
-            for _ in range(3):
-                started = time.perf_counter()
-                reader.read(path)
-                best = min(best, 1000 * (time.perf_counter() - started))
-            times[shifts].append(best)
+    times = ms_per_file({shifts: reader.read for shifts, reader in readers.items()}, speed)
     grid = {}
     for shifts, reader in readers.items():
         key = "shifts " + " ".join(f"{v:+d}" if v else "0" for v in shifts)

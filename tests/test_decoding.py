@@ -486,3 +486,13 @@ def test_the_language_model_remembers_its_answers_and_forgets_in_time(monkeypatc
     assert lm.logprobs(codes[:8], chars[:8]) == fresh[:8] and len(lm._cache) <= 8
     assert lm.logprobs(codes[8:16], chars[8:16]) == fresh[8:16] and len(lm._cache) <= 8  # emptied, not grown past
     assert lm.logprobs(codes[4:12], chars[4:12]) == fresh[4:12]  # half remembered, half new: emptied, all answered
+
+
+def test_every_reading_is_timed_the_same_way_taking_turns_on_each_file():
+    from benchmarks.lines import ms_per_file
+
+    order = []
+    times = ms_per_file({"a": lambda p: order.append(("a", p)), "b": lambda p: order.append(("b", p))},
+                        ["x", "y"], repeats=2)
+    assert order == [("a", "x"), ("b", "x"), ("a", "y"), ("b", "y")] * 2  # turns on each file, then again
+    assert set(times) == {"a", "b"} and all(len(v) == 2 and min(v) >= 0 for v in times.values())
