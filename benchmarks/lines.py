@@ -168,14 +168,10 @@ def page_reading(reader, composed):
 
 
 def page_speed(reader, data):
-    """Milliseconds to read one page (JPEG bytes) end to end: opening, splitting, reading."""
+    """Milliseconds to read one page (JPEG bytes) end to end: opening, splitting, reading (`ms_per_file`)."""
     reader.read_page(data)  # warm up
-    times = []
-    for _ in range(3):
-        started = time.perf_counter()
-        reader.read_page(data)
-        times.append(1000 * (time.perf_counter() - started))
-    return {"lines_in_page": 10, "median_ms": round(statistics.median(times), 1)}
+    times = ms_per_file({"page": reader.read_page}, [data], lm=_lm_of(reader))["page"]
+    return {"lines_in_page": 10, "median_ms": round(times[0], 1)}
 
 
 def pages_main(args):
@@ -253,24 +249,32 @@ def crops_main(args):
     return result
 
 
-def ms_per_file(reads, files, repeats=3):
+def ms_per_file(reads, files, repeats=3, lm=None):
     """{name: [milliseconds per file]} for each of `reads` ({name: function of a path}): they take
     turns on every file, `repeats` times, so a slow spell of a shared machine slows them alike; each
-    file's median turn. The one way every record here times a reading."""
+    file's median turn. The one way every record here times a reading. `lm`'s memory of the
+    histories it was asked is emptied before every read, untimed: a read of the same file again
+    must pay what reading it the first time does, as a fresh `predict --text` would."""
     times = {name: [[] for _ in files] for name in reads}
     for _ in range(repeats):
         for i, path in enumerate(files):
             for name, read in reads.items():
+                if lm is not None:
+                    lm.forget()
                 started = time.perf_counter()
                 read(path)
                 times[name][i].append(1000 * (time.perf_counter() - started))
     return {name: [statistics.median(t) for t in rows] for name, rows in times.items()}
 
 
+def _lm_of(reader):
+    return reader.lm[0] if reader.lm is not None else None
+
+
 def line_speed(reader, files):
     """Milliseconds from PNG to text (`ms_per_file`): the median line, and the slowest."""
     reader.read(files[0])  # warm up
-    times = ms_per_file({"read": reader.read}, files)["read"]
+    times = ms_per_file({"read": reader.read}, files, lm=_lm_of(reader))["read"]
     return {"chars": SPEED_CHARS, "median": round(statistics.median(times), 2), "max": round(max(times), 2)}
 
 
@@ -752,7 +756,7 @@ def lexicon_grid(reader, lm, weight, bonus, words, val_items, speed, guard=None,
     settings = [(penalty, width) for width in widths for penalty in LEXICON_PENALTIES]
     reader.read(speed[0])  # warm up
     speeds = {k: round(statistics.median(v), 2)
-              for k, v in ms_per_file({setting: reading(*setting) for setting in settings}, speed).items()}
+              for k, v in ms_per_file({setting: reading(*setting) for setting in settings}, speed, lm=lm).items()}
     grid = {}
     for penalty, width in settings:
         key = f"penalty {penalty:g}, width {width}"
@@ -805,7 +809,7 @@ def shifts_main(args):
                 "beam_per_collection": round(crnn.macro_cer(beam, truths, [i[2] for i in items]), 3)}
 
     readers[(0,)].read(speed[0])  # warm up
-    times = ms_per_file({shifts: reader.read for shifts, reader in readers.items()}, speed)
+    times = ms_per_file({shifts: reader.read for shifts, reader in readers.items()}, speed, lm=lm)
     grid = {}
     for shifts, reader in readers.items():
         key = "shifts " + " ".join(f"{v:+d}" if v else "0" for v in shifts)

@@ -8,7 +8,6 @@ drop letters). The n-gram model is counted from training text only: the real tra
 transcriptions and sentences drawn from training words; nothing is downloaded.
 """
 
-import heapq
 import json
 import math
 import re
@@ -33,8 +32,9 @@ BEAM = 8  # texts kept at each column, unless the LM file says otherwise
 
 SMOOTHINGS = ("absolute", "kneser-ney")
 LETTERS = frozenset(c for c in ALPHABET if c.isalpha())  # what a word of the word list is made of
+IS_LETTER = np.array([False] + [c in LETTERS for c in ALPHABET])  # by the reader's class
 WORD_LIST_SIZE = 200_000  # words asked of wordfreq per language for `word_list`
-CACHE_PAIRS = 100_000  # (history, character) pairs a language model remembers: about 20 MB
+CACHE_HISTORIES = 20_000  # histories whose next-character probabilities a language model remembers: 15 MB
 
 # An n-gram is stored as one integer: its characters' codes as digits in base BASE. No character
 # has the code 0, so the integer also says how long the n-gram is and n-grams of every order share
@@ -49,6 +49,17 @@ MAX_ORDER = 8  # BASE ** 8 still fits in int64
 MAX_COUNT = 2**31 - 1  # counts are kept as int32
 MAX_BYTES = 256 * 2**20  # a language model file's arrays: the shipped one is about 17 MB unpacked
 assert BASE**MAX_ORDER < 2**63
+# The columns of `CharLM.distributions`: the end of a line (column 0, where the reader's blank is),
+# each character of the alphabet at its class, then a character outside the alphabet, then one
+# never counted (code 0, which no character has).
+COLUMNS = len(ALPHABET) + 3
+COLUMN_OF = np.full(BASE, COLUMNS - 1)
+COLUMN_OF[[CODE["\n"]] + [CODE[char] for char in ALPHABET] + [UNSEEN]] = np.arange(COLUMNS - 1)
+
+
+def column(char):
+    """The column of `char` in `CharLM.distributions` (START, never counted as a next character, has the last)."""
+    return int(COLUMN_OF[CODE.get(char, UNSEEN)])
 
 
 def encode(text):
@@ -121,11 +132,11 @@ class CharLM:
         history = keys // BASE  # n-grams of one history lie side by side in sorted order
         starts = np.flatnonzero(np.r_[True, history[1:] != history[:-1]]) if len(keys) else np.zeros(0, np.int64)
         self._keys, self._values = keys, values
-        self._histories = history[starts]
+        self._histories, self._starts = history[starts], starts
         self._totals = np.add.reduceat(values, starts) if len(keys) else np.zeros(0, np.int32)
         self._kinds = np.diff(np.r_[starts, len(keys)]).astype(np.int32)
         self._powers = powers[: self.order]
-        self._cache = {}  # (history code, char) -> log P, filled by `logprobs`
+        self._cache = {}  # history code -> log P of every next character, filled by `distributions`
         self.vocab = len(ALPHABET) + 1
 
     def history_code(self, history):
@@ -136,36 +147,49 @@ class CharLM:
         """The history code after `char` is written."""
         return (code * BASE + CODE.get(char, UNSEEN)) % int(self._powers[-1]) if self.order > 1 else 0
 
-    def logprobs(self, codes, chars):
-        """[log P(char | history)] for many (history code, char) pairs at once. Pairs asked before are
-        remembered (up to CACHE_PAIRS): a beam search asks the same few thousand again and again."""
-        cache = self._cache
-        pairs = list(zip(codes, chars))
-        todo = [pair for pair in dict.fromkeys(pairs) if pair not in cache]
-        if todo:
-            if len(cache) + len(todo) > CACHE_PAIRS:  # start again, with every pair of this call
-                cache.clear()
-                todo = list(dict.fromkeys(pairs))
-            cache.update(zip(todo, self._logprobs([c for c, _ in todo], [char for _, char in todo])))
-        return [cache[pair] for pair in pairs]
+    def forget(self):
+        """Empty what `distributions` remembers: a timing that counts what a fresh reader pays."""
+        self._cache.clear()
 
-    def _logprobs(self, codes, chars):
-        codes = np.asarray(codes, dtype=np.int64)
+    def distributions(self, codes):
+        """(len(codes), COLUMNS) log P(next | history) for each history code: column 0 is the end of
+        the line, column i the alphabet's i-th character (the reader's class i), then any other
+        character (`column`). Histories asked before are remembered (up to CACHE_HISTORIES): a
+        beam search asks the few it keeps again at every column, and a page's lines share many."""
+        cache = self._cache
+        todo = [code for code in dict.fromkeys(codes) if code not in cache]
+        if todo:
+            if len(cache) + len(todo) > CACHE_HISTORIES:  # start again, with every history of this call
+                cache.clear()
+                todo = list(dict.fromkeys(codes))
+            cache.update(zip(todo, self._distributions(np.asarray(todo, dtype=np.int64))))
+        return np.stack([cache[code] for code in codes]) if len(codes) else np.zeros((0, COLUMNS))
+
+    def logprobs(self, codes, chars):
+        """[log P(char | history)] for many (history code, char) pairs at once."""
+        rows = self.distributions(list(codes))
+        return [float(rows[i, column(char)]) for i, char in enumerate(chars)]
+
+    def _distributions(self, codes):
         if not len(self._keys):  # counted from no text: every character alike
-            return [math.log(1.0 / self.vocab)] * len(codes)
-        chars = np.array([CODE.get(char, UNSEEN) for char in chars], dtype=np.int64)
+            return np.full((len(codes), COLUMNS), math.log(1.0 / self.vocab))
         contexts = codes[:, None] % self._powers[None, :]  # column k: the last k characters
         where = np.minimum(np.searchsorted(self._histories, contexts), len(self._histories) - 1)
         known = self._histories[where] == contexts
-        grams = contexts * BASE + chars[:, None]
-        at = np.minimum(np.searchsorted(self._keys, grams), len(self._keys) - 1)
-        seen = np.where(self._keys[at] == grams, self._values[at], 0)
-        totals, kinds = self._totals[where], self._kinds[where]
-        p = np.full(len(codes), 1.0 / self.vocab)
+        # the n-grams of a known history lie side by side from its start: spread their values by column
+        h, k = np.nonzero(known)
+        runs = where[h, k]
+        kinds = self._kinds[runs]
+        owner = np.repeat(np.arange(len(runs)), kinds)
+        at = self._starts[runs][owner] + np.arange(len(owner)) - np.repeat(np.cumsum(kinds) - kinds, kinds)
+        seen = np.zeros((len(codes), self.order, COLUMNS))
+        seen[h[owner], k[owner], COLUMN_OF[self._keys[at] % BASE]] = self._values[at]
+        totals, kinds = self._totals[where][:, :, None], self._kinds[where][:, :, None]
+        p = np.full((len(codes), COLUMNS), 1.0 / self.vocab)
         for k in range(self.order):
-            p = np.where(known[:, k], np.maximum(seen[:, k] - self.discount, 0.0) / totals[:, k]
+            p = np.where(known[:, k, None], np.maximum(seen[:, k] - self.discount, 0.0) / totals[:, k]
                          + self.discount * kinds[:, k] / totals[:, k] * p, p)
-        return [math.log(max(value, 1e-12)) for value in p.tolist()]
+        return np.log(np.maximum(p, 1e-12))
 
     def logprob(self, history, char):
         """log P(char | the last order-1 characters of history)."""
@@ -313,73 +337,81 @@ def beam_decode(logits, lm, weight=0.5, bonus=1.0, beam=None, prune=1e-3, skip_b
     "how sure"; `TextReader` reports greedy decoding's instead, the reader's own certainty.
     `skip_blanks` passes quickly over columns where only the blank is likely (most of a CTC
     reading): the same texts and confidences, in about half the time (False: the plain search).
+    The kept texts' scores are numpy arrays, and the language model is asked once per column
+    for the distributions of the histories it has not seen (`CharLM.distributions`).
     """
     beam = lm.beam if beam is None else beam
     if words is not None and not 0 <= penalty <= MAX_PENALTY:  # NaN fails too
         raise HCRError(f"penalty={penalty!r} is out of range: choose 0 to {MAX_PENALTY:g}.")
-    log_probs = torch.log_softmax(logits.detach().float().cpu(), dim=-1).numpy()
-    lse, floor, inf = _logsumexp, math.log(prune), -math.inf
-    beams = {"": (0.0, inf)}  # prefix -> (log p ending in blank, log p ending in its last char)
-    lm_score = {"": 0.0}
-    history = {"": lm.history_code("")}  # prefix -> the code of its last characters, for the LM
-    missed = {"": 0.0}  # prefix -> the penalties of its finished words missing from `words` (none without)
+    chosen = torch.log_softmax(logits.detach().float().cpu(), dim=-1).numpy()  # candidates chosen in float32
+    log_probs = chosen.astype(np.float64)  # and summed in float64
+    floor, inf = math.log(prune), -math.inf
+    # the kept texts, side by side: log p ending in blank / in their last character, LM score,
+    # penalties of finished words missing from `words`, last class (-1: none), LM history code
+    texts = [""]
+    pb, pnb, lm_score, missed = np.zeros(1), np.full(1, inf), np.zeros(1), np.zeros(1)
+    last, lengths, codes = np.full(1, -1), np.zeros(1, dtype=np.int64), [lm.history_code("")]
+    where = np.full(log_probs.shape[1] + 1, -1)  # a class's place among this column's characters (-1: none)
     for t in range(log_probs.shape[0]):
         row = log_probs[t]
-        candidates = np.flatnonzero(row > floor).tolist()
-        if skip_blanks and candidates == [BLANK]:  # most columns: only the blank
-            p = float(row[BLANK])  # every text just ends in a blank; the same term for all keeps their order
-            beams = {prefix: (lse(pb, pnb) + p, inf) for prefix, (pb, pnb) in beams.items()}
+        candidates = np.flatnonzero(chosen[t] > floor)
+        blank = candidates[0] == BLANK
+        if skip_blanks and blank and len(candidates) == 1:  # most columns: only the blank
+            pb, pnb = np.logaddexp(pb, pnb) + row[BLANK], np.full(len(texts), inf)
             continue
-        chars = [(float(row[c]), ALPHABET[c - 1] if c != BLANK else None) for c in candidates]
-        new = {}  # text -> [log p ending in blank, log p ending in its last char]
-        asked = []  # (text, prefix, char) whose LM score is still to be looked up
-        for prefix, (pb, pnb) in beams.items():
-            total = lse(pb, pnb)
-            last = prefix[-1] if prefix else None
-            for p, char in chars:
-                if char is None:
-                    entry = new.get(prefix)
-                    if entry is None:
-                        entry = new[prefix] = [inf, inf]
-                    entry[0] = lse(entry[0], total + p)
-                    continue
-                extended = prefix + char
-                entry = new.get(extended)
-                if entry is None:
-                    entry = new[extended] = [inf, inf]
-                if last == char:
-                    entry[1] = lse(entry[1], pb + p)  # a repeat needs a blank in between
-                    same = new.get(prefix)
-                    if same is None:
-                        same = new[prefix] = [inf, inf]
-                    same[1] = lse(same[1], pnb + p)
-                else:
-                    entry[1] = lse(entry[1], total + p)
-                if extended not in lm_score:
-                    lm_score[extended] = None
-                    asked.append((extended, prefix, char))
-        if asked:
-            scores = lm.logprobs([history[prefix] for _, prefix, _ in asked], [char for _, _, char in asked])
-            for (extended, prefix, char), score in zip(asked, scores):
-                lm_score[extended] = lm_score[prefix] + score
-                if words is not None:  # the penalties of the words it has finished so far
-                    missed[extended] = missed[prefix] + (penalty * _unknown_word(prefix, words)
-                                                         if char not in LETTERS else 0.0)
-                history[extended] = lm.extend(history[prefix], char)
-        if words is None:
-            ranked = heapq.nlargest(beam, new.items(), key=lambda kv: lse(*kv[1]) + weight * lm_score[kv[0]]
-                                    + bonus * len(kv[0]))
-        else:
-            ranked = heapq.nlargest(beam, new.items(), key=lambda kv: lse(*kv[1]) + weight * lm_score[kv[0]]
-                                    + bonus * len(kv[0]) - missed[kv[0]])
-        beams = {k: tuple(v) for k, v in ranked}
-    ends = dict(zip(beams, lm.logprobs([history[prefix] for prefix in beams], ["\n"] * len(beams))))
+        chars = candidates[1:] if blank else candidates
+        where[chars] = np.arange(len(chars))
+        total = np.logaddexp(pb, pnb)
+        # each kept text again: after a blank, or its last character repeated without one
+        stay_pb = total + row[BLANK] if blank else np.full(len(texts), inf)
+        place = where[last]  # where[-1] is always -1: a text with no character repeats none
+        repeats = place >= 0
+        stay_pnb = np.where(repeats, pnb + row[last], inf)
+        # each kept text and one more character (a repeat needs a blank in between)
+        grow = np.where(last[:, None] == chars[None, :], pb[:, None], total[:, None]) + row[chars][None, :]
+        grow_lm = lm_score[:, None] + lm.distributions(codes)[:, chars]
+        fresh = np.ones(grow.shape, dtype=bool)  # not already a kept text
+        if repeats.any():
+            at = {text: i for i, text in enumerate(texts)}
+            for j in np.flatnonzero(repeats).tolist():
+                i = at.get(texts[j][:-1])
+                if i is not None:  # kept text i and this character make kept text j: one text
+                    k = place[j]
+                    stay_pnb[j] = np.logaddexp(stay_pnb[j], grow[i, k])
+                    fresh[i, k] = False
+        where[chars] = -1
+        stays = np.arange(len(texts)) if blank else np.flatnonzero(np.isfinite(stay_pnb))
+        rows, cols = np.nonzero(fresh)
+        grow_missed = missed[rows]
+        if words is not None and penalty:  # a character that is not a letter finishes a word
+            for n in np.flatnonzero(~IS_LETTER[chars[cols]]).tolist():
+                grow_missed[n] += penalty * _unknown_word(texts[rows[n]], words)
+        new_len = np.concatenate([lengths[stays], lengths[rows] + 1])
+        new_pb = np.concatenate([stay_pb[stays], np.full(len(rows), inf)])
+        new_pnb = np.concatenate([stay_pnb[stays], grow[rows, cols]])
+        new_lm = np.concatenate([lm_score[stays], grow_lm[rows, cols]])
+        new_missed = np.concatenate([missed[stays], grow_missed])
+        new_last = np.concatenate([last[stays], chars[cols]])
+        score = np.logaddexp(new_pb, new_pnb) + weight * new_lm + bonus * new_len - new_missed
+        keep = np.argsort(-score, kind="stable")[:beam]
+        n_stay, from_text = len(stays), np.concatenate([stays, rows])[keep].tolist()
+        new_texts, new_codes = [], []
+        for n, i, c in zip(keep.tolist(), from_text, new_last[keep].tolist()):
+            if n < n_stay:
+                new_texts.append(texts[i])
+                new_codes.append(codes[i])
+            else:
+                new_texts.append(texts[i] + ALPHABET[c - 1])
+                new_codes.append(lm.extend(codes[i], ALPHABET[c - 1]))
+        texts, codes, last, lengths = new_texts, new_codes, new_last[keep], new_len[keep]
+        pb, pnb, lm_score, missed = new_pb[keep], new_pnb[keep], new_lm[keep], new_missed[keep]
+    ends = lm.distributions(codes)[:, 0]
     if words is not None:  # the last word ends with the line
-        missed = {k: missed[k] + penalty * _unknown_word(k, words) for k in beams}
-    best, (pb, pnb) = max(beams.items(), key=lambda kv: lse(*kv[1])
-                          + weight * (lm_score[kv[0]] + ends[kv[0]]) + bonus * len(kv[0]) - missed.get(kv[0], 0.0))
-    confidence = math.exp(lse(pb, pnb) / max(1, log_probs.shape[0]))
-    return best, confidence
+        missed = missed + penalty * np.array([_unknown_word(text, words) for text in texts])
+    total = np.logaddexp(pb, pnb)
+    best = int(np.argmax(total + weight * (lm_score + ends) + bonus * lengths - missed))
+    confidence = math.exp(total[best] / max(1, log_probs.shape[0]))
+    return texts[best], confidence
 
 
 def training_texts(manifest, count=20_000, seed=0, french=0):

@@ -476,16 +476,26 @@ def test_the_word_list_ships_only_if_it_pays_for_itself_at_its_own_width():
 def test_the_language_model_remembers_its_answers_and_forgets_in_time(monkeypatch):
     lm = CharLM(TEXTS, order=4)
     rng = np.random.default_rng(0)
-    codes = [lm.history_code("".join(rng.choice(list("abct "), size=3))) for _ in range(50)]
-    chars = list(rng.choice(list("abct \n"), size=50))
-    fresh = CharLM(TEXTS, order=4)._logprobs(codes, chars)  # computed, nothing remembered
-    assert lm.logprobs(codes, chars) == fresh and lm.logprobs(codes, chars) == fresh  # the second time remembered
-    assert 0 < len(lm._cache) <= 50
-    monkeypatch.setattr(decoding, "CACHE_PAIRS", 10)
-    lm._cache.clear()
-    assert lm.logprobs(codes[:8], chars[:8]) == fresh[:8] and len(lm._cache) <= 8
-    assert lm.logprobs(codes[8:16], chars[8:16]) == fresh[8:16] and len(lm._cache) <= 8  # emptied, not grown past
-    assert lm.logprobs(codes[4:12], chars[4:12]) == fresh[4:12]  # half remembered, half new: emptied, all answered
+    codes = list(dict.fromkeys(lm.history_code("".join(rng.choice(list("abct "), size=3))) for _ in range(50)))
+    fresh = CharLM(TEXTS, order=4)._distributions(np.array(codes))  # computed, nothing remembered
+    assert np.array_equal(lm.distributions(codes), fresh) and np.array_equal(lm.distributions(codes), fresh)
+    assert len(lm._cache) == len(codes) > 10  # the second time remembered
+    lm.forget()
+    assert not lm._cache
+    monkeypatch.setattr(decoding, "CACHE_HISTORIES", 10)
+    assert np.array_equal(lm.distributions(codes[:8]), fresh[:8]) and len(lm._cache) == 8
+    assert np.array_equal(lm.distributions(codes[8:16]), fresh[8:16]) and len(lm._cache) == 8  # emptied, not grown
+    assert np.array_equal(lm.distributions(codes[4:12]), fresh[4:12])  # half remembered, half new: all answered
+
+
+def test_the_distributions_are_the_language_models_own_logprobs():
+    lm = CharLM(TEXTS + ["zz top!", "☃ outside"], order=4, smoothing="kneser-ney")
+    rows = lm.distributions([lm.history_code(h) for h in ("", "the c", "zz", "☃")])
+    for i, history in enumerate(("", "the c", "zz", "☃")):
+        assert rows[i, 0] == lm.logprob(history, "\n")
+        for c, char in enumerate(ALPHABET, start=1):
+            assert rows[i, c] == lm.logprob(history, char)
+        assert rows[i, decoding.column("☃")] == lm.logprob(history, "☃")
 
 
 def test_every_reading_is_timed_the_same_way_taking_turns_on_each_file():
@@ -496,3 +506,12 @@ def test_every_reading_is_timed_the_same_way_taking_turns_on_each_file():
                         ["x", "y"], repeats=2)
     assert order == [("a", "x"), ("b", "x"), ("a", "y"), ("b", "y")] * 2  # turns on each file, then again
     assert set(times) == {"a", "b"} and all(len(v) == 2 and min(v) >= 0 for v in times.values())
+
+
+def test_a_timed_reading_pays_for_what_the_language_model_would_have_remembered():
+    from benchmarks.lines import ms_per_file
+
+    lm, remembered = CharLM(TEXTS, order=3), []
+    read = lambda p: (remembered.append(len(lm._cache)), lm.distributions([lm.history_code(p)]))  # noqa: E731
+    ms_per_file({"read": read}, ["the", "cat"], repeats=3, lm=lm)
+    assert remembered == [0] * 6  # every read starts with nothing remembered, the same file's second read too
