@@ -156,14 +156,15 @@ class CharLM:
         the line, column i the alphabet's i-th character (the reader's class i), then any other
         character (`column`). Histories asked before are remembered (up to CACHE_HISTORIES): a
         beam search asks the few it keeps again at every column, and a page's lines share many."""
-        cache = self._cache
-        todo = [code for code in dict.fromkeys(codes) if code not in cache]
+        cache = self._cache  # shared by the web demo's threads: read into `found`, so another thread's
+        found = {code: cache.get(code) for code in codes}  # emptying of it never loses an answer here
+        todo = [code for code, row in found.items() if row is None]
         if todo:
+            found.update(zip(todo, self._distributions(np.asarray(todo, dtype=np.int64))))
             if len(cache) + len(todo) > CACHE_HISTORIES:  # start again, with every history of this call
                 cache.clear()
-                todo = list(dict.fromkeys(codes))
-            cache.update(zip(todo, self._distributions(np.asarray(todo, dtype=np.int64))))
-        return np.stack([cache[code] for code in codes]) if len(codes) else np.zeros((0, COLUMNS))
+            cache.update(found)
+        return np.stack([found[code] for code in codes]) if len(codes) else np.zeros((0, COLUMNS))
 
     def logprobs(self, codes, chars):
         """[log P(char | history)] for many (history code, char) pairs at once."""
@@ -279,15 +280,6 @@ def _checked_words(raw):
     if not all(0 < len(w) <= 64 and w == w.lower() and all(c in LETTERS for c in w) for w in words):
         raise ValueError
     return frozenset(words)
-
-
-def _logsumexp(a, b):
-    if a == -math.inf:
-        return b
-    if b == -math.inf:
-        return a
-    m = max(a, b)
-    return m + math.log(math.exp(a - m) + math.exp(b - m))
 
 
 def _unknown_word(prefix, words):

@@ -488,6 +488,19 @@ def test_the_language_model_remembers_its_answers_and_forgets_in_time(monkeypatc
     assert np.array_equal(lm.distributions(codes[4:12]), fresh[4:12])  # half remembered, half new: all answered
 
 
+def test_another_thread_emptying_the_memory_mid_call_loses_no_answer():
+    class Forgetful(dict):  # as if another thread of the web demo emptied it right after each update
+        def update(self, *args):
+            super().update(*args)
+            self.clear()
+
+    lm = CharLM(TEXTS, order=4)
+    codes = [lm.history_code(h) for h in ("the", "cat", "a c", "the")]
+    fresh = CharLM(TEXTS, order=4)._distributions(np.array(codes))
+    lm._cache = Forgetful()
+    assert np.array_equal(lm.distributions(codes), fresh)
+
+
 def test_the_distributions_are_the_language_models_own_logprobs():
     lm = CharLM(TEXTS + ["zz top!", "☃ outside"], order=4, smoothing="kneser-ney")
     rows = lm.distributions([lm.history_code(h) for h in ("", "the c", "zz", "☃")])

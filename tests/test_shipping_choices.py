@@ -208,3 +208,18 @@ def test_the_line_recipe_defaults_are_the_shipped_readers():
     defaults = asdict(line_training.LineRecipe())
     differ = {k for k in defaults if k not in ("init_from", "init_fresh") and shipped.get(k) != defaults[k]}
     assert not differ, {k: (shipped.get(k), defaults[k]) for k in differ}
+
+
+def _run(cer, seconds):
+    return {"beam": {"cer": cer}, "seconds_in_all": seconds}
+
+
+def test_a_fine_tune_ships_only_with_half_a_point_on_val_inside_the_hour():
+    from benchmarks.lines import pick_finetune
+
+    rows = {"main": _run(15.0, 3200.0), "a": _run(14.6, 300.0), "b": _run(14.4, 300.0), "slow": _run(13.0, 401.0)}
+    assert pick_finetune(rows, "main") == "b"  # "slow" reads best but would take the two runs past the hour
+    rows["b"] = _run(14.6, 300.0)
+    assert pick_finetune(rows, "main") is None  # 0.4 points: not enough
+    rows["c"] = _run(14.5, None)  # a run that does not say how long it took cannot be counted in
+    assert pick_finetune(rows, "main") is None
