@@ -38,6 +38,7 @@ MADE_BY = {
     "line_crops.json": "python -m benchmarks.lines crops",
     "lines_script.json": "python -m benchmarks.lines script",
     "lines_shifts.json": "python -m benchmarks.lines shifts",
+    "lines_finetunes.json": "python -m benchmarks.lines finetunes",
 }
 
 
