@@ -665,7 +665,8 @@ def finetunes_main(args):
         metrics = reader.info.get("metrics") or {}
         logits = _logits(reader, [p for p, _, _ in items])
         readings = {"greedy": [crnn.greedy_decode(lg[None])[0][0] if lg is not None else "" for lg in logits],
-                    "beam": [beam_decode(lg, lm, weight, bonus)[0] if lg is not None else "" for lg in logits]}
+                    "beam": [beam_decode(lg, lm, weight, bonus, words=lm.words, penalty=lm.penalty)[0]
+                             if lg is not None else "" for lg in logits]}
         row = {"command": metrics.get("command"), "seconds_in_all": metrics.get("total_seconds")}
         for how, texts in readings.items():
             row[how] = {"cer": round(100 * crnn.cer(texts, truths), 2),
@@ -685,6 +686,8 @@ def finetunes_main(args):
 def pick_finetune(rows, main):
     """FINETUNE_RULE: the key of the fine-tune that replaces the main run's reader (`rows[main]`), or None."""
     spent = rows[main]["seconds_in_all"]
+    if spent is None:  # a main run that does not say how long it took leaves no time to count on
+        return None
     fits = [k for k, v in rows.items() if k != main and v["seconds_in_all"] is not None
             and spent + v["seconds_in_all"] <= BUDGET_SECONDS]
     best = min(fits, key=lambda k: rows[k]["beam"]["cer"], default=None)

@@ -34,7 +34,7 @@ SMOOTHINGS = ("absolute", "kneser-ney")
 LETTERS = frozenset(c for c in ALPHABET if c.isalpha())  # what a word of the word list is made of
 IS_LETTER = np.array([False] + [c in LETTERS for c in ALPHABET])  # by the reader's class
 WORD_LIST_SIZE = 200_000  # words asked of wordfreq per language for `word_list`
-CACHE_HISTORIES = 20_000  # histories whose next-character probabilities a language model remembers: 15 MB
+CACHE_HISTORIES = 20_000  # histories whose next-character probabilities a language model remembers: about 20 MB
 
 # An n-gram is stored as one integer: its characters' codes as digits in base BASE. No character
 # has the code 0, so the integer also says how long the n-gram is and n-grams of every order share
@@ -81,7 +81,7 @@ class CharLM:
 
     The counts live in sorted numpy arrays, not dicts (the shipped 7-gram, 1.4 million n-grams,
     takes tens of MB and loads in a fraction of a second; as nested dicts it took hundreds of MB and
-    seconds), and `logprobs` looks up many histories at once, as the beam asks.
+    seconds), and `distributions` looks up many histories at once, as the beam asks.
     """
 
     def __init__(self, texts, order=5, discount=0.75, beam=BEAM, smoothing="absolute"):
@@ -106,12 +106,12 @@ class CharLM:
         self.tabulate(keys[order_by], values[order_by])
 
     def tabulate(self, keys, counts):
-        """The arrays `logprobs` reads, from every n-gram's count (`keys` sorted).
+        """The arrays `distributions` reads, from every n-gram's count (`keys` sorted).
 
         Per order, an n-gram's count; for Kneser-Ney the shorter orders hold how many different
         characters came before the n-gram instead. Then per history: the sum of its n-grams' values
         and how many there are."""
-        # what `save` writes; whole numbers, exact in the float64 arithmetic of `logprobs`
+        # what `save` writes; whole numbers, exact in the float64 arithmetic of `distributions`
         self.keys, self.counts = keys, counts.astype(np.int32)
         values = self.counts  # the same array when the smoothing is absolute: no second copy
         powers = BASE ** np.arange(self.order + 1, dtype=np.int64)
@@ -347,6 +347,8 @@ def beam_decode(logits, lm, weight=0.5, bonus=1.0, beam=None, prune=1e-3, skip_b
     for t in range(log_probs.shape[0]):
         row = log_probs[t]
         candidates = np.flatnonzero(chosen[t] > floor)
+        if not len(candidates):  # a `prune` above every class's probability: the likeliest one
+            candidates = np.array([int(np.argmax(chosen[t]))])
         blank = candidates[0] == BLANK
         if skip_blanks and blank and len(candidates) == 1:  # most columns: only the blank
             pb, pnb = np.logaddexp(pb, pnb) + row[BLANK], np.full(len(texts), inf)

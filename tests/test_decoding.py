@@ -4,6 +4,7 @@ only where the reader hesitates, and the shipped file loads safely."""
 import io
 import json
 import math
+import re
 import zipfile
 
 import numpy as np
@@ -59,6 +60,65 @@ def test_skipping_blank_columns_changes_no_reading(width):
         logits = columns(*rows)
         assert beam_decode(logits, lm, 0.5, 1.0, beam=width) == beam_decode(logits, lm, 0.5, 1.0, beam=width,
                                                                               skip_blanks=False)
+
+
+def plain_beam(logits, lm, weight, bonus, beam, words=None, penalty=0.0, prune=1e-3):
+    """The CTC prefix beam search written out plainly, with dicts and whole-text scores: what
+    `beam_decode`'s arrays must reproduce."""
+    log_probs, inf = torch.log_softmax(logits.float(), dim=-1).numpy(), -math.inf
+
+    def lm_score(text):
+        return sum(lm.logprob(text[:i], text[i]) for i in range(len(text)))
+
+    def missed(text, finished_only=True):  # words of 2 letters or more, not in the list, that have ended
+        runs = [(m.group(), m.end()) for m in re.finditer(f"[{re.escape(''.join(decoding.LETTERS))}]+", text)]
+        return sum(penalty for word, end in runs if len(word) >= 2 and word.lower() not in words
+                   and (end < len(text) or not finished_only)) if words is not None else 0.0
+
+    beams = {"": (0.0, inf)}
+    for row in log_probs:
+        new = {}
+        for prefix, (pb, pnb) in beams.items():
+            total = np.logaddexp(pb, pnb)
+            for c in np.flatnonzero(row > math.log(prune)):
+                p = float(row[c])
+                if c == BLANK:
+                    entry = new.setdefault(prefix, [inf, inf])
+                    entry[0] = np.logaddexp(entry[0], total + p)
+                    continue
+                extended = prefix + ALPHABET[c - 1]
+                entry = new.setdefault(extended, [inf, inf])
+                if prefix and prefix[-1] == ALPHABET[c - 1]:
+                    entry[1] = np.logaddexp(entry[1], pb + p)
+                    same = new.setdefault(prefix, [inf, inf])
+                    same[1] = np.logaddexp(same[1], pnb + p)
+                else:
+                    entry[1] = np.logaddexp(entry[1], total + p)
+        ranked = sorted(new.items(), key=lambda kv: -(np.logaddexp(*kv[1]) + weight * lm_score(kv[0])
+                                                      + bonus * len(kv[0]) - missed(kv[0])))
+        beams = {k: tuple(v) for k, v in ranked[:beam]}
+    return max(beams, key=lambda k: np.logaddexp(*beams[k]) + weight * (lm_score(k) + lm.logprob(k, "\n"))
+               + bonus * len(k) - missed(k, finished_only=False))
+
+
+@pytest.mark.parametrize("words", [None, frozenset({"the", "cat", "hat"})])
+def test_the_beam_search_reads_what_the_plain_search_reads(words):
+    lm, rng = CharLM(TEXTS, order=4), np.random.default_rng(1)
+    for _ in range(12):
+        rows = []
+        for _ in range(int(rng.integers(6, 16))):  # hesitant columns over a few letters, repeats and blanks
+            chars = rng.choice(list("thecas. "), size=3, replace=False).tolist() + [None]
+            weights = rng.dirichlet(np.ones(4) * 0.7)
+            rows.append(dict(zip(chars, weights)))
+        logits = columns(*rows)
+        for width in (2, 5):
+            expected = plain_beam(logits, lm, 0.7, 0.8, width, words, 1.5)
+            assert beam_decode(logits, lm, 0.7, 0.8, beam=width, words=words, penalty=1.5)[0] == expected
+
+
+def test_a_prune_above_every_class_keeps_the_likeliest():
+    logits = columns({"c": 0.5, None: 0.3, "a": 0.2}, {None: 0.6, "a": 0.4}, {"t": 0.5, None: 0.5})
+    assert beam_decode(logits, CharLM(TEXTS), 0.0, 0.0, beam=4, prune=0.9)[0] == "c"
 
 
 def test_the_model_settles_what_the_reader_hesitates_over():

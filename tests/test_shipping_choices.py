@@ -223,3 +223,4 @@ def test_a_fine_tune_ships_only_with_half_a_point_on_val_inside_the_hour():
     assert pick_finetune(rows, "main") is None  # 0.4 points: not enough
     rows["c"] = _run(14.5, None)  # a run that does not say how long it took cannot be counted in
     assert pick_finetune(rows, "main") is None
+    assert pick_finetune({"main": _run(15.0, None), "a": _run(14.0, 300.0)}, "main") is None  # nor can the main run
