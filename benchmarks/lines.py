@@ -983,7 +983,7 @@ def main(argv=None):
     shifts = sub.add_parser("shifts", help="each line read moved up and down, the readings averaged: on val, timed")
     shifts.add_argument("checkpoint", nargs="?", type=Path, default=None)
     shifts.add_argument("--json", type=Path, default=ASSETS / "lines_shifts.json")
-    tunes = sub.add_parser("finetunes", help="fine-tunes of the main run's reader on val as users read: which ships")
+    tunes = sub.add_parser("finetunes", help="fine-tunes read on val as users read, and the rule's choice")
     tunes.add_argument("main", type=Path, help="the main run's reader, which the fine-tunes started from")
     tunes.add_argument("checkpoints", nargs="+", type=Path, help="the fine-tunes")
     tunes.add_argument("--json", type=Path, default=ASSETS / "lines_finetunes.json")

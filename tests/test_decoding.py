@@ -561,14 +561,20 @@ def test_another_thread_emptying_the_memory_mid_call_loses_no_answer():
     assert np.array_equal(lm.distributions(codes), fresh)
 
 
-def test_the_distributions_are_the_language_models_own_logprobs():
-    lm = CharLM(TEXTS + ["zz top!", "☃ outside"], order=4, smoothing="kneser-ney")
+@pytest.mark.parametrize("smoothing", decoding.SMOOTHINGS)
+def test_the_distributions_give_the_plain_formula_for_every_next_character(smoothing):
+    texts = TEXTS + ["zz top!", "☃ outside"]
+    lm = CharLM(texts, order=4, smoothing=smoothing)
     rows = lm.distributions([lm.history_code(h) for h in ("", "the c", "zz", "☃")])
+
+    def plain(history, char):
+        return reference_logprob(texts, 4, 0.75, smoothing, history, char)
+
     for i, history in enumerate(("", "the c", "zz", "☃")):
-        assert rows[i, 0] == lm.logprob(history, "\n")
+        assert rows[i, 0] == pytest.approx(plain(history, "\n"), abs=1e-12)
         for c, char in enumerate(ALPHABET, start=1):
-            assert rows[i, c] == lm.logprob(history, char)
-        assert rows[i, decoding.column("☃")] == lm.logprob(history, "☃")
+            assert rows[i, c] == pytest.approx(plain(history, char), abs=1e-12)
+        assert rows[i, decoding.column("☃")] == pytest.approx(plain(history, "☃"), abs=1e-12)
 
 
 def test_every_reading_is_timed_the_same_way_taking_turns_on_each_file():
