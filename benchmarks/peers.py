@@ -19,7 +19,7 @@ import argparse
 import shutil
 import subprocess
 import time
-from collections import defaultdict
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -111,13 +111,11 @@ def score_engine(engine, items):
     seconds = time.perf_counter() - started
     truths = [t for _, t, _ in items]
     out = {k: round(v, 2) for k, v in crnn.score(readings, truths).items()}
-    groups = defaultdict(list)
-    for (_, truth, group), reading in zip(items, readings):
-        groups[group].append((reading, truth))
-    if len(groups) > 1:
-        out["by_collection"] = {
-            g: {"lines": len(v), "cer": round(100 * crnn.cer([r for r, _ in v], [t for _, t in v]), 2)}
-            for g, v in sorted(groups.items())}
+    groups = [group for _, _, group in items]
+    if len(set(groups)) > 1:
+        counts = Counter(groups)
+        out["by_collection"] = {g: {"lines": counts[g], "cer": round(cer, 2)}
+                                for g, cer in crnn.cer_by_group(readings, truths, groups).items()}
     out["ms_per_line"] = round(1000 * seconds / max(1, len(items)), 1)
     out["examples"] = [[t, r] for t, r in list(zip(truths, readings))[:6]]
     return out

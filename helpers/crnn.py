@@ -210,14 +210,14 @@ def cer(predictions, truths, ignore_case=False):
     return errors / max(1, sum(len(t) for t in truths))
 
 
-def cer_by_group(predictions, truths, groups):
+def cer_by_group(predictions, truths, groups, ignore_case=False):
     """{group: CER in percent}, groups in sorted order (the collections of the real lines)."""
     by = {}
     for p, t, g in zip(predictions, truths, groups):
         by.setdefault(g, ([], []))
         by[g][0].append(p)
         by[g][1].append(t)
-    return {g: 100 * cer(*by[g]) for g in sorted(by)}
+    return {g: 100 * cer(*by[g], ignore_case=ignore_case) for g in sorted(by)}
 
 
 def macro_cer(predictions, truths, groups):

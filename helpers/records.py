@@ -25,7 +25,7 @@ MADE_BY = {
     "case.json": "python -m benchmarks.case",
     "priors.json": "make run (chapter 1), or python -m benchmarks.priors",
     "priors_case.json": "make run-case (chapter 2), or python -m benchmarks.priors",
-    "lines.json": "python -m benchmarks.lines score checkpoints/lines.pt",
+    "lines.json": "python -m benchmarks.lines score checkpoints/lines.pt --ship-lm",
     "peers.json": "python -m benchmarks.peers",
     "results.json": "make run",
     "case_results.json": "make run-case",
