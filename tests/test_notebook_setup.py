@@ -170,7 +170,17 @@ def test_predict_runs_from_another_working_directory(tmp_path):
 
 
 def compared(cell):
-    return cell.cell_type == "code" and not re.search(r"NBVAL_(IGNORE_OUTPUT|SKIP)", cell.source)
+    """Whether nbval compares this cell's outputs (tags or the older comment markers say it does not)."""
+    tags = set(cell.metadata.get("tags", []))
+    return (cell.cell_type == "code" and not tags & {"nbval-ignore-output", "nbval-skip"}
+            and not re.search(r"NBVAL_(IGNORE_OUTPUT|SKIP)", cell.source))
+
+
+@pytest.mark.parametrize("chapter", sorted(ROOT.glob("*.ipynb")), ids=lambda p: p.stem)
+def test_some_outputs_are_compared_and_some_are_not(chapter):
+    """The tags reach nbval: a chapter whose every cell were compared, or none, has lost them."""
+    code = [c for c in notebook(chapter).cells if c.cell_type == "code"]
+    assert 0 < sum(map(compared, code)) < len(code)
 
 
 @pytest.mark.parametrize("chapter", CHARACTER_CHAPTERS, ids=lambda p: p.stem)
