@@ -119,6 +119,26 @@ def beam_grid_table(record, first_lm="order 5"):
     return table
 
 
+SHARED_TRAIN_FLAGS = re.compile(r"python -m benchmarks\.lines train|--(init-from|choose-by|out) \S+|--quiet")
+
+
+def finetunes_table(record):
+    """The fine-tunes of `assets/lines_finetunes.json` side by side, each row named by its own training
+    flags (what it changed), not its file name: a learner compares recipes, not paths."""
+    import pandas as pd
+
+    def name(path, run):
+        if path == record["main_run"]:
+            return "the main run (shipped)"
+        return " ".join(SHARED_TRAIN_FLAGS.sub("", run.get("command") or path).split()) or path
+
+    def row(run):
+        return {"seconds in all": run["seconds_in_all"], "val greedy": run["greedy"]["cer"],
+                "val beam": run["beam"]["cer"], "beam, per collection": run["beam"]["per_collection"]}
+
+    return pd.DataFrame({name(path, r): row(r) for path, r in record["runs"].items()}).T
+
+
 def write_results(shipped, *, without_prior, baseline, digit_prior, model_name, parameters, recipe,
                   train_seconds, baseline_train_seconds, baseline_epochs, device, folder=ASSETS):
     """Record the notebook's run in results.json and return it.

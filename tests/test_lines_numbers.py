@@ -6,7 +6,7 @@ import re
 
 import nbformat
 
-from helpers import paths
+from helpers import paths, records
 
 from .test_quoted_numbers import numbers, stray_numbers  # every number in a record; the quoted ones not in any
 
@@ -73,3 +73,27 @@ def test_beam_grid_table_lays_out_every_setting_tried_once():
     record["scores"]["beam_search"]["val_grid"]["beam weight wide"] = 1.0
     with pytest.raises(ValueError, match="beam weight wide"):
         records.beam_grid_table(record)
+
+
+def test_finetunes_table_names_each_run_by_what_it_changed():
+    record = {"main_run": "build/main.pt", "runs": {
+        "build/main.pt": {"command": "python -m benchmarks.lines train --init-from x.pt --out build/main.pt",
+                          "seconds_in_all": 3000.0, "greedy": {"cer": 21.0},
+                          "beam": {"cer": 15.0, "per_collection": 23.0}},
+        "build/ft.pt": {"command": "python -m benchmarks.lines train --init-from checkpoints/lines.pt --choose-by "
+                                   "val_macro_cer --quiet --lr 5e-4 --seed 1 --out build/ft.pt",
+                        "seconds_in_all": 290.0, "greedy": {"cer": 20.5},
+                        "beam": {"cer": 14.8, "per_collection": 22.9}},
+        "build/bare.pt": {"command": None, "seconds_in_all": None, "greedy": {"cer": 22.0},
+                          "beam": {"cer": 16.0, "per_collection": 24.0}}}}
+    table = records.finetunes_table(record)
+    assert list(table.index) == ["the main run (shipped)", "--lr 5e-4 --seed 1", "build/bare.pt"]
+    assert table.loc["--lr 5e-4 --seed 1", "val beam"] == 14.8
+    assert table.loc["the main run (shipped)", "seconds in all"] == 3000.0
+
+
+def test_finetunes_table_reads_the_record():
+    record = json.loads((paths.ASSETS / "lines_finetunes.json").read_text())
+    table = records.finetunes_table(record)
+    assert len(table) == len(record["runs"]) == len(set(table.index))
+    assert table["val beam"].min() == min(r["beam"]["cer"] for r in record["runs"].values())
