@@ -1,7 +1,7 @@
 """The project's line reader side by side with the OCR engines a user would try instead.
 
     pip install -r requirements-peers.txt                      # EasyOCR and its English weights (offline)
-    apt-get install tesseract-ocr tesseract-ocr-eng            # Tesseract 5 (Debian)
+    apt-get install tesseract-ocr tesseract-ocr-eng tesseract-ocr-fra   # Tesseract 5 (Debian), English and French
     python -m benchmarks.peers                                 # -> assets/peers.json
 
 One run reads the same image files with every engine and scores them the same way
@@ -11,7 +11,8 @@ typography is not counted as an error:
 - the real test split of the handwritten lines (documents and writers never trained on, nor
   used to choose anything), per collection and in all;
 - lines in the HELD-OUT handwriting fonts (never trained on), clean and photographed.
-Tesseract runs with `--psm 7` (one line); EasyOCR's recogniser reads the whole image as one line.
+Tesseract runs with `--psm 7` (one line), once with its English model and once with its French one;
+EasyOCR's English recogniser reads the whole image as one line (its French one has no offline weights).
 An engine that is not installed is reported as missing, and the others still run.
 """
 
@@ -55,17 +56,30 @@ class Ours:
 
 
 class Tesseract:
+    """Tesseract 5 on one line (`--psm 7`) with its English model: what an English user runs."""
     name = "Tesseract 5 (--psm 7)"
+    language, package = "eng", "tesseract-ocr-eng"
 
     def __init__(self):
         if shutil.which("tesseract") is None:
-            raise HCRError("tesseract is not installed: apt-get install tesseract-ocr tesseract-ocr-eng")
+            raise HCRError(f"tesseract is not installed: apt-get install tesseract-ocr {self.package}")
+        listed = subprocess.run(["tesseract", "--list-langs"], capture_output=True, text=True).stdout.split()
+        if self.language not in listed:
+            raise HCRError(f"tesseract has no {self.language!r} model: apt-get install {self.package}")
         self.version = subprocess.run(["tesseract", "--version"], capture_output=True, text=True).stdout.split("\n")[0]
 
     def read(self, path):
-        result = subprocess.run(["tesseract", str(path), "stdout", "--psm", "7", "-l", "eng"], capture_output=True,
-                                text=True, timeout=60, env={"OMP_THREAD_LIMIT": "1", "PATH": "/usr/bin:/bin"})
+        result = subprocess.run(["tesseract", str(path), "stdout", "--psm", "7", "-l", self.language],
+                                capture_output=True, text=True, timeout=60,
+                                env={"OMP_THREAD_LIMIT": "1", "PATH": "/usr/bin:/bin"})
         return " ".join(result.stdout.split())
+
+
+class TesseractFrench(Tesseract):
+    """The same with its French model, which a user with French writing would pick (EasyOCR's French
+    recogniser has no offline weights on PyPI, so it is not compared)."""
+    name = "Tesseract 5 (French model, --psm 7)"
+    language, package = "fra", "tesseract-ocr-fra"
 
 
 class EasyOCR:
@@ -130,7 +144,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     sets = image_sets(args.per_font, limit=args.limit)
     engines, missing = [], {}
-    for kind in (Ours, Tesseract, EasyOCR):
+    for kind in (Ours, Tesseract, TesseractFrench, EasyOCR):
         try:
             engines.append(kind(args.checkpoint) if kind is Ours else kind())
         except HCRError as error:

@@ -408,6 +408,30 @@ def test_peer_outputs_are_folded_and_scored_like_ours():
     assert result["word_acc"] == pytest.approx(100 * 3 / 4)
 
 
+def test_a_tesseract_model_that_is_not_installed_is_named_with_its_package(monkeypatch):
+    """The French engine is reported missing, with the package to install, when only English is there;
+    and each engine asks tesseract for its own model."""
+    import subprocess
+    from types import SimpleNamespace
+
+    from benchmarks import peers
+
+    calls = []
+
+    def fake_run(command, **kwargs):
+        calls.append(command)
+        out = {"--list-langs": "List of available languages (2):\neng\nosd\n", "--version": "tesseract 5.3.0\n"}
+        return SimpleNamespace(stdout=out.get(command[1], " Bonjour   tout\n"))
+
+    monkeypatch.setattr(peers.shutil, "which", lambda name: "/usr/bin/tesseract")
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    english = peers.Tesseract()
+    assert english.read("line.png") == "Bonjour tout"
+    assert calls[-1][-2:] == ["-l", "eng"]
+    with pytest.raises(HCRError, match="tesseract has no 'fra' model: apt-get install tesseract-ocr-fra"):
+        peers.TesseractFrench()
+
+
 def test_predict_text_prints_each_line_of_a_page(tmp_path, capsys):
     import json
 
