@@ -499,7 +499,8 @@ def train_main(args):
                              augment=args.augment, minutes=args.minutes, seed=args.seed, init_from=args.init_from,
                              easy_share=args.easy_share, layers=args.layers, dropout=args.dropout,
                              accents=not args.no_accents, balance=args.balance, choose_by=args.choose_by,
-                             average_from=args.average_from, script_fonts=args.script_fonts)
+                             average_from=args.average_from, script_fonts=args.script_fonts,
+                             degrade=args.degrade)
     model, history, seconds = line_training.train_reader(recipe, progress=not args.quiet)
     metrics = {"command": "python -m benchmarks.lines " + " ".join(args.argv),
                "train_seconds": round(history.train_seconds, 1), "total_seconds": round(seconds, 1),
@@ -692,6 +693,86 @@ def pick_finetune(rows, main):
             and spent + v["seconds_in_all"] <= BUDGET_SECONDS]
     best = min(fits, key=lambda k: rows[k]["beam"]["cer"], default=None)
     return best if best is not None and rows[main]["beam"]["cer"] - rows[best]["beam"]["cer"] >= 0.5 else None
+
+
+ROBUST_RULE = ("ship a fine-tune trained with degraded lines (`--degrade`) in place of the main run's reader only if, "
+               "on the val lines read as users get them (three readings, the shipped beam search): its CER on the "
+               "lines as they are is no worse than the main run's by more than 0.3 points; its mean CER over the "
+               "degraded val lines (binarised, blurred, shrunk) is at least a fifth lower than the main run's; and "
+               "the main run and the fine-tune take at most 3,600 s; set before the fine-tune was trained; the test "
+               "lines are reported whatever they say")
+DEGRADATIONS = ("binarised", "blurred", "shrunk")
+
+
+def degraded(image, how):
+    """A line's picture as a scanner or a phone may hand it over: binarised at the midpoint between
+    paper and ink, out of focus (Gaussian blur of 1.2 px on a 64 px line), or half the size."""
+    from PIL import ImageFilter
+
+    grey = image.convert("L")
+    if how == "as they are":
+        return grey
+    if how == "binarised":
+        a = np.asarray(grey, dtype=np.float32)
+        threshold = (np.percentile(a, 5) + np.percentile(a, 90)) / 2
+        return Image.fromarray(np.where(a > threshold, 255, 0).astype(np.uint8))
+    if how == "blurred":
+        return grey.filter(ImageFilter.GaussianBlur(1.2))
+    if how == "shrunk":
+        return grey.resize((max(1, grey.width // 2), max(1, grey.height // 2)), Image.Resampling.BOX)
+    raise ValueError(f"no such degradation: {how!r}")
+
+
+def robust_main(args):
+    """Readers on the val and test lines as they are and degraded (`degraded`), read as users get them;
+    ROBUST_RULE applied on val only."""
+    from helpers.decoding import SHIPPED_LM, CharLM, beam_decode
+
+    lm, weight, bonus = CharLM.load(SHIPPED_LM)
+    sets = real_sets(("val", "test"))
+    rows = {}
+    for path in [args.main, *args.checkpoints]:
+        reader = crnn.TextReader(path, lm=None)
+        metrics = reader.info.get("metrics") or {}
+        row = {"command": metrics.get("command"), "seconds_in_all": metrics.get("total_seconds")}
+        for set_name, items in sets.items():
+            split = set_name.removeprefix("real handwriting, ").removesuffix(" split")
+            truths = [t for _, t, _ in items]
+            row[split] = {}
+            for how in ("as they are", *DEGRADATIONS):
+                texts = []
+                for file, _, _ in items:
+                    try:
+                        with Image.open(file) as image:
+                            columns = reader.columns(reader._prepare(degraded(image, how)))[0]
+                    except HCRError:  # no writing found: an empty reading, counted in full
+                        texts.append("")
+                        continue
+                    texts.append(beam_decode(columns, lm, weight, bonus, words=lm.words, penalty=lm.penalty)[0])
+                row[split][how] = round(100 * crnn.cer(texts, truths), 2)
+            row[split]["degraded, mean"] = round(statistics.mean(row[split][h] for h in DEGRADATIONS), 2)
+            print(f"  {shown(path):28s} {split}: " + ", ".join(f"{k} {v:.2f}%" for k, v in row[split].items()),
+                  flush=True)
+        rows[shown(path)] = row
+    chosen = pick_robust(rows, shown(args.main))
+    record = {"machine": machine(), "rule": ROBUST_RULE, "main_run": shown(args.main),
+              "beam": {"weight": weight, "bonus": bonus, "width": lm.beam}, "shifts": list(crnn.READ_SHIFTS),
+              "lines": {k: len(v) for k, v in sets.items()}, "runs": rows, "chosen": chosen}
+    records.write(args.json.name, record, folder=args.json.parent)
+    print(f"wrote {args.json}: " + (f"the rule chooses {chosen}" if chosen else "the rule chooses none"))
+    return record
+
+
+def pick_robust(rows, main):
+    """ROBUST_RULE on the val figures: the key of the fine-tune that replaces `rows[main]`, or None."""
+    base = rows[main]
+    if base["seconds_in_all"] is None:
+        return None
+    fits = [k for k, v in rows.items() if k != main and v["seconds_in_all"] is not None
+            and base["seconds_in_all"] + v["seconds_in_all"] <= BUDGET_SECONDS
+            and v["val"]["as they are"] - base["val"]["as they are"] <= 0.3
+            and v["val"]["degraded, mean"] <= 0.8 * base["val"]["degraded, mean"]]
+    return min(fits, key=lambda k: rows[k]["val"]["degraded, mean"], default=None)
 
 
 SCRIPT_RULE = ("ship a fine-tune only if, against the shipped reader, it reads the val lines no worse by more than "
@@ -928,6 +1009,8 @@ def main(argv=None):
     train.add_argument("--channels", type=int, nargs=4, default=list(defaults.channels))
     train.add_argument("--lr", type=float, default=defaults.lr)
     train.add_argument("--augment", type=float, default=defaults.augment)
+    train.add_argument("--degrade", type=float, default=defaults.degrade,
+                       help="chance of a binarised, a blurred and a low-resolution line each (augment.degrade)")
     train.add_argument("--minutes", type=float, default=defaults.minutes, help="training time (loading not included)")
     train.add_argument("--layers", type=int, default=defaults.layers)
     train.add_argument("--dropout", type=float, default=defaults.dropout)
@@ -987,6 +1070,10 @@ def main(argv=None):
     tunes.add_argument("main", type=Path, help="the main run's reader, which the fine-tunes started from")
     tunes.add_argument("checkpoints", nargs="+", type=Path, help="the fine-tunes")
     tunes.add_argument("--json", type=Path, default=ASSETS / "lines_finetunes.json")
+    robust = sub.add_parser("robust", help="readers on val and test lines as they are and degraded, and the rule")
+    robust.add_argument("main", type=Path, help="the main run's reader, which the fine-tunes started from")
+    robust.add_argument("checkpoints", nargs="+", type=Path, help="the fine-tunes trained with --degrade")
+    robust.add_argument("--json", type=Path, default=ASSETS / "lines_robust.json")
     score = sub.add_parser("score", help="score a line reader on real, font and synthetic lines it never trained on")
     score.add_argument("checkpoint", nargs="?", type=Path, default=None)
     score.add_argument("--per-font", type=int, default=30)
@@ -1000,7 +1087,8 @@ def main(argv=None):
     args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded with what it makes
     commands = {"train": train_main, "sources": sources_main, "designs": designs_main, "score": score_main,
                 "full-budget": full_budget_main, "balance": balance_main, "pages": pages_main, "crops": crops_main,
-                "script": script_main, "shifts": shifts_main, "finetunes": finetunes_main}
+                "script": script_main, "shifts": shifts_main, "finetunes": finetunes_main,
+                "robust": robust_main}
     return commands[args.command](args)
 
 

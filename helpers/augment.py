@@ -81,12 +81,49 @@ def paper(x, g, p_texture=0.3, p_rule=0.15, p_light=0.3, p_noise=0.5):
     return out.clamp(0, 1)
 
 
-def augment_lines(x, g, strength=1.0):
+def _gaussian_blur(x, sigma):
+    """Blur each line by its own sigma (N,) in pixels, with a separable kernel."""
+    radius = max(1, int(3 * float(sigma.max()) + 0.5))
+    taps = torch.arange(-radius, radius + 1, dtype=x.dtype)
+    kernel = torch.exp(-0.5 * (taps[None, :] / sigma[:, None].clamp(min=1e-3)) ** 2)
+    kernel = kernel / kernel.sum(1, keepdim=True)  # (N, taps)
+    n, c, h, w = x.shape
+    rows = F.conv2d(x.reshape(1, n * c, h, w), kernel.view(n, 1, 1, -1), padding=(0, radius), groups=n * c)
+    return F.conv2d(rows, kernel.view(n, 1, -1, 1), padding=(radius, 0), groups=n * c).view(n, c, h, w)
+
+
+def degrade(x, g, p_binary=0.15, p_blur=0.15, p_low_res=0.15):
+    """What a scanner or a phone does to a picture, as it reaches the reader: a binarised scan (ink
+    all or nothing, at a random threshold), an out-of-focus photo (blur, then the ink brought back to
+    full strength as preprocessing does), and a small picture enlarged (down, then up again)."""
+    n, _, h, w = x.shape
+    out = x
+    low = _chance(p_low_res, n, g)
+    if low.any():
+        factor = float(0.4 + 0.35 * torch.rand(1, generator=g))
+        small = F.interpolate(out, size=(max(4, int(h * factor)), max(4, int(w * factor))), mode="area")
+        out = torch.where(low.view(n, 1, 1, 1), F.interpolate(small, size=(h, w), mode="bilinear",
+                                                              align_corners=False), out)
+    blur = _chance(p_blur, n, g)
+    if blur.any():
+        blurred = _gaussian_blur(out, 0.6 + 0.9 * torch.rand(n, generator=g))
+        peak = blurred.flatten(1).amax(1).clamp(min=1e-3).view(n, 1, 1, 1)
+        out = torch.where(blur.view(n, 1, 1, 1), (blurred / peak).clamp(0, 1), out)
+    binary = _chance(p_binary, n, g).view(n, 1, 1, 1)
+    threshold = 0.25 + 0.35 * torch.rand(n, 1, 1, 1, generator=g)
+    return torch.where(binary, (out > threshold).to(out.dtype), out)
+
+
+def augment_lines(x, g, strength=1.0, degraded=0.0):
     """The whole chain on a batch (N, 1, H, W) of framed lines in [0, 1].
 
     `strength` scales every change: the size of the geometric ones, and the chance of the pen
-    and paper ones (1 is the shipped reader's; 0 returns the batch unchanged).
+    and paper ones (1 was the earlier reader's; 0 returns the batch unchanged). `degraded` is the
+    chance of each of `degrade`'s three (0: none, as every reader before it was trained), applied last.
     """
+    if degraded > 0:
+        x = augment_lines(x, g, strength)
+        return degrade(x, g, p_binary=degraded, p_blur=degraded, p_low_res=degraded)
     if strength <= 0:
         return x
     k = min(strength, 1.0)  # a chance cannot pass 1: above 1 only the geometry and the ink grow

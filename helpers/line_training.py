@@ -65,7 +65,7 @@ def _learning_rate(peak, progress, warmup=0.03):
 
 
 def train_lines(model, parts, val_set=None, max_seconds=None, steps=None, lr=1.5e-3, seed=0, augment=1.0,
-                batch_pixels=BATCH_PIXELS, eval_every=300, progress=True, log=print, weight_decay=1e-2,
+                degrade=0.0, batch_pixels=BATCH_PIXELS, eval_every=300, progress=True, log=print, weight_decay=1e-2,
                 precision="auto", device=None, keep_best=True, choose_by="val_cer", average_from=None):
     """Train a CRNN in place with CTC on a weighted mix of line sets; returns a LineHistory.
 
@@ -140,7 +140,7 @@ def train_lines(model, parts, val_set=None, max_seconds=None, steps=None, lr=1.5
             for group in optimizer.param_groups:
                 group["lr"] = _learning_rate(lr, budget_used())
             x, widths_, targets, lengths = everything.batch(order[batch])
-            x = augment_lines(x, generator, augment)
+            x = augment_lines(x, generator, augment, degraded=degrade)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 logits = model(x.to(device).contiguous(memory_format=torch.channels_last))
             loss = ctc_loss(logits, widths_, targets.to(device), lengths.to(device))
@@ -236,6 +236,7 @@ class LineRecipe:
     dropout: float = 0.1
     lr: float = 1.5e-3
     augment: float = 0.0  # none: read val best over the whole budget (`benchmarks.lines designs` and `full-budget`)
+    degrade: float = 0.0  # the chance of a binarised, a blurred and a low-resolution line each (`augment.degrade`)
     balance: float = 1.0  # a real collection of n lines is drawn in proportion to n ** balance: 1, as they come
     # (over half are one collection's register entries); 0, every collection alike
     choose_by: str = "val_cer"  # the val score that picks the kept weights ("val_macro_cer": each collection alike)
@@ -428,7 +429,8 @@ def train_reader(recipe=LineRecipe(), root=None, progress=True, log=print):
         seconds = seconds * (1 - recipe.easy_share) if seconds else None
     history = train_lines(model, parts, val, max_seconds=seconds,
                           steps=int(recipe.steps * (1 - recipe.easy_share)) + 1 if recipe.steps else None,
-                          lr=recipe.lr, seed=recipe.seed + 1, augment=recipe.augment, eval_every=240,
+                          lr=recipe.lr, seed=recipe.seed + 1, augment=recipe.augment, degrade=recipe.degrade,
+                          eval_every=240,
                           progress=progress, log=log, precision=recipe.precision, choose_by=recipe.choose_by,
                           average_from=recipe.average_from)
     if recipe.easy_share > 0:  # the second stage counts on from the first

@@ -398,6 +398,24 @@ def test_line_augmentation_is_seeded_keeps_range_and_grows_with_its_strength():
     assert change[0.0] == 0 < change[0.5] < change[1.0] < change[1.5]
 
 
+def test_degraded_lines_look_binarised_blurred_or_shrunk_and_are_seeded():
+    from helpers.augment import augment_lines, degrade
+
+    x = torch.zeros(6, 1, lines.HEIGHT, 160)
+    x[:, :, 10:20, 20:140] = 0.7  # a bar of grey ink
+    x[:, :, 14:16, 20:140] = 1.0
+    assert torch.equal(augment_lines(x.clone(), torch.Generator().manual_seed(0), 0.0, degraded=0.0), x)
+    a = augment_lines(x.clone(), torch.Generator().manual_seed(5), 0.0, degraded=0.5)
+    assert torch.equal(a, augment_lines(x.clone(), torch.Generator().manual_seed(5), 0.0, degraded=0.5))
+    assert a.shape == x.shape and a.min() >= 0 and a.max() <= 1 and not torch.equal(a, x)
+    binary = degrade(x.clone(), torch.Generator().manual_seed(1), p_binary=1.0, p_blur=0.0, p_low_res=0.0)
+    assert set(binary.unique().tolist()) == {0.0, 1.0} and binary[:, :, 15, 80].eq(1).all()
+    blurred = degrade(x.clone(), torch.Generator().manual_seed(1), p_binary=0.0, p_blur=1.0, p_low_res=0.0)
+    assert blurred[:, :, 8, 80].gt(0).all() and blurred.amax() == pytest.approx(1.0)  # soft edges, full-strength ink
+    shrunk = degrade(x.clone(), torch.Generator().manual_seed(1), p_binary=0.0, p_blur=0.0, p_low_res=1.0)
+    assert shrunk.shape == x.shape and not torch.equal(shrunk, x)
+
+
 def test_a_reader_refuses_lines_of_another_height():
     model = crnn.CRNN(height=48, channels=(8, 16, 16, 32), hidden=16).eval()
     with pytest.raises(HCRError, match="height=48"):

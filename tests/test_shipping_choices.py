@@ -203,7 +203,7 @@ def test_the_line_recipe_defaults_are_the_shipped_readers():
 
     _, info = crnn.load_reader(crnn.SHIPPED)
     before_the_field = {"accents": True, "balance": 1.0, "choose_by": "val_cer",  # what recipes saved before did
-                        "script_fonts": False}
+                        "script_fonts": False, "degrade": 0.0}
     shipped = {**before_the_field, **{k: (tuple(v) if isinstance(v, list) else v) for k, v in info["recipe"].items()}}
     defaults = asdict(line_training.LineRecipe())
     differ = {k for k in defaults if k not in ("init_from", "init_fresh") and shipped.get(k) != defaults[k]}
@@ -224,3 +224,41 @@ def test_a_fine_tune_ships_only_with_half_a_point_on_val_inside_the_hour():
     rows["c"] = _run(14.5, None)  # a run that does not say how long it took cannot be counted in
     assert pick_finetune(rows, "main") is None
     assert pick_finetune({"main": _run(15.0, None), "a": _run(14.0, 300.0)}, "main") is None  # nor can the main run
+
+
+def _robust(as_is, degraded, seconds):
+    return {"val": {"as they are": as_is, "degraded, mean": degraded}, "seconds_in_all": seconds}
+
+
+def test_a_degraded_fine_tune_ships_only_if_it_reads_degraded_val_a_fifth_better_at_little_cost():
+    from benchmarks.lines import pick_robust
+
+    rows = {"main": _robust(15.0, 30.0, 3200.0), "a": _robust(15.3, 24.0, 300.0), "b": _robust(15.0, 23.0, 300.0)}
+    assert pick_robust(rows, "main") == "b"  # both qualify; b reads the degraded lines best
+    assert pick_robust({"main": rows["main"], "a": _robust(15.31, 20.0, 300.0)}, "main") is None  # costs too much
+    assert pick_robust({"main": rows["main"], "a": _robust(14.0, 24.1, 300.0)}, "main") is None  # under a fifth
+    assert pick_robust({"main": rows["main"], "a": _robust(15.0, 20.0, 401.0)}, "main") is None  # past the hour
+    assert pick_robust({"main": rows["main"], "a": _robust(15.0, 20.0, None)}, "main") is None
+    assert pick_robust({"main": _robust(15.0, 30.0, None), "a": _robust(15.0, 20.0, 300.0)}, "main") is None
+
+
+def test_degraded_pictures_are_what_a_scanner_or_a_phone_hands_over():
+    import numpy as np
+    import pytest
+    from PIL import Image
+
+    from benchmarks.lines import DEGRADATIONS, degraded
+
+    a = np.full((64, 200), 230, np.uint8)
+    a[20:44, 30:170] = 40  # a dark stroke on light paper
+    a[28:36, 30:170] = 120  # with a lighter middle
+    image = Image.fromarray(a)
+    assert np.array_equal(np.asarray(degraded(image, "as they are")), a)
+    binary = np.asarray(degraded(image, "binarised"))
+    assert set(np.unique(binary)) == {0, 255} and binary[30, 100] == 0 and binary[5, 5] == 255
+    blurred = np.asarray(degraded(image, "blurred"))
+    assert blurred.shape == a.shape and 40 < blurred[20, 100] < 230  # the stroke's edge is soft
+    assert degraded(image, "shrunk").size == (100, 32)
+    assert DEGRADATIONS == ("binarised", "blurred", "shrunk")
+    with pytest.raises(ValueError):
+        degraded(image, "sepia")
