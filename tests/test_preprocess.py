@@ -332,3 +332,44 @@ def test_grow_is_scipys_binary_dilation_with_its_default_cross():
         mask = rng.random(shape) > 0.9
         assert np.array_equal(grow(mask), ndimage.binary_dilation(mask))
         assert np.array_equal(grow(grow(mask)), ndimage.binary_dilation(mask, iterations=2))
+
+
+def _bar_picture(scale=1):
+    """Dark pen strokes on light paper, in two shades only (a binarised scan)."""
+    a = np.ones((40 * scale, 160 * scale), np.float32)
+    for x in range(20, 140, 12):
+        a[8 * scale:32 * scale, x * scale:(x + 3) * scale] = 0.0
+    return a
+
+
+def test_a_picture_of_two_shades_is_told_from_a_grey_one():
+    binary = _bar_picture()
+    assert preprocess.is_bilevel(binary)
+    assert preprocess.is_bilevel(1.0 - binary)  # light ink on dark too
+    assert not preprocess.is_bilevel(np.linspace(0, 1, 6400, dtype=np.float32).reshape(40, 160))
+    assert not preprocess.is_bilevel(np.full((40, 160), 0.8, np.float32))  # blank paper: one shade
+    grey = binary.copy()
+    grey[8:32, 19] = grey[8:32, 23] = 0.5  # anti-aliased edges, as a grey scan has
+    assert not preprocess.is_bilevel(grey)
+
+
+def test_softening_blurs_by_a_share_of_the_pen_so_it_is_the_same_at_any_size():
+    small, large = _bar_picture(1), _bar_picture(3)
+    soft_small, soft_large = preprocess.soften(small), preprocess.soften(large)
+    assert soft_small.shape == small.shape and len(np.unique(soft_small)) > 2  # the edges are grey now
+    assert soft_small[20, 21] < 0.5 < soft_small[20, 30]  # strokes stay strokes, paper stays paper
+    shrunk = np.asarray(Image.fromarray(soft_large).resize(small.shape[::-1], Image.Resampling.BOX))
+    assert np.abs(shrunk - soft_small).mean() < 0.02
+    assert np.array_equal(preprocess.soften(small, share=0.0), small)
+
+
+def test_a_binarised_line_is_softened_before_it_is_read(monkeypatch):
+    a = (_bar_picture() * 255).astype(np.uint8)
+    softened = preprocess.prepare_line(Image.fromarray(a))
+    monkeypatch.setattr(preprocess, "BILEVEL_SOFTEN", 0.0)
+    hard = preprocess.prepare_line(Image.fromarray(a))
+    def edges(framed):  # the share of the ink's pixels that are neither paper nor full ink
+        inked = framed[framed > 0.02]
+        return float(((inked > 0.02) & (inked < 0.9)).mean())
+
+    assert edges(softened) > edges(hard) + 0.05
