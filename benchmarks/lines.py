@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from helpers import alphabet, crnn, decoding, line_training, lines, page, preprocess, real_lines, records
+from helpers import alphabet, crnn, decoding, line_training, lines, page, real_lines, records
 from helpers.errors import HCRError
 from helpers.font_lines import font_chars, photograph, render_font_line
 from helpers.paths import ASSETS, BUILD, RUNS, shown
@@ -739,20 +739,16 @@ def robust_main(args):
             split = set_name.removeprefix("real handwriting, ").removesuffix(" split")
             truths = [t for _, t, _ in items]
             row[split] = {}
-            for how in ("as they are", *DEGRADATIONS, "binarised, not softened"):
-                softening = preprocess.BILEVEL_SOFTEN
-                if how == "binarised, not softened":  # what the reader made of them before `preprocess.soften`
-                    preprocess.BILEVEL_SOFTEN = 0.0
+            for how in ("as they are", *DEGRADATIONS):
                 texts = []
                 for file, _, _ in items:
                     try:
                         with Image.open(file) as image:
-                            columns = reader.columns(reader._prepare(degraded(image, how.split(",")[0])))[0]
+                            columns = reader.columns(reader._prepare(degraded(image, how)))[0]
                     except HCRError:  # no writing found: an empty reading, counted in full
                         texts.append("")
                         continue
                     texts.append(beam_decode(columns, lm, weight, bonus, words=lm.words, penalty=lm.penalty)[0])
-                preprocess.BILEVEL_SOFTEN = softening
                 row[split][how] = round(100 * crnn.cer(texts, truths), 2)
             row[split]["degraded, mean"] = round(statistics.mean(row[split][h] for h in DEGRADATIONS), 2)
             print(f"  {shown(path):28s} {split}: " + ", ".join(f"{k} {v:.2f}%" for k, v in row[split].items()),

@@ -18,16 +18,7 @@ from scipy import ndimage
 
 from .errors import HCRError
 from .framing import LINE_HEIGHT, frame_line
-from .preprocess import (
-    is_bilevel,
-    line_to_ink,
-    not_writing,
-    one_sentence_errors,
-    picture_label,
-    refuse_slivers,
-    soften,
-    to_grey,
-)
+from .preprocess import line_to_ink, not_writing, one_sentence_errors, picture_label, refuse_slivers, to_grey
 
 PAGE_SIDE = 1600  # a page is looked at with its longer side at most this many pixels
 MIN_PEAK_SHARE = 0.02  # rows with less ink than this share of the page's inkiest row hold no line
@@ -216,8 +207,6 @@ def page_lines(source, name=None, height=LINE_HEIGHT):
         refuse_slivers(grey, label)
         full_w, full_h = _picture_size(source, grey.shape)
         grey, _ = _shrunk(grey)
-        if is_bilevel(grey):
-            grey = soften(grey)
         ink, found = line_to_ink(grey)
         if not found:
             raise HCRError(f"{label} shows no writing (it looks blank): write or photograph some text and try again.")

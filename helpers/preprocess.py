@@ -476,33 +476,6 @@ def line_to_ink(grey):
     return np.where(near, ink, 0.0).astype(np.float32), True
 
 
-BILEVEL_SOFTEN = 0.35  # of the pen's width: chosen on val (docs/lines.md, "Pictures degraded ...")
-
-
-def is_bilevel(grey):
-    """A picture of two shades only (a binarised scan, a fax, a 1-bit drawing): nearly every pixel that
-    is not paper is full ink, with no grey edge. A grey scan's or an anti-aliased drawing's strokes
-    have grey edges, however small the writing is on its paper."""
-    sample = grey[:: max(1, grey.shape[0] // 200), :: max(1, grey.shape[1] // 200)]
-    lo, hi = float(sample.min()), float(sample.max())
-    if hi - lo < 0.2:
-        return False
-    paper = hi if float(np.median(sample)) >= 0.5 * (lo + hi) else lo
-    ink = lo if paper == hi else hi
-    marked = np.abs(sample - paper) >= 0.02
-    return bool(marked.any() and (np.abs(sample[marked] - ink) < 0.02).mean() >= 0.98)
-
-
-def soften(grey, share=None):
-    """A two-shade picture with its strokes' edges made soft, as a grey scan's are: the reader learned
-    from grey scans and reads a binarised one much worse. The blur is a share of the pen's width, so
-    it does the same at any resolution."""
-    mid = 0.5 * (float(grey.min()) + float(grey.max()))
-    ink = grey < mid if (grey < mid).mean() < 0.5 else grey >= mid  # the ink is the rarer shade
-    sigma = (BILEVEL_SOFTEN if share is None else share) * _stroke_width(ink)
-    return ndimage.gaussian_filter(grey, sigma) if sigma > 0 else grey
-
-
 def prepare_line(source, name=None, height=None, tidy=True):
     """Any PNG/JPEG/array of ONE line of writing, dark on light or light on dark -> framed line.
 
@@ -516,8 +489,6 @@ def prepare_line(source, name=None, height=None, tidy=True):
     with one_sentence_errors(label):
         grey = to_grey(source, name, LINE_WORKING_SIDE)
         refuse_slivers(grey, label)
-        if is_bilevel(grey):
-            grey = soften(grey)
         ink, found = line_to_ink(grey)
         if not found:
             raise HCRError(f"{label} shows no writing (it looks blank): write or photograph a line and try again.")

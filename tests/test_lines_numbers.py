@@ -13,7 +13,8 @@ from .test_quoted_numbers import numbers, stray_numbers  # every number in a rec
 ROOT = paths.PROJECT_DIR
 RECORDS = ("lines.json", "peers.json", "lines_sources.json", "lines_designs.json", "lines_balance.json", "pages.json",
            "line_crops.json", "lines_script.json", "lines_lexicon.json", "lines_lexicon_first_run.json",
-           "lines_shifts.json", "lines_earlier_score_runs.json", "lines_finetunes.json", "lines_robust.json")
+           "lines_shifts.json", "lines_earlier_score_runs.json", "lines_finetunes.json", "lines_robust.json",
+           "lines_robust_softened.json")
 
 
 def quoted_texts():
