@@ -40,8 +40,6 @@ MADE_BY = {
     "lines_shifts.json": "python -m benchmarks.lines shifts",
     "lines_finetunes.json": "python -m benchmarks.lines finetunes",
     "lines_robust.json": "python -m benchmarks.lines robust",
-    "lines_robust_softened.json": ("git checkout 14aff94 && python -m benchmarks.lines robust build/main_run.pt "
-                                   "build/ft_degrade.pt"),
 }
 
 
