@@ -770,8 +770,8 @@ def pick_robust(rows, main):
         return None
     fits = [k for k, v in rows.items() if k != main and v["seconds_in_all"] is not None
             and base["seconds_in_all"] + v["seconds_in_all"] <= BUDGET_SECONDS
-            and v["val"]["as they are"] - base["val"]["as they are"] <= 0.3
-            and v["val"]["degraded, mean"] <= 0.8 * base["val"]["degraded, mean"]]
+            and round(v["val"]["as they are"] - base["val"]["as they are"], 6) <= 0.3  # 15.3 - 15.0 is 0.3
+            and round(v["val"]["degraded, mean"] - 0.8 * base["val"]["degraded, mean"], 6) <= 0]
     return min(fits, key=lambda k: rows[k]["val"]["degraded, mean"], default=None)
 
 

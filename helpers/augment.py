@@ -88,8 +88,9 @@ def _gaussian_blur(x, sigma):
     kernel = torch.exp(-0.5 * (taps[None, :] / sigma[:, None].clamp(min=1e-3)) ** 2)
     kernel = kernel / kernel.sum(1, keepdim=True)  # (N, taps)
     n, c, h, w = x.shape
-    rows = F.conv2d(x.reshape(1, n * c, h, w), kernel.view(n, 1, 1, -1), padding=(0, radius), groups=n * c)
-    return F.conv2d(rows, kernel.view(n, 1, -1, 1), padding=(radius, 0), groups=n * c).view(n, c, h, w)
+    kernel = kernel.repeat_interleave(c, 0)  # one filter per line and channel
+    rows = F.conv2d(x.reshape(1, n * c, h, w), kernel.view(n * c, 1, 1, -1), padding=(0, radius), groups=n * c)
+    return F.conv2d(rows, kernel.view(n * c, 1, -1, 1), padding=(radius, 0), groups=n * c).view(n, c, h, w)
 
 
 def degrade(x, g, p_binary=0.15, p_blur=0.15, p_low_res=0.15):

@@ -39,7 +39,7 @@ MADE_BY = {
     "lines_script.json": "python -m benchmarks.lines script",
     "lines_shifts.json": "python -m benchmarks.lines shifts",
     "lines_finetunes.json": "python -m benchmarks.lines finetunes",
-    "lines_robust.json": "python -m benchmarks.lines robust",
+    "lines_robust.json": "python -m benchmarks.lines robust build/main_run.pt build/ft_degrade.pt",
 }
 
 

@@ -235,6 +235,8 @@ def test_a_degraded_fine_tune_ships_only_if_it_reads_degraded_val_a_fifth_better
 
     rows = {"main": _robust(15.0, 30.0, 3200.0), "a": _robust(15.3, 24.0, 300.0), "b": _robust(15.0, 23.0, 300.0)}
     assert pick_robust(rows, "main") == "b"  # both qualify; b reads the degraded lines best
+    assert pick_robust({"main": rows["main"], "a": rows["a"]}, "main") == "a"  # 0.3 points worse, exactly: allowed
+    assert pick_robust({"main": rows["main"], "a": _robust(15.0, 24.0, 300.0)}, "main") == "a"  # a fifth, exactly
     assert pick_robust({"main": rows["main"], "a": _robust(15.31, 20.0, 300.0)}, "main") is None  # costs too much
     assert pick_robust({"main": rows["main"], "a": _robust(14.0, 24.1, 300.0)}, "main") is None  # under a fifth
     assert pick_robust({"main": rows["main"], "a": _robust(15.0, 20.0, 401.0)}, "main") is None  # past the hour
