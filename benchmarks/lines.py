@@ -279,12 +279,12 @@ def line_speed(reader, files):
 
 
 def _logits(reader, paths):
-    """The reader's columns for each picture (None where it shows no writing)."""
+    """The reader's columns for each picture, a path or an image (None where it shows no writing)."""
     out = []
     with torch.no_grad():
         for path in paths:
             try:
-                image = reader._prepare(str(path))
+                image = reader._prepare(path if isinstance(path, Image.Image) else str(path))
             except HCRError:
                 out.append(None)
                 continue
@@ -608,7 +608,7 @@ def balance_main(args):
     """Fine-tunes of one reader set side by side on the VAL lines, greedy and with the shipped beam
     search: the plain CER (three quarters register entries) and the mean of each collection's.
     It chooses nothing: a record of what drawing the collections alike is worth (docs/lines.md)."""
-    from helpers.decoding import SHIPPED_LM, CharLM, beam_decode
+    from helpers.decoding import SHIPPED_LM, CharLM
 
     lm, weight, bonus = CharLM.load(SHIPPED_LM)
     val = real_lines.load_split("val", height=crnn.LINE_HEIGHT)
@@ -620,8 +620,7 @@ def balance_main(args):
         with torch.no_grad():
             logits = [model(torch.from_numpy(image)[None, None])[0].float() for image in val.images]
         readings = {"greedy": [crnn.greedy_decode(lg[None])[0][0] for lg in logits],
-                    "beam": [beam_decode(lg, lm, weight, bonus, words=lm.words, penalty=lm.penalty)[0]
-                             for lg in logits]}
+                    "beam": _shipped_beam(logits, lm, weight, bonus)}
         row = {"command": metrics.get("command"), "balance": recipe.get("balance", 1.0), "lr": recipe.get("lr"),
                "minutes": recipe.get("minutes"), "seed": recipe.get("seed"), "steps": metrics.get("steps")}
         fine_tune = (row["minutes"] or 0) < 20  # the main run is 52 minutes, a fine-tune a few
@@ -655,7 +654,7 @@ def finetunes_main(args):
     """Fine-tunes of the main run's reader set side by side on the VAL lines as a user's pictures are
     read (`TextReader`: three readings, the shipped beam search), and FINETUNE_RULE applied. The
     test lines are not read here: `score` reads them with whatever ships."""
-    from helpers.decoding import SHIPPED_LM, CharLM, beam_decode
+    from helpers.decoding import SHIPPED_LM, CharLM
 
     lm, weight, bonus = CharLM.load(SHIPPED_LM)
     items = real_sets(("val",))["real handwriting, val split"]
@@ -666,8 +665,7 @@ def finetunes_main(args):
         metrics = reader.info.get("metrics") or {}
         logits = _logits(reader, [p for p, _, _ in items])
         readings = {"greedy": [crnn.greedy_decode(lg[None])[0][0] if lg is not None else "" for lg in logits],
-                    "beam": [beam_decode(lg, lm, weight, bonus, words=lm.words, penalty=lm.penalty)[0]
-                             if lg is not None else "" for lg in logits]}
+                    "beam": _shipped_beam(logits, lm, weight, bonus)}
         row = {"command": metrics.get("command"), "seconds_in_all": metrics.get("total_seconds")}
         for how, texts in readings.items():
             row[how] = {"cer": round(100 * crnn.cer(texts, truths), 2),
@@ -682,6 +680,14 @@ def finetunes_main(args):
     records.write(args.json.name, record, folder=args.json.parent)
     print(f"wrote {args.json}: " + (f"the rule chooses {chosen}" if chosen else "the rule chooses none"))
     return record
+
+
+def _shipped_beam(logits, lm, weight, bonus):
+    """Each reading decoded as the shipped reader decodes it (an empty text where there was no writing)."""
+    from helpers.decoding import beam_decode
+
+    return [beam_decode(lg, lm, weight, bonus, words=lm.words, penalty=lm.penalty)[0] if lg is not None else ""
+            for lg in logits]
 
 
 def pick_finetune(rows, main):
@@ -726,7 +732,7 @@ def degraded(image, how):
 def robust_main(args):
     """Readers on the val and test lines as they are and degraded (`degraded`), read as users get them;
     ROBUST_RULE applied on val only."""
-    from helpers.decoding import SHIPPED_LM, CharLM, beam_decode
+    from helpers.decoding import SHIPPED_LM, CharLM
 
     lm, weight, bonus = CharLM.load(SHIPPED_LM)
     sets = real_sets(("val", "test"))
@@ -740,15 +746,8 @@ def robust_main(args):
             truths = [t for _, t, _ in items]
             row[split] = {}
             for how in ("as they are", *DEGRADATIONS):
-                texts = []
-                for file, _, _ in items:
-                    try:
-                        with Image.open(file) as image:
-                            columns = reader.columns(reader._prepare(degraded(image, how)))[0]
-                    except HCRError:  # no writing found: an empty reading, counted in full
-                        texts.append("")
-                        continue
-                    texts.append(beam_decode(columns, lm, weight, bonus, words=lm.words, penalty=lm.penalty)[0])
+                pictures = [degraded(Image.open(file), how) for file, _, _ in items]
+                texts = _shipped_beam(_logits(reader, pictures), lm, weight, bonus)
                 row[split][how] = round(100 * crnn.cer(texts, truths), 2)
             row[split]["degraded, mean"] = round(statistics.mean(row[split][h] for h in DEGRADATIONS), 2)
             print(f"  {shown(path):28s} {split}: " + ", ".join(f"{k} {v:.2f}%" for k, v in row[split].items()),
@@ -921,7 +920,7 @@ def shifts_main(args):
     """Each line read as framed and moved a few rows up and down, the readings' probabilities
     averaged (`TextReader.columns`): every choice of SHIFT_CHOICES on the VAL lines, greedy and with
     the shipped beam search, each timed from PNG to text; the test lines read only with the choice."""
-    from helpers.decoding import SHIPPED_LM, CharLM, beam_decode
+    from helpers.decoding import SHIPPED_LM, CharLM
 
     lm, weight, bonus = CharLM.load(SHIPPED_LM)
     sets = real_sets()
@@ -934,8 +933,7 @@ def shifts_main(args):
         logits = _logits(reader, [item[0] for item in items])
         truths = [item[1] for item in items]
         greedy = [crnn.greedy_decode(lg[None])[0][0] if lg is not None else "" for lg in logits]
-        beam = [beam_decode(lg, lm, weight, bonus, words=lm.words, penalty=lm.penalty)[0] if lg is not None else ""
-                for lg in logits]
+        beam = _shipped_beam(logits, lm, weight, bonus)
         return {"greedy": round(100 * crnn.cer(greedy, truths), 3), "beam": round(100 * crnn.cer(beam, truths), 3),
                 "beam_per_collection": round(crnn.macro_cer(beam, truths, [i[2] for i in items]), 3)}
 
