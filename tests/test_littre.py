@@ -1,0 +1,74 @@
+"""French prose for the language model: Littré's quotations read from a tiny dictzip file written
+here (the real one is Debian's stardict-xmlittre), cut into lines, and the rule that decides
+whether counting them ships."""
+
+import gzip
+
+import pytest
+
+from benchmarks import littre
+from benchmarks.lines import WITHOUT_PROSE, pick_prose
+from helpers.errors import HCRError
+
+ENTRY = ('<i><small>(i-rré-zi-sti-bl\') adj.</small></i>\n    À quoi on ne peut résister. Une attaque irrésistible.\n'
+         '<span foreground="#0000CD">Ce diable d\'homme a toujours ses poches pleines d\'arguments irrésistibles '
+         '[d\'argent]</span>, <span foreground="#B22222">BEAUMARCH.</span>, '
+         '<span foreground="#556B2F">Barb. de Sév. IV, 8</span>.\n'
+         '<span foreground="#0000CD">Un vice</span>, <span foreground="#B22222">MOL.</span>\n'
+         '<span foreground="#0000CD">Mon <i>cœur</i> &amp; ma\n sœur</span>, <span foreground="#B22222">SÉV.</span>\n')
+
+
+def write_dictionary(path, text=ENTRY):
+    with gzip.open(path, "wt", encoding="utf-8") as file:
+        file.write(text)
+    return path
+
+
+def test_only_the_quotations_are_taken_without_markup_or_littres_glosses(tmp_path):
+    quotes = littre.quotations(write_dictionary(tmp_path / "x.dict.dz"))
+    assert quotes == ["Ce diable d'homme a toujours ses poches pleines d'arguments irrésistibles",
+                      "Mon coeur & ma soeur"]  # "Un vice" is too short; authors, works, definitions are left out
+
+
+def test_a_missing_or_damaged_dictionary_says_how_to_install_it(tmp_path):
+    with pytest.raises(HCRError, match="apt-get install stardict-xmlittre"):
+        littre.quotations(tmp_path / "absent.dict.dz")
+    (tmp_path / "bad.dict.dz").write_bytes(b"not gzip at all")
+    with pytest.raises(HCRError, match="reinstall"):
+        littre.quotations(tmp_path / "bad.dict.dz")
+
+
+def test_quotations_are_cut_into_line_length_pieces_in_a_seeded_order():
+    quotes = [" ".join(f"mot{i}x{j}" for j in range(40)) for i in range(30)]  # 30 quotations of 40 words
+    pieces = littre.as_lines(quotes, chars=2_000, seed=3)
+    assert pieces == littre.as_lines(quotes, chars=2_000, seed=3)
+    assert pieces != littre.as_lines(quotes, chars=2_000, seed=4)
+    assert 2_000 <= sum(map(len, pieces)) < 2_000 + 40 * 9  # stops after the quotation that passes the size
+    assert all(len(p) <= 60 + 9 for p in pieces)  # a piece ends with the word that reaches its length
+    taken = " ".join(pieces).split()
+    by_quote = {}
+    for word in taken:  # every quotation is cut whole and in its own order
+        by_quote.setdefault(word.split("x")[0], []).append(int(word.split("x")[1]))
+    assert all(v == list(range(40)) for v in by_quote.values())
+
+
+def row(val):
+    return {"val": {"cer": val}}
+
+
+def test_prose_ships_only_with_a_third_of_a_point_on_val_that_the_fonts_and_the_clock_allow():
+    grid = {WITHOUT_PROSE: row(15.0), "a": row(14.6), "b": row(14.7), "c": row(14.8)}
+    guard = {WITHOUT_PROSE: 4.1, "a": 4.6, "b": 4.3, "c": 4.1}
+    slower = {"a": 0.2, "b": 0.5, "c": 0.0}  # ms a line more than without prose
+    asked = []
+
+    def guard_cer(key):
+        asked.append(key)
+        return guard[key]
+
+    # "a" gains 0.4 on val and costs the English lines 0.5: out; "b" gains 0.3 and costs 0.2: in
+    assert pick_prose(grid, guard_cer, slower.get) == "b"
+    assert "c" not in asked  # nothing is asked of what comes after the choice
+    slower["b"] = 1.5  # too slow: the next one gains under 0.3, so nothing ships
+    assert pick_prose(grid, guard_cer, slower.get) is None
+    assert pick_prose({WITHOUT_PROSE: row(15.0), "b": row(14.9)}, guard_cer, slower.get) is None
