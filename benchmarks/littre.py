@@ -7,8 +7,10 @@ transcriptions are mostly register entries (names, dates, deeds). Littré's dict
 290,000 passages of French writers of the 17th to 19th centuries (Pascal, Racine, Voltaire,
 Sévigné's letters...): the prose those manuscripts were written in. Only the quotations are taken;
 the dictionary's own definitions are dense with abbreviations. The dictionary is in the public
-domain; the XML edition is François Gannaz's (XMLittré). Nothing here is handwriting, and the
-counts made from it ship inside `checkpoints/lines_lm.npz`, so a user never needs the package.
+domain; the XML edition is François Gannaz's (XMLittré). Nothing here is handwriting. Only
+`python -m benchmarks.lines prose` reads it: had its rule chosen the prose, the counts would have
+shipped inside `checkpoints/lines_lm.npz`, and a user would never need the package
+(docs/lines.md, "French prose in the language model": it did not ship).
 """
 
 import gzip
@@ -68,3 +70,19 @@ def as_lines(quotes, chars, seed=0, shortest=15, longest=60):
         if total >= chars:
             break
     return out
+
+
+def without_overlap(quotes, texts, run=20):
+    """The quotations that share no run of `run` characters (ignoring case) with any of `texts`.
+
+    Given the val and test transcriptions: some of those lines copy works that Littré quotes
+    (Diderot's, in the 18th-century manuscripts), and a language model that had counted those
+    passages would have read the lines' words before; the figures measured on them would flatter it.
+    A common phrase of 20 characters drops a quotation for nothing, which costs little of 290,000."""
+    runs = {text.lower()[i:i + run] for text in texts for i in range(len(text) - run + 1)}
+    kept = []
+    for quote in quotes:
+        low = quote.lower()
+        if not any(low[i:i + run] in runs for i in range(len(low) - run + 1)):
+            kept.append(quote)
+    return kept

@@ -408,7 +408,10 @@ def beam_decode(logits, lm, weight=0.5, bonus=1.0, beam=None, prune=1e-3, skip_b
     return texts[best], confidence
 
 
-def training_texts(manifest, count=20_000, seed=0, french=0):
+ENGLISH_SENTENCES = 20_000  # drawn English sentences that `training_texts` counts with the transcriptions
+
+
+def training_texts(manifest, count=ENGLISH_SENTENCES, seed=0, french=0):
     """Texts to count the language model from: the real training transcriptions, and as many
     sentences of training words with punctuation (English), so neither language dominates;
     with `french`, that many sentences of French training words too (the real lines are French,

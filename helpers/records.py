@@ -43,7 +43,6 @@ MADE_BY = {
                              "build/ft_b0.5_m5.5.pt build/ft_swa.pt build/ft_script.pt build/ft_script_f0.3.pt"),
     "lines_robust.json": "python -m benchmarks.lines robust build/main_run.pt build/ft_degrade.pt",
     "lines_prose.json": "python -m benchmarks.lines prose --ship",
-    "lines_prose_first_run.json": "python -m benchmarks.lines prose --ship",
 }
 
 
@@ -121,20 +120,6 @@ def beam_grid_table(record, first_lm="order 5"):
         rows.setdefault((lm, float(m["weight"])), {})[float(m["bonus"])] = cer
     table = pd.DataFrame(rows).T.sort_index(axis=1)
     table.index.names, table.columns.name = ["language model", "weight"], "bonus"
-    return table
-
-
-def prose_table(record):
-    """The val CER of the language model counted with French prose (`assets/lines_prose.json`):
-    one row per size and weight, one column per bonus; the shipped model before it as the row of
-    0 characters."""
-    import pandas as pd
-
-    rows = {}
-    for row in record["grid"].values():
-        rows.setdefault((row["chars"], row["weight"]), {})[row["bonus"]] = row["val"]["cer"]
-    table = pd.DataFrame(rows).T.sort_index().sort_index(axis=1)
-    table.index.names, table.columns.name = ["characters of prose", "weight"], "bonus"
     return table
 
 

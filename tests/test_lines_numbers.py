@@ -14,7 +14,8 @@ ROOT = paths.PROJECT_DIR
 RECORDS = ("lines.json", "peers.json", "lines_sources.json", "lines_designs.json", "lines_balance.json", "pages.json",
            "line_crops.json", "lines_script.json", "lines_lexicon.json", "lines_lexicon_first_run.json",
            "lines_shifts.json", "lines_earlier_score_runs.json", "lines_finetunes.json", "lines_robust.json",
-           "lines_robust_softened.json", "lines_prose_first_run.json")
+           "lines_robust_softened.json", "lines_prose_first_run.json",
+           "lines_prose.json")
 
 
 def quoted_texts():
@@ -99,14 +100,3 @@ def test_finetunes_table_reads_the_record():
     assert len(table) == len(record["runs"]) == len(set(table.index))
     assert table["val beam"].min() == min(r["beam"]["cer"] for r in record["runs"].values())
 
-
-def test_prose_table_lays_out_each_size_and_setting_once():
-    def row(chars, weight, bonus, cer):
-        return {"chars": chars, "weight": weight, "bonus": bonus, "val": {"cer": cer}}
-
-    grid = {"without prose": row(0, 0.6, 1.5, 15.0), "a": row(1_000_000, 0.6, 1.5, 14.8),
-            "b": row(1_000_000, 0.6, 2.5, 14.9), "c": row(3_000_000, 0.45, 1.5, 14.7)}
-    table = records.prose_table({"grid": grid})
-    assert table.loc[(0, 0.6), 1.5] == 15.0 and table.loc[(1_000_000, 0.6), 2.5] == 14.9
-    assert table.loc[(3_000_000, 0.45), 1.5] == 14.7 and int(table.notna().sum().sum()) == 4
-    assert list(table.index.get_level_values(0)) == [0, 1_000_000, 3_000_000]

@@ -72,3 +72,10 @@ def test_prose_ships_only_with_a_third_of_a_point_on_val_that_the_fonts_and_the_
     slower["b"] = 1.5  # too slow: the next one gains under 0.3, so nothing ships
     assert pick_prose(grid, guard_cer, slower.get) is None
     assert pick_prose({WITHOUT_PROSE: row(15.0), "b": row(14.9)}, guard_cer, slower.get) is None
+
+
+def test_quotations_that_copy_a_val_or_test_line_are_left_out():
+    lines = ["arrachent a vil prix ses meilleures productions", "Le chat"]
+    quotes = ["Ils ARRACHENT A VIL PRIX ses tableaux", "arrachent a vil pri", "Le chat dort sur le tapis du salon"]
+    # the first shares 20 characters with a line (case aside); the second is a run of 19; "Le chat" is short
+    assert littre.without_overlap(quotes, lines) == quotes[1:]
