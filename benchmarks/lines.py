@@ -962,11 +962,12 @@ def prose_grid(reader, lm, weight, bonus, quotes, val_items, speed, guard, seed=
     guard_logits = []
 
     def guard_cer(key):
-        if not guard_logits:
-            guard_logits.extend(_logits(reader, [item[0] for item in guard]))
-        model, w, b = models[key]
-        grid[key]["dev fonts"] = _read_with(guard_logits, guard, model, w, b, model.penalty, model.beam,
-                                            model.words)["cer"]
+        if "dev fonts" not in grid[key]:  # the shipped model's is asked at every candidate: read once
+            if not guard_logits:
+                guard_logits.extend(_logits(reader, [item[0] for item in guard]))
+            model, w, b = models[key]
+            grid[key]["dev fonts"] = _read_with(guard_logits, guard, model, w, b, model.penalty, model.beam,
+                                                model.words)["cer"]
         return grid[key]["dev fonts"]
 
     def slower_ms(key):
@@ -1042,13 +1043,14 @@ def prose_main(args):
         print_one("synthetic test lines", result["synthetic test lines"])
         fonts = max(result[f"fonts held-out, {kind}"]["cer_ignore_case"] for kind in ("clean", "photographed"))
         result["withdrawn"] = fonts > 4.0 or result["synthetic test lines"]["cer"] > 5.4
-        if args.ship and not result["withdrawn"]:
-            counted = f"{COUNTED_FROM.format('')}; {model.counted_from}"
-            model.about = dict(lm.about)
-            model.save(SHIPPED_LM, w, b, counted_from=counted, prose=littre.SOURCE)
-            print(f"wrote {SHIPPED_LM} (weight {w}, bonus {b}, width {model.beam}): {counted}")
-    records.write(args.json.name, result, folder=args.json.parent)
+    records.write(args.json.name, result, folder=args.json.parent)  # before the model: never one without its record
     print(f"wrote {args.json}")
+    if chosen is not None and args.ship and not result["withdrawn"]:
+        counted = f"{COUNTED_FROM.format('')}; {model.counted_from}"
+        model.about = dict(lm.about)
+        model.save(SHIPPED_LM, w, b, counted_from=counted, prose=littre.SOURCE)
+        print(f"wrote {SHIPPED_LM} (weight {w}, bonus {b}, width {model.beam}): {counted}. The records read with "
+              "the model before it (lines.json, peers.json, pages.json) now describe that one: run them again.")
     return result
 
 

@@ -46,7 +46,7 @@ def quotations(path=LITTRE):
     out = []
     for raw in QUOTATION.findall(text):
         quote = fold(EDITORIAL.sub(" ", html.unescape(TAG.sub("", raw))))[0]
-        if len(quote) >= 10:  # "Un vice constant" and longer: a word or two teaches little
+        if len(quote) >= 10:  # "Un vice" (7 characters) is left out: a word or two teaches little
             out.append(quote)
     return out
 

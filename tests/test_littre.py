@@ -56,7 +56,7 @@ def row(val):
     return {"val": {"cer": val}}
 
 
-def test_prose_ships_only_with_a_third_of_a_point_on_val_that_the_fonts_and_the_clock_allow():
+def test_prose_ships_only_with_0_3_points_on_val_that_the_fonts_and_the_clock_allow():
     grid = {WITHOUT_PROSE: row(15.0), "a": row(14.6), "b": row(14.7), "c": row(14.8)}
     guard = {WITHOUT_PROSE: 4.1, "a": 4.6, "b": 4.3, "c": 4.1}
     slower = {"a": 0.2, "b": 0.5, "c": 0.0}  # ms a line more than without prose
