@@ -276,9 +276,17 @@ def _lm_of(reader):
 
 def line_speed(reader, files):
     """Milliseconds from PNG to text (`ms_per_file`): the median line, and the slowest."""
-    reader.read(files[0])  # warm up
-    times = ms_per_file({"read": reader.read}, files, lm=_lm_of(reader))["read"]
-    return {"chars": SPEED_CHARS, "median": round(statistics.median(times), 2), "max": round(max(times), 2)}
+    return line_speeds({"read": reader}, files)["read"]
+
+
+def line_speeds(readers, files):
+    """`line_speed` of each of `readers` ({name: TextReader}), timed in turns on the same files, so
+    that a slow spell of the machine slows them alike."""
+    for reader in readers.values():
+        reader.read(files[0])  # warm up
+    times = ms_per_file({k: r.read for k, r in readers.items()}, files, lm=[_lm_of(r) for r in readers.values()])
+    return {k: {"chars": SPEED_CHARS, "median": round(statistics.median(t), 2), "max": round(max(t), 2)}
+            for k, t in times.items()}
 
 
 def _logits(reader, paths):
@@ -974,12 +982,8 @@ def prose_grid(reader, lm, weight, bonus, quotes, val_items, speed, guard, seed=
         """Milliseconds a line takes with this model, less what it takes without prose, timed in turns."""
         readers = {k: crnn.TextReader.from_model(reader.model, lm=models[k], shifts=reader.shifts)
                    for k in (WITHOUT_PROSE, key)}
-        for r in readers.values():
-            r.read(speed[0])  # warm up
-        times = ms_per_file({k: r.read for k, r in readers.items()}, speed, lm=[models[k][0] for k in readers])
-        for k in readers:
-            grid[k]["ms_per_line"] = {"chars": SPEED_CHARS, "median": round(statistics.median(times[k]), 2),
-                                      "max": round(max(times[k]), 2), "timed_with": key}
+        for k, timing in line_speeds(readers, speed).items():
+            grid[k]["ms_per_line"] = {**timing, "timed_with": key}
         return grid[key]["ms_per_line"]["median"] - grid[WITHOUT_PROSE]["ms_per_line"]["median"]
 
     chosen = pick_prose(grid, guard_cer, slower_ms)

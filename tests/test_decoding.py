@@ -587,6 +587,28 @@ def test_every_reading_is_timed_the_same_way_taking_turns_on_each_file():
     assert set(times) == {"a", "b"} and all(len(v) == 2 and min(v) >= 0 for v in times.values())
 
 
+def test_readers_timed_together_take_turns_and_each_forgets_its_own_model():
+    """Two readers compared by their speed (the prose rule) are warmed up, then read each file in
+    turns, each with an empty memory in its own language model."""
+    from types import SimpleNamespace
+
+    from benchmarks.lines import line_speeds
+
+    lms, reads = (CharLM(TEXTS, order=3), CharLM(TEXTS, order=3)), []
+
+    def reader(name, lm):
+        def read(path):
+            reads.append((name, path, len(lm._cache)))
+            lm.distributions([lm.history_code(path)])
+        return SimpleNamespace(read=read, lm=(lm, 0.6, 1.5))
+
+    out = line_speeds({"a": reader("a", lms[0]), "b": reader("b", lms[1])}, ["the", "cat"])
+    assert reads[:2] == [("a", "the", 0), ("b", "the", 0)]  # the warm-ups
+    assert [(n, p) for n, p, _ in reads[2:]] == [("a", "the"), ("b", "the"), ("a", "cat"), ("b", "cat")] * 3
+    assert all(cached == 0 for _, _, cached in reads[2:])
+    assert set(out) == {"a", "b"} and all(set(v) == {"chars", "median", "max"} for v in out.values())
+
+
 def test_a_timed_reading_pays_for_what_the_language_model_would_have_remembered():
     from benchmarks.lines import ms_per_file
 
