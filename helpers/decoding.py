@@ -25,7 +25,8 @@ from .paths import CHECKPOINTS
 START = "\x02"  # pads the history at the start of a line
 SHIPPED_LM = CHECKPOINTS / "lines_lm.npz"  # the language model and the beam setting chosen on val
 LM_FORMAT = 3  # 1 was gzipped JSON of nested dicts: 400 MB in memory and 2 s to load; 3 may add a word list
-FORMATS_READ = (2, 3)  # 2 is 3 without a word list
+FORMATS_READ = (2, 3, 4)  # 2 is 3 without a word list; 4 holds several models mixed (`MixedLM`)
+MAX_MODELS = 8  # models in one mixed file
 MAX_WORD_BYTES = 16 * 2**20  # a word list's UTF-8 bytes: 276,990 words take about 2.5 MB
 MAX_PENALTY = 20.0
 BEAM = 8  # texts kept at each column, unless the LM file says otherwise
@@ -135,6 +136,8 @@ class CharLM:
         self._histories, self._starts = history[starts], starts
         self._totals = np.add.reduceat(values, starts) if len(keys) else np.zeros(0, np.int32)
         self._kinds = np.diff(np.r_[starts, len(keys)]).astype(np.int32)
+        self._discounted = np.maximum(values - self.discount, 0.0)  # what `_distributions` divides
+        self._backoff = self.discount * self._kinds / self._totals if len(keys) else np.zeros(0)
         self._powers = powers[: self.order]
         self._cache = {}  # history code -> log P of every next character, filled by `distributions`
         self.vocab = len(ALPHABET) + 1
@@ -156,15 +159,7 @@ class CharLM:
         the line, column i the alphabet's i-th character (the reader's class i), then any other
         character (`column`). Histories asked before are remembered (up to CACHE_HISTORIES): a
         beam search asks the few it keeps again at every column, and a page's lines share many."""
-        cache = self._cache  # shared by the web demo's threads: read into `found`, so another thread's
-        found = {code: cache.get(code) for code in codes}  # emptying of it never loses an answer here
-        todo = [code for code, row in found.items() if row is None]
-        if todo:
-            found.update(zip(todo, self._distributions(np.asarray(todo, dtype=np.int64))))
-            if len(cache) + len(todo) > CACHE_HISTORIES:  # start again, with every history of this call
-                cache.clear()
-            cache.update(found)
-        return np.stack([found[code] for code in codes]) if len(codes) else np.zeros((0, COLUMNS))
+        return _remembered(self._cache, codes, self._distributions)
 
     def logprobs(self, codes, chars):
         """[log P(char | history)] for many (history code, char) pairs at once."""
@@ -174,23 +169,7 @@ class CharLM:
     def _distributions(self, codes):
         if not len(self._keys):  # counted from no text: every character alike
             return np.full((len(codes), COLUMNS), math.log(1.0 / self.vocab))
-        contexts = codes[:, None] % self._powers[None, :]  # column k: the last k characters
-        where = np.minimum(np.searchsorted(self._histories, contexts), len(self._histories) - 1)
-        known = self._histories[where] == contexts
-        # the n-grams of a known history lie side by side from its start: spread their values by column
-        h, k = np.nonzero(known)
-        runs = where[h, k]
-        kinds = self._kinds[runs]
-        owner = np.repeat(np.arange(len(runs)), kinds)
-        at = self._starts[runs][owner] + np.arange(len(owner)) - np.repeat(np.cumsum(kinds) - kinds, kinds)
-        seen = np.zeros((len(codes), self.order, COLUMNS))
-        seen[h[owner], k[owner], COLUMN_OF[self._keys[at] % BASE]] = self._values[at]
-        totals, kinds = self._totals[where][:, :, None], self._kinds[where][:, :, None]
-        p = np.full((len(codes), COLUMNS), 1.0 / self.vocab)
-        for k in range(self.order):
-            p = np.where(known[:, k, None], np.maximum(seen[:, k] - self.discount, 0.0) / totals[:, k]
-                         + self.discount * kinds[:, k] / totals[:, k] * p, p)
-        return np.log(np.maximum(p, 1e-12))
+        return _spread(self, codes[:, None] % self._powers[None, :])  # column k: the last k characters
 
     def logprob(self, history, char):
         """log P(char | the last order-1 characters of history)."""
@@ -198,42 +177,27 @@ class CharLM:
 
     def save(self, path, weight, bonus, **about):
         """Write the counts and the beam setting to a .npz of plain arrays (no pickles, no code)."""
-        if not len(self.keys):
-            raise HCRError("This language model was counted from no text: there is nothing to save.")
-        meta = {**self.about, **about, "format": LM_FORMAT, "order": self.order, "discount": self.discount,
-                "weight": weight, "bonus": bonus, "beam": self.beam, "smoothing": self.smoothing}
-        arrays = {"steps": np.diff(self.keys, prepend=0), "counts": self.counts}
-        if self.words:
-            meta["penalty"] = float(self.penalty)
-            arrays["words"] = np.frombuffer("\n".join(sorted(self.words)).encode("utf-8"), dtype=np.uint8)
-            try:  # what `load` would refuse is never written
-                _checked_words(arrays["words"])
-                if not 0 <= meta["penalty"] <= MAX_PENALTY:
-                    raise ValueError
-            except ValueError:
-                raise HCRError("This word list cannot be saved: its words must be lower-case letters of the "
-                               f"alphabet, at most 64 each, and its penalty from 0 to {MAX_PENALTY:g}.") from None
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(path.name + ".partial")
-        with open(partial, "wb") as file:  # sorted keys as steps: small numbers, which compress well
-            np.savez_compressed(file, meta=np.array(json.dumps(meta, ensure_ascii=False, sort_keys=True)), **arrays)
-        partial.replace(path)  # a crash mid-write never leaves a half file under the real name
-        return path
+        return _save(path, [self], weight, bonus, about)
 
     @classmethod
     def load(cls, path=SHIPPED_LM):
-        """(CharLM, weight, bonus) from a file written by `save`; HCRError with one sentence if unusable."""
+        """(CharLM or MixedLM, weight, bonus) from a file written by `save`; HCRError with one sentence
+        if unusable."""
         try:
             with zipfile.ZipFile(path) as archive:  # a header may promise terabytes: look before reading
                 if sum(member.file_size for member in archive.infolist()) > MAX_BYTES:
                     raise ValueError
             with np.load(path, allow_pickle=False) as stored:
                 meta = json.loads(str(stored["meta"]))
-                steps, counts = stored["steps"], stored["counts"]
+                if not isinstance(meta, dict):
+                    raise ValueError
+                priors = meta.get("priors", [1.0])
+                if not isinstance(priors, list) or not 1 <= len(priors) <= MAX_MODELS or (
+                        len(priors) > 1) != (meta.get("format") == 4):
+                    raise ValueError
+                names = [("steps", "counts")] + [(f"steps_{i}", f"counts_{i}") for i in range(1, len(priors))]
+                tables = [(stored[steps], stored[counts]) for steps, counts in names]
                 raw_words = stored["words"] if "words" in stored.files else None
-            if not isinstance(meta, dict):
-                raise ValueError
             order, discount = int(meta["order"]), float(meta["discount"])
             weight, bonus = float(meta["weight"]), float(meta["bonus"])
             beam, smoothing = meta["beam"], meta["smoothing"]
@@ -241,35 +205,169 @@ class CharLM:
                     0 < discount < 1 and 0 <= weight <= 5 and -5 <= bonus <= 5) or isinstance(beam, bool) or not (
                     isinstance(beam, int) and 1 <= beam <= 64) or smoothing not in SMOOTHINGS:
                 raise ValueError
-            if steps.dtype != np.int64 or counts.dtype.kind != "i" or steps.ndim != 1 or steps.shape != counts.shape:
-                raise ValueError
-            if (steps <= 0).any() or steps.sum(dtype=np.float64) >= BASE**order or (counts < 1).any() or (
-                    counts > MAX_COUNT).any():
-                raise ValueError  # keys not strictly rising, n-grams too long, counts not whole, positive, int32
-            keys = np.cumsum(steps)  # positive steps summing under BASE ** order: no wrap-around
-            lengths = np.searchsorted(BASE ** np.arange(order + 1, dtype=np.int64), keys, side="right")
-            if len(np.unique(lengths)) != order:  # every order counted (every text gives n-grams of each)
-                raise ValueError
-            lm = cls([], order, discount, beam, smoothing)
-            lm.tabulate(keys, counts)
-            lm.about = {k: v for k, v in meta.items() if k not in CORE_META}
+            if not all(isinstance(q, (int, float)) and not isinstance(q, bool) and 0 < q <= 1 for q in priors):
+                raise ValueError  # NaN fails too
+            parts = []
+            for steps, counts in tables:
+                lm = cls([], order, discount, beam, smoothing)
+                lm.tabulate(_checked_keys(steps, counts, order), counts)
+                lm.about = {k: v for k, v in meta.items() if k not in CORE_META}
+                parts.append(lm)
             if raw_words is not None:
                 if meta["format"] < 3:  # format 2 had no word list
                     raise ValueError
-                lm.words, lm.penalty = _checked_words(raw_words), float(meta["penalty"])
-                if not 0 <= lm.penalty <= MAX_PENALTY:  # NaN fails too
+                parts[0].words, parts[0].penalty = _checked_words(raw_words), float(meta["penalty"])
+                if not 0 <= parts[0].penalty <= MAX_PENALTY:  # NaN fails too
                     raise ValueError
+            lm = parts[0] if len(parts) == 1 else MixedLM(parts, priors)
         except FileNotFoundError:
             raise HCRError(f"The language model {path} is missing: restore it with `git checkout {SHIPPED_LM.name}` "
                            "in checkpoints/, or read with greedy decoding (lm=None).") from None
         except (OSError, EOFError, ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError,
-                RecursionError, MemoryError, zipfile.BadZipFile):
+                RecursionError, MemoryError, zipfile.BadZipFile, HCRError):
             raise HCRError(f"The language model {path} is damaged: restore the shipped one, or read with greedy "
                            "decoding (lm=None).") from None
         return lm, weight, bonus
 
 
-CORE_META = ("format", "order", "discount", "weight", "bonus", "beam", "smoothing", "penalty")
+def _checked_keys(steps, counts, order):
+    """The sorted n-gram keys of one stored model, or ValueError if its arrays cannot be a model's."""
+    if steps.dtype != np.int64 or counts.dtype.kind != "i" or steps.ndim != 1 or steps.shape != counts.shape:
+        raise ValueError
+    if (steps <= 0).any() or steps.sum(dtype=np.float64) >= BASE**order or (counts < 1).any() or (
+            counts > MAX_COUNT).any():
+        raise ValueError  # keys not strictly rising, n-grams too long, counts not whole, positive, int32
+    keys = np.cumsum(steps)  # positive steps summing under BASE ** order: no wrap-around
+    lengths = np.searchsorted(BASE ** np.arange(order + 1, dtype=np.int64), keys, side="right")
+    if len(np.unique(lengths)) != order:  # every order counted (every text gives n-grams of each)
+        raise ValueError
+    return keys
+
+
+def _save(path, parts, weight, bonus, about, priors=None):
+    """Write `parts` (one CharLM, or a MixedLM's models with their `priors`) to one .npz."""
+    first = parts[0]
+    if not all(len(part.keys) for part in parts):
+        raise HCRError("This language model was counted from no text: there is nothing to save.")
+    meta = {**first.about, **about, "format": LM_FORMAT if priors is None else 4, "order": first.order,
+            "discount": first.discount, "weight": weight, "bonus": bonus, "beam": first.beam,
+            "smoothing": first.smoothing}
+    arrays = {}
+    if priors is not None:
+        meta.update(priors=list(priors), models=[part.about for part in parts])  # what each was counted from
+    for i, part in enumerate(parts):  # sorted keys as steps: small numbers, which compress well
+        suffix = f"_{i}" if i else ""
+        arrays[f"steps{suffix}"], arrays[f"counts{suffix}"] = np.diff(part.keys, prepend=0), part.counts
+    if first.words:
+        meta["penalty"] = float(first.penalty)
+        arrays["words"] = np.frombuffer("\n".join(sorted(first.words)).encode("utf-8"), dtype=np.uint8)
+        try:  # what `load` would refuse is never written
+            _checked_words(arrays["words"])
+            if not 0 <= meta["penalty"] <= MAX_PENALTY:
+                raise ValueError
+        except ValueError:
+            raise HCRError("This word list cannot be saved: its words must be lower-case letters of the "
+                           f"alphabet, at most 64 each, and its penalty from 0 to {MAX_PENALTY:g}.") from None
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    with open(partial, "wb") as file:
+        np.savez_compressed(file, meta=np.array(json.dumps(meta, ensure_ascii=False, sort_keys=True)), **arrays)
+    partial.replace(path)  # a crash mid-write never leaves a half file under the real name
+    return path
+
+
+def _remembered(cache, codes, compute):
+    """`compute`'s row for each code, the rows asked before taken from `cache` (a dict shared by the
+    web demo's threads: read into `found`, so another thread's emptying of it never loses an answer)."""
+    found = {code: cache.get(code) for code in codes}
+    todo = [code for code, row in found.items() if row is None]
+    if todo:
+        found.update(zip(todo, compute(np.asarray(todo, dtype=np.int64))))
+        if len(cache) + len(todo) > CACHE_HISTORIES:  # start again, with every history of this call
+            cache.clear()
+        cache.update(found)
+    return np.stack([found[code] for code in codes]) if len(codes) else np.zeros((0, COLUMNS))
+
+
+def _spread(table, contexts):
+    """(rows, COLUMNS) log P(next | each row's contexts of 0 to order-1 characters) from `table`'s
+    sorted arrays (a CharLM's, or a MixedLM's of all its models)."""
+    where = np.minimum(np.searchsorted(table._histories, contexts), len(table._histories) - 1)
+    known = table._histories[where] == contexts
+    # the n-grams of a known history lie side by side from its start: spread them by column.
+    # P(c | the last k characters) = own[k, c] + backoff[k] * P(c | the last k-1), where a
+    # history never seen has own 0 and backoff 1 (the shorter one's probability as it is)
+    h, k = np.nonzero(known)
+    runs = where[h, k]
+    kinds = table._kinds[runs]
+    owner = np.repeat(np.arange(len(runs)), kinds)
+    at = table._starts[runs][owner] + np.arange(len(owner)) - np.repeat(np.cumsum(kinds) - kinds, kinds)
+    own = np.zeros((len(contexts), table.order, COLUMNS))
+    own[h[owner], k[owner], COLUMN_OF[table._keys[at] % BASE]] = table._discounted[at] / table._totals[runs][owner]
+    backoff = np.ones((len(contexts), table.order, 1))
+    backoff[h, k, 0] = table._backoff[runs]
+    p = np.full((len(contexts), COLUMNS), 1.0 / table.vocab)
+    for k in range(table.order):
+        p = own[:, k] + backoff[:, k] * p
+    return np.log(np.maximum(p, 1e-12))
+
+
+class MixedLM:
+    """Several character models read as one: P(text) = sum over models of prior x P_model(text).
+
+    Each text of the beam keeps every model's log-probability, so as a line goes on the mix leans
+    to the model that explains it best: French prose for a French letter, the register entries'
+    model for a register, English sentences for English. A model counted from all of them at once
+    dilutes each one's neighbours with the others'. All models share one order (one history code).
+    """
+
+    def __init__(self, parts, priors):
+        if len(parts) != len(priors) or not 1 <= len(parts) <= MAX_MODELS or len({p.order for p in parts}) != 1 or (
+                not all(len(p._keys) for p in parts)) or not all(math.isfinite(q) and q > 0 for q in priors):
+            raise HCRError("A mix needs counted models of one order and as many positive priors as models.")
+        self.parts = list(parts)
+        self.priors = [float(q) / sum(priors) for q in priors]
+        self.log_priors = np.log(self.priors)
+        first = self.parts[0]
+        self.order, self.beam, self.words, self.penalty = first.order, first.beam, first.words, first.penalty
+        self.vocab, self.about = first.vocab, dict(first.about)
+        # every model's arrays end to end, model i's histories moved up by i * BASE ** order (above any
+        # of model i-1's), so that one `_spread` reads all the models' distributions at once
+        self._offsets = BASE**self.order * np.arange(len(parts), dtype=np.int64)
+        sizes = np.cumsum([0] + [len(p._keys) for p in parts[:-1]])
+        join = lambda name: np.concatenate([getattr(p, name) for p in parts])  # noqa: E731
+        self._keys, self._discounted = join("_keys"), join("_discounted")
+        self._histories = np.concatenate([p._histories + o for p, o in zip(parts, self._offsets)])
+        self._starts = np.concatenate([p._starts + n for p, n in zip(parts, sizes)])
+        self._totals, self._kinds, self._backoff = join("_totals"), join("_kinds"), join("_backoff")
+        self._powers, self._cache = first._powers, {}
+
+    def history_code(self, history):
+        return self.parts[0].history_code(history)
+
+    def extend(self, code, char):
+        return self.parts[0].extend(code, char)
+
+    def forget(self):
+        self._cache.clear()
+
+    def save(self, path, weight, bonus, **about):
+        """One .npz with every model and its prior (format 4); `CharLM.load` reads it back as a mix."""
+        return _save(path, self.parts, weight, bonus, about, priors=self.priors)
+
+    def distributions(self, codes):
+        """(len(codes), models, COLUMNS): each model's `CharLM.distributions` (remembered alike)."""
+        rows = _remembered(self._cache, codes, self._distributions)
+        return rows if len(codes) else np.zeros((0, len(self.parts), COLUMNS))
+
+    def _distributions(self, codes):
+        contexts = codes[:, None] % self._powers[None, :]
+        every = (contexts[None] + self._offsets[:, None, None]).reshape(-1, self.order)  # model by model
+        return _spread(self, every).reshape(len(self.parts), len(codes), COLUMNS).transpose(1, 0, 2)
+
+
+CORE_META = ("format", "order", "discount", "weight", "bonus", "beam", "smoothing", "penalty", "priors")
 
 
 def _checked_words(raw):
@@ -338,10 +436,19 @@ def beam_decode(logits, lm, weight=0.5, bonus=1.0, beam=None, prune=1e-3, skip_b
     chosen = torch.log_softmax(logits.detach().float().cpu(), dim=-1).numpy()  # candidates chosen in float32
     log_probs = chosen.astype(np.float64)  # and summed in float64
     floor, inf = math.log(prune), -math.inf
-    # the kept texts, side by side: log p ending in blank / in their last character, LM score,
+    # the kept texts, side by side: log p ending in blank / in their last character, each model's LM score,
     # penalties of finished words missing from `words`, last class (-1: none), LM history code
+    models, log_priors = len(getattr(lm, "parts", [lm])), getattr(lm, "log_priors", None)
+
+    def asked(codes):  # (texts, models, COLUMNS)
+        rows = lm.distributions(codes)
+        return rows[:, None] if rows.ndim == 2 else rows
+
+    def mixed(scores):  # (..., models) -> the mix's log-probability (`MixedLM`); one model: its own
+        return scores[..., 0] if log_priors is None else np.logaddexp.reduce(scores + log_priors, axis=-1)
+
     texts = [""]
-    pb, pnb, lm_score, missed = np.zeros(1), np.full(1, inf), np.zeros(1), np.zeros(1)
+    pb, pnb, lm_score, missed = np.zeros(1), np.full(1, inf), np.zeros((1, models)), np.zeros(1)
     last, lengths, codes = np.full(1, -1), np.zeros(1, dtype=np.int64), [lm.history_code("")]
     where = np.full(log_probs.shape[1] + 1, -1)  # a class's place among this column's characters (-1: none)
     for t in range(log_probs.shape[0]):
@@ -363,7 +470,7 @@ def beam_decode(logits, lm, weight=0.5, bonus=1.0, beam=None, prune=1e-3, skip_b
         stay_pnb = np.where(repeats, pnb + row[last], inf)
         # each kept text and one more character (a repeat needs a blank in between)
         grow = np.where(last[:, None] == chars[None, :], pb[:, None], total[:, None]) + row[chars][None, :]
-        grow_lm = lm_score[:, None] + lm.distributions(codes)[:, chars]
+        grow_lm = lm_score[:, None, :] + asked(codes)[:, :, chars].transpose(0, 2, 1)
         fresh = np.ones(grow.shape, dtype=bool)  # not already a kept text
         if repeats.any():
             at = {text: i for i, text in enumerate(texts)}
@@ -386,7 +493,7 @@ def beam_decode(logits, lm, weight=0.5, bonus=1.0, beam=None, prune=1e-3, skip_b
         new_lm = np.concatenate([lm_score[stays], grow_lm[rows, cols]])
         new_missed = np.concatenate([missed[stays], grow_missed])
         new_last = np.concatenate([last[stays], chars[cols]])
-        score = np.logaddexp(new_pb, new_pnb) + weight * new_lm + bonus * new_len - new_missed
+        score = np.logaddexp(new_pb, new_pnb) + weight * mixed(new_lm) + bonus * new_len - new_missed
         keep = np.argsort(-score, kind="stable")[:beam]
         n_stay, from_text = len(stays), np.concatenate([stays, rows])[keep].tolist()
         new_texts, new_codes = [], []
@@ -399,11 +506,11 @@ def beam_decode(logits, lm, weight=0.5, bonus=1.0, beam=None, prune=1e-3, skip_b
                 new_codes.append(lm.extend(codes[i], ALPHABET[c - 1]))
         texts, codes, last, lengths = new_texts, new_codes, new_last[keep], new_len[keep]
         pb, pnb, lm_score, missed = new_pb[keep], new_pnb[keep], new_lm[keep], new_missed[keep]
-    ends = lm.distributions(codes)[:, 0]
+    ends = asked(codes)[:, :, 0]
     if words is not None:  # the last word ends with the line
         missed = missed + penalty * np.array([_unknown_word(text, words) for text in texts])
     total = np.logaddexp(pb, pnb)
-    best = int(np.argmax(total + weight * (lm_score + ends) + bonus * lengths - missed))
+    best = int(np.argmax(total + weight * mixed(lm_score + ends) + bonus * lengths - missed))
     confidence = math.exp(total[best] / max(1, log_probs.shape[0]))
     return texts[best], confidence
 

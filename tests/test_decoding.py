@@ -616,3 +616,80 @@ def test_a_timed_reading_pays_for_what_the_language_model_would_have_remembered(
     read = lambda p: (remembered.append(len(lm._cache)), lm.distributions([lm.history_code(p)]))  # noqa: E731
     ms_per_file({"read": read}, ["the", "cat"], repeats=3, lm=lm)
     assert remembered == [0] * 6  # every read starts with nothing remembered, the same file's second read too
+
+
+def two_languages():
+    """A model of one 'language' (abab...) and one of another (cdcd...)."""
+    a = CharLM(["abababab", "babababa"] * 10, order=3, smoothing="kneser-ney")
+    b = CharLM(["cdcdcdcd", "dcdcdcdc"] * 10, order=3, smoothing="kneser-ney")
+    return a, b
+
+
+def test_a_mix_asks_each_of_its_models_in_one_lookup():
+    a, b = two_languages()
+    mix = decoding.MixedLM([a, b], [3, 1])
+    assert mix.priors == [0.75, 0.25]
+    codes = [mix.history_code(h) for h in ("", "ab", "cd", "zz")]
+    rows = mix.distributions(codes)
+    assert rows.shape == (4, 2, decoding.COLUMNS)
+    assert np.array_equal(rows[:, 0], a.distributions(codes)) and np.array_equal(rows[:, 1], b.distributions(codes))
+    assert mix.distributions([]).shape == (0, 2, decoding.COLUMNS)
+
+
+def test_a_mix_of_one_model_reads_as_that_model():
+    a, _ = two_languages()
+    logits = torch.randn(30, len(ALPHABET) + 1) * 3
+    assert beam_decode(logits, decoding.MixedLM([a], [1.0]), 0.8, 1.0, beam=8) == beam_decode(logits, a, 0.8, 1.0,
+                                                                                                beam=8)
+
+
+def test_a_mix_follows_the_model_that_explains_the_line_so_far():
+    # clear "cdcdcd", then a column torn between "c" (what follows "d" in the second model) and "a"
+    # (the first model's, which never saw "d"). Mixed letter by letter at 0.9 to 0.1, "a" would win;
+    # mixed over the whole line, the first model explains "cdcdcd" so badly that the second decides
+    a, b = two_languages()
+    rows = []
+    for char in "cdcdcd":
+        rows += [{char: 0.98, None: 0.02}, {None: 0.98, char: 0.02}]
+    logits = columns(*rows, {"c": 0.5, "a": 0.5})
+    assert beam_decode(logits, a, 0.5, 0.0, beam=8)[0] == "cdcdcda"
+    assert beam_decode(logits, decoding.MixedLM([a, b], [0.9, 0.1]), 0.5, 0.0, beam=8)[0] == "cdcdcdc"
+    codes = [a.history_code("cdcdcd")]
+    per_letter = np.logaddexp(np.log(0.9) + a.distributions(codes)[0], np.log(0.1) + b.distributions(codes)[0])
+    assert per_letter[decoding.column("a")] > per_letter[decoding.column("c")]  # what the test says of that
+
+
+def test_a_saved_mix_loads_with_its_priors_and_what_each_model_was_counted_from(tmp_path):
+    a, b = two_languages()
+    a.about, b.about = {"counted_from": "abab"}, {"counted_from": "cdcd"}
+    path = decoding.MixedLM([a, b], [0.5, 0.5]).save(tmp_path / "mix.npz", 0.6, 2.5)
+    mix, weight, bonus = CharLM.load(path)
+    assert isinstance(mix, decoding.MixedLM) and mix.priors == [0.5, 0.5] and (weight, bonus) == (0.6, 2.5)
+    assert mix.about["models"] == [{"counted_from": "abab"}, {"counted_from": "cdcd"}]
+    codes = [a.history_code("cdc")]
+    assert np.array_equal(mix.distributions(codes)[:, 1], b.distributions(codes))
+    with np.load(path) as stored:
+        meta, arrays = json.loads(str(stored["meta"])), {k: stored[k] for k in stored.files if k != "meta"}
+
+    def rewritten(name, **changes):
+        out = tmp_path / name
+        kept = {k: v for k, v in arrays.items() if k not in changes.get("drop", ())}
+        np.savez(out, meta=np.array(json.dumps({**meta, **changes.get("meta", {})})), **kept)
+        return out
+
+    for bad in (rewritten("nan.npz", meta={"priors": [0.5, float("nan")]}),
+                rewritten("zero.npz", meta={"priors": [1.0, 0.0]}),
+                rewritten("bool.npz", meta={"priors": [True, 0.5]}),
+                rewritten("three.npz", meta={"priors": [0.2, 0.3, 0.5]}),  # a third model's arrays are missing
+                rewritten("format3.npz", meta={"format": 3}),  # a mix in a file that says it holds one model
+                rewritten("lost.npz", drop=("steps_1",))):
+        with pytest.raises(HCRError, match="is damaged"):
+            CharLM.load(bad)
+
+
+def test_models_of_different_orders_or_no_counts_cannot_mix():
+    a, _ = two_languages()
+    for parts, priors in (([a, CharLM(["xy"], order=4)], [1, 1]), ([a, CharLM([], order=3)], [1, 1]),
+                          ([a], [0.0]), ([a, a], [1.0])):
+        with pytest.raises(HCRError, match="A mix needs"):
+            decoding.MixedLM(parts, priors)

@@ -7,7 +7,7 @@ import gzip
 import pytest
 
 from benchmarks import littre
-from benchmarks.lines import WITHOUT_PROSE, pick_prose
+from benchmarks.lines import WITHOUT_MIX, WITHOUT_PROSE, pick_by_val, pick_prose
 from helpers.errors import HCRError
 
 ENTRY = ('<i><small>(i-rré-zi-sti-bl\') adj.</small></i>\n    À quoi on ne peut résister. Une attaque irrésistible.\n'
@@ -79,3 +79,20 @@ def test_quotations_that_copy_a_val_or_test_line_are_left_out():
     quotes = ["Ils ARRACHENT A VIL PRIX ses tableaux", "arrachent a vil pri", "Le chat dort sur le tapis du salon"]
     # the first shares 20 characters with a line (case aside); the second is a run of 19; "Le chat" is short
     assert littre.without_overlap(quotes, lines) == quotes[1:]
+
+
+def test_a_mix_ships_only_with_0_3_points_on_val_that_the_fonts_and_the_clock_allow():
+    grid = {WITHOUT_MIX: row(15.0), "a": row(14.5), "b": row(14.6), "c": row(14.69), "d": row(14.9)}
+    guard = {WITHOUT_MIX: 4.1, "a": 4.2, "b": 4.7, "c": 4.2, "d": 4.0}
+    slow = {"a": True, "b": False, "c": False, "d": False}  # a 20-character line in 50 ms or more
+    asked = []
+
+    def too_slow(key):
+        asked.append(key)
+        return slow[key]
+
+    # "a" reads val best but is too slow; "b" costs the English lines 0.6 for 0.4; "c" gains 0.31 for 0.1
+    assert pick_by_val(grid, WITHOUT_MIX, guard.get, too_slow) == "c"
+    assert asked == ["a", "c"] and "d" not in asked  # the clock is asked only past the guard, and never after
+    slow["c"] = True  # then "d" gains under 0.3: nothing ships
+    assert pick_by_val(grid, WITHOUT_MIX, guard.get, too_slow) is None
