@@ -1074,10 +1074,7 @@ def mix_grid(reader, lm, weight, bonus, quotes, val_items, speed, guard, seed=0)
     grid[WITHOUT_MIX] = {"chars": 0, "prior": 0, "weight": weight, "bonus": bonus,
                          "val": _read_with(logits, val_items, lm, weight, bonus, lm.penalty, lm.beam, lm.words)}
     for chars in MIX_CHARS:
-        quoted = littre.as_lines(quotes, chars, seed)
-        prose = decoding.CharLM(transcriptions + quoted, lm.order, lm.discount, lm.beam, lm.smoothing)
-        prose.about = {"counted_from": f"the real training transcriptions and {sum(map(len, quoted)):,} characters "
-                                       f"of {littre.SOURCE}"}
+        prose = prose_model(lm, transcriptions, quotes, chars, seed)
         for prior in MIX_PRIORS:
             mix = decoding.MixedLM([lm, prose], [1 - prior, prior])
             for w in MIX_WEIGHTS:
@@ -1112,6 +1109,31 @@ def mix_grid(reader, lm, weight, bonus, quotes, val_items, speed, guard, seed=0)
                   f"ms per line {row.get('ms_per_line', {}).get('median')}", flush=True)
     print(f"  mix chosen: {chosen}", flush=True)
     return grid, chosen, models
+
+
+def prose_model(lm, transcriptions, quotes, chars, seed=0):
+    """The mix's second model: the real training transcriptions and `chars` characters of quotations,
+    counted like `lm`."""
+    quoted = littre.as_lines(quotes, chars, seed)
+    prose = decoding.CharLM(transcriptions + quoted, lm.order, lm.discount, lm.beam, lm.smoothing)
+    prose.about = {"counted_from": f"the real training transcriptions and {sum(map(len, quoted)):,} characters "
+                                   f"of {littre.SOURCE}"}
+    return prose
+
+
+def base_model(path):
+    """(CharLM, weight, bonus) that `mix` starts from: the file's model, or the first model of a mix
+    that `mix --ship` wrote, with the weight and bonus it had alone."""
+    from helpers.decoding import CharLM
+
+    lm, weight, bonus = CharLM.load(path)
+    if isinstance(lm, decoding.MixedLM):
+        alone = lm.about.get("alone") or {}
+        if not {"weight", "bonus"} <= alone.keys():
+            raise HCRError(f"{path} is a mix that does not say how its first model read alone: run "
+                           "`python -m benchmarks.lines score --ship-lm` to write that model again.")
+        lm, weight, bonus = lm.parts[0], alone["weight"], alone["bonus"]
+    return lm, weight, bonus
 
 
 def pick_by_val(grid, base, guard_cer, too_slow, margin=0.3):
@@ -1151,14 +1173,32 @@ def held_out_reads(beam_reader, reals, sets, seed):
 
 def mix_main(args):
     """Two language models mixed line by line (MIX_RULE): the grid on val, the guard and the clock;
-    the sets that chose nothing read only with the choice; with --ship, the mix written."""
-    from helpers.decoding import SHIPPED_LM, CharLM
+    the sets that chose nothing read only with the choice. With --ship, the mix that the record
+    chose is counted again and written (no grid: the clock of one run decided)."""
+    from helpers.decoding import SHIPPED_LM
 
-    lm, weight, bonus = CharLM.load(SHIPPED_LM)
+    lm, weight, bonus = base_model(SHIPPED_LM)
     reals = real_sets()
     every = littre.quotations()
     quotes = littre.without_overlap(every, [item[1] for items in reals.values() for item in items])
     print(f"{len(quotes):,} of Littré's {len(every):,} quotations share nothing with the val and test lines")
+    transcriptions = [e.text for e in real_lines.read_manifest().split("train")]
+    if args.ship:
+        record = records.read(args.json.name, folder=args.json.parent)
+        chosen = record.get("chosen")
+        if chosen is None or record.get("withdrawn", True):
+            raise HCRError(f"{args.json.name} chose no mix, or withdrew it: there is nothing to ship.")
+        if record["shipped_lm"]["weight"] != weight or record["shipped_lm"]["bonus"] != bonus:
+            raise HCRError(f"{args.json.name} mixed another model than {SHIPPED_LM.name} holds: run "
+                           "`python -m benchmarks.lines mix` again first.")
+        row = record["grid"][chosen]
+        prose = prose_model(lm, transcriptions, quotes, row["chars"], record.get("seed", 0))
+        mix = decoding.MixedLM([lm, prose], [1 - row["prior"], row["prior"]])
+        mix.save(SHIPPED_LM, row["weight"], row["bonus"], alone={"weight": weight, "bonus": bonus},
+                 mix=f"{chosen} ({args.json.name})")
+        print(f"wrote {SHIPPED_LM}: {chosen}. The records read with the model before it (peers.json, pages.json) "
+              "now describe that one: run them again.")
+        return record
     reader = crnn.TextReader(args.checkpoint or crnn.SHIPPED, lm=None)
     out = IMAGES_DIR / "mix"
     if out.exists():
@@ -1168,19 +1208,15 @@ def mix_main(args):
     grid, chosen, models = mix_grid(reader, lm, weight, bonus, quotes, reals["real handwriting, val split"],
                                     speed_files(out), guard, seed=args.seed)
     result = {"rule": MIX_RULE, "source": littre.SOURCE, "quotations": len(every), "quotations_kept": len(quotes),
-              "overlap": OVERLAP, "shipped_lm": {"weight": weight, "bonus": bonus, "width": lm.beam,
-                                                 "order": lm.order, "smoothing": lm.smoothing},
+              "overlap": OVERLAP, "seed": args.seed, "shipped_lm": {
+                  "weight": weight, "bonus": bonus, "width": lm.beam, "order": lm.order, "smoothing": lm.smoothing},
               "grid": grid, "chosen": chosen, "machine": machine()}
     if chosen is not None:
         model, w, b = models[chosen]
         result.update(held_out_reads(crnn.TextReader.from_model(reader.model, lm=(model, w, b), shifts=reader.shifts),
                                      reals, sets, args.seed))
-    records.write(args.json.name, result, folder=args.json.parent)  # before the model: never one without its record
-    print(f"wrote {args.json}")
-    if chosen is not None and args.ship and not result["withdrawn"]:
-        model.save(SHIPPED_LM, w, b)
-        print(f"wrote {SHIPPED_LM} (weight {w}, bonus {b}, width {model.beam}). The records read with the model "
-              "before it (lines.json, peers.json, pages.json) now describe that one: run them again.")
+    records.write(args.json.name, result, folder=args.json.parent)
+    print(f"wrote {args.json}" + ("; `--ship` writes the mix it chose" if chosen and not result["withdrawn"] else ""))
     return result
 
 
@@ -1354,7 +1390,7 @@ def main(argv=None):
     mix = sub.add_parser("mix", help="the shipped language model mixed line by line with a French prose one: the rule")
     mix.add_argument("checkpoint", nargs="?", type=Path, default=None)
     mix.add_argument("--seed", type=int, default=0)
-    mix.add_argument("--ship", action="store_true", help="write the mix that the rule chose")
+    mix.add_argument("--ship", action="store_true", help="write the mix that the record chose (no grid)")
     mix.add_argument("--json", type=Path, default=ASSETS / "lines_mix.json")
     score = sub.add_parser("score", help="score a line reader on real, font and synthetic lines it never trained on")
     score.add_argument("checkpoint", nargs="?", type=Path, default=None)
