@@ -43,6 +43,7 @@ MADE_BY = {
                              "build/ft_b0.5_m5.5.pt build/ft_swa.pt build/ft_script.pt build/ft_script_f0.3.pt"),
     "lines_robust.json": "python -m benchmarks.lines robust build/main_run.pt build/ft_degrade.pt",
     "lines_prose.json": "python -m benchmarks.lines prose --ship",
+    "lines_mix.json": "python -m benchmarks.lines mix",  # then `mix --ship` writes the mix it chose
 }
 
 

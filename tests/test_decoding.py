@@ -261,14 +261,22 @@ def test_a_word_list_that_could_not_be_read_back_is_not_written(tmp_path):
 
 
 def test_the_shipped_model_file_is_the_setting_val_chose():
+    """The file is the mix that lines_mix.json chose, of the model and setting that lines.json chose."""
     from helpers import records
 
-    lm, weight, bonus = CharLM.load(decoding.SHIPPED_LM)
+    mix, weight, bonus = CharLM.load(decoding.SHIPPED_LM)
+    assert isinstance(mix, decoding.MixedLM) and len(mix.parts) == 2
+    record = records.read("lines_mix.json")
+    chosen = record["grid"][record["chosen"]]
+    assert not record["withdrawn"] and (weight, bonus) == (chosen["weight"], chosen["bonus"])
+    assert mix.priors == pytest.approx([1 - chosen["prior"], chosen["prior"]])
+    lm, alone = mix.parts[0], mix.about["alone"]
     beam = records.read("lines.json")["scores"]["beam_search"]
-    assert [weight, bonus] == beam["setting"] and (lm.order, lm.smoothing, lm.beam) == (
-        beam["order"], beam["smoothing"], beam["width"])
-    chosen = beam["word_list"]["grid"][beam["word_list"]["chosen"]]
-    assert lm.beam == chosen["width"] and (lm.words is None) == (chosen["penalty"] == 0)
+    assert [alone["weight"], alone["bonus"]] == beam["setting"] == [record["shipped_lm"]["weight"],
+                                                                   record["shipped_lm"]["bonus"]]
+    assert (lm.order, lm.smoothing, lm.beam) == (beam["order"], beam["smoothing"], beam["width"])
+    listed = beam["word_list"]["grid"][beam["word_list"]["chosen"]]
+    assert lm.beam == listed["width"] and (lm.words is None) == (listed["penalty"] == 0)
 
 
 def test_a_model_file_from_before_word_lists_still_loads(tmp_path):

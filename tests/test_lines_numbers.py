@@ -1,5 +1,6 @@
 """The line reader's quoted figures (README's lines sections, docs/lines.md, chapter 3's prose) are
-the records' (assets/lines.json and assets/peers.json), at the rounding they are quoted with."""
+the records' (assets/lines.json, lines_mix.json, peers.json and the others below), at the rounding
+they are quoted with."""
 
 import json
 import re
@@ -15,7 +16,7 @@ RECORDS = ("lines.json", "peers.json", "lines_sources.json", "lines_designs.json
            "line_crops.json", "lines_script.json", "lines_lexicon.json", "lines_lexicon_first_run.json",
            "lines_shifts.json", "lines_earlier_score_runs.json", "lines_finetunes.json", "lines_robust.json",
            "lines_robust_softened.json", "lines_prose_first_run.json",
-           "lines_prose.json")
+           "lines_prose.json", "lines_mix.json")
 
 
 def quoted_texts():

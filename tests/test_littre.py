@@ -1,9 +1,10 @@
 """French prose for the language model: Littré's quotations read from a tiny dictzip file written
-here (the real one is Debian's stardict-xmlittre), cut into lines, and the rule that decides
-whether counting them ships."""
+here (the real one is Debian's stardict-xmlittre), cut into lines, and the rules that decide
+whether counting them, or mixing a model of them with the shipped one, ships."""
 
 import gzip
 
+import numpy as np
 import pytest
 
 from benchmarks import littre
@@ -96,3 +97,19 @@ def test_a_mix_ships_only_with_0_3_points_on_val_that_the_fonts_and_the_clock_al
     assert asked == ["a", "c"] and "d" not in asked  # the clock is asked only past the guard, and never after
     slow["c"] = True  # then "d" gains under 0.3: nothing ships
     assert pick_by_val(grid, WITHOUT_MIX, guard.get, too_slow) is None
+
+
+def test_mix_starts_again_from_the_first_model_of_a_shipped_mix(tmp_path):
+    from benchmarks.lines import base_model
+    from helpers.decoding import CharLM, MixedLM
+
+    first = CharLM(["the cat sat", "le chat"], order=3, smoothing="kneser-ney")
+    prose = CharLM(["il etait une fois"], order=3, smoothing="kneser-ney")
+    first.save(tmp_path / "alone.npz", 0.6, 1.5)
+    assert base_model(tmp_path / "alone.npz")[1:] == (0.6, 1.5)
+    MixedLM([first, prose], [0.75, 0.25]).save(tmp_path / "mix.npz", 0.6, 2.5, alone={"weight": 0.6, "bonus": 1.5})
+    lm, weight, bonus = base_model(tmp_path / "mix.npz")
+    assert (weight, bonus) == (0.6, 1.5) and np.array_equal(lm.keys, first.keys)
+    MixedLM([first, prose], [0.75, 0.25]).save(tmp_path / "mute.npz", 0.6, 2.5)
+    with pytest.raises(HCRError, match="score --ship-lm"):
+        base_model(tmp_path / "mute.npz")
