@@ -448,8 +448,9 @@ class TextReader:
 
     def use_lm(self, lm="shipped"):
         """Decode with beam search and a character language model: "shipped" (the file beside the
-        reader, with the weight chosen on val), a path, a (CharLM, weight, bonus) triple, or None
-        for greedy decoding. A missing shipped file means greedy, never an error."""
+        reader, with the weight chosen on val: two models mixed line by line, `decoding.MixedLM`), a
+        path, a (CharLM or MixedLM, weight, bonus) triple, or None for greedy decoding. A missing
+        shipped file means greedy, never an error."""
         from .decoding import SHIPPED_LM, CharLM
 
         if lm == "shipped":

@@ -5,7 +5,9 @@ Greedy decoding takes the best class in each column. A beam search keeps the few
 far and scores each by the reader's probability plus `weight` times a character n-gram model's
 log-probability (plus `bonus` per character, so the model's taste for short texts does not
 drop letters). The n-gram model is counted from training text only: the real training
-transcriptions and sentences drawn from training words; nothing is downloaded.
+transcriptions and sentences drawn from training words; nothing is downloaded. The shipped file
+mixes two such models line by line (`MixedLM`): that one, and one of the transcriptions and
+French prose (Littré's quotations, `benchmarks/littre.py`).
 """
 
 import json
@@ -428,7 +430,8 @@ def beam_decode(logits, lm, weight=0.5, bonus=1.0, beam=None, prune=1e-3, skip_b
     `skip_blanks` passes quickly over columns where only the blank is likely (most of a CTC
     reading): the same texts and confidences, in about half the time (False: the plain search).
     The kept texts' scores are numpy arrays, and the language model is asked once per column
-    for the distributions of the histories it has not seen (`CharLM.distributions`).
+    for the distributions of the histories it has not seen (`CharLM.distributions`). With a
+    `MixedLM`, each text keeps one score per model, and the mix of them is what ranks it.
     """
     beam = lm.beam if beam is None else beam
     if words is not None and not 0 <= penalty <= MAX_PENALTY:  # NaN fails too
