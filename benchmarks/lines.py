@@ -619,9 +619,9 @@ def balance_main(args):
     """Fine-tunes of one reader set side by side on the VAL lines, greedy and with the shipped beam
     search: the plain CER (three quarters register entries) and the mean of each collection's.
     It chooses nothing: a record of what drawing the collections alike is worth (docs/lines.md)."""
-    from helpers.decoding import SHIPPED_LM, CharLM
+    from helpers.decoding import SHIPPED_LM
 
-    lm, weight, bonus = CharLM.load(SHIPPED_LM)
+    lm, weight, bonus = base_model(SHIPPED_LM)  # the first language model alone, as its record was made
     val = real_lines.load_split("val", height=crnn.LINE_HEIGHT)
     truths, groups = val.texts, val.sources
     runs = {}
@@ -665,9 +665,9 @@ def finetunes_main(args):
     """Fine-tunes of the main run's reader set side by side on the VAL lines as a user's pictures are
     read (`TextReader`: three readings, the shipped beam search), and FINETUNE_RULE applied. The
     test lines are not read here: `score` reads them with whatever ships."""
-    from helpers.decoding import SHIPPED_LM, CharLM
+    from helpers.decoding import SHIPPED_LM
 
-    lm, weight, bonus = CharLM.load(SHIPPED_LM)
+    lm, weight, bonus = base_model(SHIPPED_LM)  # the first language model alone, as its record was made
     items = real_sets(("val",))["real handwriting, val split"]
     truths, groups = [t for _, t, _ in items], [g for _, _, g in items]
     rows = {}
@@ -743,9 +743,9 @@ def degraded(image, how):
 def robust_main(args):
     """Readers on the val and test lines as they are and degraded (`degraded`), read as users get them;
     ROBUST_RULE applied on val only."""
-    from helpers.decoding import SHIPPED_LM, CharLM
+    from helpers.decoding import SHIPPED_LM
 
-    lm, weight, bonus = CharLM.load(SHIPPED_LM)
+    lm, weight, bonus = base_model(SHIPPED_LM)  # the first language model alone, as its record was made
     sets = real_sets(("val", "test"))
     rows = {}
     for path in [args.main, *args.checkpoints]:
@@ -1004,9 +1004,9 @@ def pick_prose(grid, guard_cer, slower_ms):
 def prose_main(args):
     """French prose in the shipped language model (PROSE_RULE): the grid on val, the guard and the
     clock; the sets that chose nothing read only with the choice; with --ship, the model written."""
-    from helpers.decoding import SHIPPED_LM, CharLM
+    from helpers.decoding import SHIPPED_LM
 
-    lm, weight, bonus = CharLM.load(SHIPPED_LM)
+    lm, weight, bonus = base_model(SHIPPED_LM)  # the first language model alone, as its record was made
     reals = real_sets()
     every = littre.quotations()  # less those that share a run of 20 characters with a val or test line
     quotes = littre.without_overlap(every, [item[1] for items in reals.values() for item in items])
@@ -1081,8 +1081,8 @@ def mix_grid(reader, lm, weight, bonus, quotes, val_items, speed, guard, seed=0)
                 for b in MIX_BONUSES:
                     key = f"{chars:,} characters, prior {prior}, weight {w}, bonus {b}"
                     models[key] = (mix, w, b)
-                    grid[key] = {"chars": chars, "prior": prior, "weight": w, "bonus": b,
-                                 "val": _read_with(logits, val_items, mix, w, b, 0.0, lm.beam, None)}
+                    grid[key] = {"chars": chars, "prior": prior, "weight": w, "bonus": b,  # a list, if any, as alone
+                                 "val": _read_with(logits, val_items, mix, w, b, mix.penalty, mix.beam, mix.words)}
                     print(f"  mix {key}: val CER {grid[key]['val']['cer']:.2f}% "
                           f"(alone {grid[WITHOUT_MIX]['val']['cer']:.2f}%)", flush=True)
     guard_logits = []
@@ -1092,7 +1092,8 @@ def mix_grid(reader, lm, weight, bonus, quotes, val_items, speed, guard, seed=0)
             if not guard_logits:
                 guard_logits.extend(_logits(reader, [item[0] for item in guard]))
             model, w, b = models[key]
-            grid[key]["dev fonts"] = _read_with(guard_logits, guard, model, w, b, 0.0, lm.beam, None)["cer"]
+            grid[key]["dev fonts"] = _read_with(guard_logits, guard, model, w, b, model.penalty, model.beam,
+                                                model.words)["cer"]
         return grid[key]["dev fonts"]
 
     def too_slow(key):
@@ -1188,12 +1189,14 @@ def mix_main(args):
         chosen = record.get("chosen")
         if chosen is None or record.get("withdrawn", True):
             raise HCRError(f"{args.json.name} chose no mix, or withdrew it: there is nothing to ship.")
-        if record["shipped_lm"]["weight"] != weight or record["shipped_lm"]["bonus"] != bonus:
-            raise HCRError(f"{args.json.name} mixed another model than {SHIPPED_LM.name} holds: run "
-                           "`python -m benchmarks.lines mix` again first.")
+        alone = {"weight": weight, "bonus": bonus, "width": lm.beam, "order": lm.order, "smoothing": lm.smoothing}
+        if record["shipped_lm"] != alone or record["quotations_kept"] != len(quotes):
+            raise HCRError(f"{args.json.name} mixed another model or other quotations than {SHIPPED_LM.name} and "
+                           "this dictionary give: run `python -m benchmarks.lines mix` again first.")
         row = record["grid"][chosen]
         prose = prose_model(lm, transcriptions, quotes, row["chars"], record.get("seed", 0))
         mix = decoding.MixedLM([lm, prose], [1 - row["prior"], row["prior"]])
+        mix.about = {k: v for k, v in lm.about.items() if k != "counted_from"}  # the real lines' attribution
         mix.save(SHIPPED_LM, row["weight"], row["bonus"], alone={"weight": weight, "bonus": bonus},
                  mix=f"{chosen} ({args.json.name})")
         print(f"wrote {SHIPPED_LM}: {chosen}. The records read with the model before it (peers.json, pages.json) "
@@ -1230,9 +1233,9 @@ def shifts_main(args):
     """Each line read as framed and moved a few rows up and down, the readings' probabilities
     averaged (`TextReader.columns`): every choice of SHIFT_CHOICES on the VAL lines, greedy and with
     the shipped beam search, each timed from PNG to text; the test lines read only with the choice."""
-    from helpers.decoding import SHIPPED_LM, CharLM
+    from helpers.decoding import SHIPPED_LM
 
-    lm, weight, bonus = CharLM.load(SHIPPED_LM)
+    lm, weight, bonus = base_model(SHIPPED_LM)  # the first language model alone, as its record was made
     sets = real_sets()
     val_name, test_name = "real handwriting, val split", "real handwriting, test split"
     speed = speed_files(IMAGES_DIR / "shifts")

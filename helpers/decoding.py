@@ -37,7 +37,8 @@ SMOOTHINGS = ("absolute", "kneser-ney")
 LETTERS = frozenset(c for c in ALPHABET if c.isalpha())  # what a word of the word list is made of
 IS_LETTER = np.array([False] + [c in LETTERS for c in ALPHABET])  # by the reader's class
 WORD_LIST_SIZE = 200_000  # words asked of wordfreq per language for `word_list`
-CACHE_HISTORIES = 20_000  # histories whose next-character probabilities a language model remembers: about 20 MB
+CACHE_HISTORIES = 20_000  # histories whose next-character probabilities a language model remembers: about 15 MB
+# per model (a mix of two, about 30 MB)
 
 # An n-gram is stored as one integer: its characters' codes as digits in base BASE. No character
 # has the code 0, so the integer also says how long the n-gram is and n-grams of every order share
@@ -209,11 +210,16 @@ class CharLM:
                 raise ValueError
             if not all(isinstance(q, (int, float)) and not isinstance(q, bool) and 0 < q <= 1 for q in priors):
                 raise ValueError  # NaN fails too
+            about = {k: v for k, v in meta.items() if k not in CORE_META}
+            models = meta.get("models", [about] * len(priors))  # what each model of a mix was counted from
+            if not isinstance(models, list) or len(models) != len(priors) or not all(
+                    isinstance(m, dict) for m in models):
+                raise ValueError
             parts = []
-            for steps, counts in tables:
+            for (steps, counts), own in zip(tables, models):
                 lm = cls([], order, discount, beam, smoothing)
                 lm.tabulate(_checked_keys(steps, counts, order), counts)
-                lm.about = {k: v for k, v in meta.items() if k not in CORE_META}
+                lm.about = dict(own)
                 parts.append(lm)
             if raw_words is not None:
                 if meta["format"] < 3:  # format 2 had no word list
@@ -221,7 +227,11 @@ class CharLM:
                 parts[0].words, parts[0].penalty = _checked_words(raw_words), float(meta["penalty"])
                 if not 0 <= parts[0].penalty <= MAX_PENALTY:  # NaN fails too
                     raise ValueError
-            lm = parts[0] if len(parts) == 1 else MixedLM(parts, priors)
+            if len(parts) > 1:
+                lm = MixedLM(parts, priors)
+                lm.about = about
+            else:
+                lm = parts[0]
         except FileNotFoundError:
             raise HCRError(f"The language model {path} is missing: restore it with `git checkout {SHIPPED_LM.name}` "
                            "in checkpoints/, or read with greedy decoding (lm=None).") from None
@@ -251,12 +261,16 @@ def _save(path, parts, weight, bonus, about, priors=None):
     first = parts[0]
     if not all(len(part.keys) for part in parts):
         raise HCRError("This language model was counted from no text: there is nothing to save.")
-    meta = {**first.about, **about, "format": LM_FORMAT if priors is None else 4, "order": first.order,
+    priors = priors if len(parts) > 1 else None  # a mix of one model is that model
+    if priors is not None:  # the mix's own words, and each model's in "models"
+        about = {**about, "models": [{k: v for k, v in part.about.items() if k not in CORE_META} for part in parts]}
+    meta = {**(first.about if priors is None else {}), **about, "format": LM_FORMAT if priors is None else 4,
+            "order": first.order,
             "discount": first.discount, "weight": weight, "bonus": bonus, "beam": first.beam,
             "smoothing": first.smoothing}
     arrays = {}
     if priors is not None:
-        meta.update(priors=list(priors), models=[part.about for part in parts])  # what each was counted from
+        meta["priors"] = list(priors)
     for i, part in enumerate(parts):  # sorted keys as steps: small numbers, which compress well
         suffix = f"_{i}" if i else ""
         arrays[f"steps{suffix}"], arrays[f"counts{suffix}"] = np.diff(part.keys, prepend=0), part.counts
@@ -319,21 +333,23 @@ class MixedLM:
     """Several character models read as one: P(text) = sum over models of prior x P_model(text).
 
     Each text of the beam keeps every model's log-probability, so as a line goes on the mix leans
-    to the model that explains it best: French prose for a French letter, the register entries'
-    model for a register, English sentences for English. A model counted from all of them at once
-    dilutes each one's neighbours with the others'. All models share one order (one history code).
+    to the model that explains it better: French prose can weigh more in a French letter, English
+    sentences in an English line. A model counted from all of them at once dilutes each one's
+    neighbours with the others'. All models share one order (one history code) and smoothing.
     """
 
     def __init__(self, parts, priors):
-        if len(parts) != len(priors) or not 1 <= len(parts) <= MAX_MODELS or len({p.order for p in parts}) != 1 or (
+        if len(parts) != len(priors) or not 1 <= len(parts) <= MAX_MODELS or len(
+                {(p.order, p.discount, p.smoothing, p.beam) for p in parts}) != 1 or (
                 not all(len(p._keys) for p in parts)) or not all(math.isfinite(q) and q > 0 for q in priors):
-            raise HCRError("A mix needs counted models of one order and as many positive priors as models.")
+            raise HCRError("A mix needs counted models of one order, smoothing and width, and as many positive "
+                           "priors as models.")
         self.parts = list(parts)
         self.priors = [float(q) / sum(priors) for q in priors]
         self.log_priors = np.log(self.priors)
         first = self.parts[0]
         self.order, self.beam, self.words, self.penalty = first.order, first.beam, first.words, first.penalty
-        self.vocab, self.about = first.vocab, dict(first.about)
+        self.vocab, self.about = first.vocab, {}  # what the file says of the mix (each model has its own)
         # every model's arrays end to end, model i's histories moved up by i * BASE ** order (above any
         # of model i-1's), so that one `_spread` reads all the models' distributions at once
         self._offsets = BASE**self.order * np.arange(len(parts), dtype=np.int64)
@@ -356,7 +372,7 @@ class MixedLM:
 
     def save(self, path, weight, bonus, **about):
         """One .npz with every model and its prior (format 4); `CharLM.load` reads it back as a mix."""
-        return _save(path, self.parts, weight, bonus, about, priors=self.priors)
+        return _save(path, self.parts, weight, bonus, {**self.about, **about}, priors=self.priors)
 
     def distributions(self, codes):
         """(len(codes), models, COLUMNS): each model's `CharLM.distributions` (remembered alike)."""
@@ -369,7 +385,7 @@ class MixedLM:
         return _spread(self, every).reshape(len(self.parts), len(codes), COLUMNS).transpose(1, 0, 2)
 
 
-CORE_META = ("format", "order", "discount", "weight", "bonus", "beam", "smoothing", "penalty", "priors")
+CORE_META = ("format", "order", "discount", "weight", "bonus", "beam", "smoothing", "penalty", "priors", "models")
 
 
 def _checked_words(raw):

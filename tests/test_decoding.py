@@ -266,6 +266,7 @@ def test_the_shipped_model_file_is_the_setting_val_chose():
 
     mix, weight, bonus = CharLM.load(decoding.SHIPPED_LM)
     assert isinstance(mix, decoding.MixedLM) and len(mix.parts) == 2
+    assert "CC BY 4.0" in mix.about["attribution"]  # counted from the real lines' transcriptions: credited
     record = records.read("lines_mix.json")
     chosen = record["grid"][record["chosen"]]
     assert not record["withdrawn"] and (weight, bonus) == (chosen["weight"], chosen["bonus"])
@@ -670,10 +671,15 @@ def test_a_mix_follows_the_model_that_explains_the_line_so_far():
 def test_a_saved_mix_loads_with_its_priors_and_what_each_model_was_counted_from(tmp_path):
     a, b = two_languages()
     a.about, b.about = {"counted_from": "abab"}, {"counted_from": "cdcd"}
-    path = decoding.MixedLM([a, b], [0.5, 0.5]).save(tmp_path / "mix.npz", 0.6, 2.5)
+    path = decoding.MixedLM([a, b], [0.5, 0.5]).save(tmp_path / "mix.npz", 0.6, 2.5, alone={"weight": 0.5})
     mix, weight, bonus = CharLM.load(path)
     assert isinstance(mix, decoding.MixedLM) and mix.priors == [0.5, 0.5] and (weight, bonus) == (0.6, 2.5)
-    assert mix.about["models"] == [{"counted_from": "abab"}, {"counted_from": "cdcd"}]
+    assert [part.about for part in mix.parts] == [{"counted_from": "abab"}, {"counted_from": "cdcd"}]
+    assert mix.about == {"alone": {"weight": 0.5}}
+    again = mix.save(tmp_path / "again.npz", 0.6, 2.5)  # saved again, nothing nests
+    assert [part.about for part in CharLM.load(again)[0].parts] == [part.about for part in mix.parts]
+    alone = CharLM.load(decoding.MixedLM([a], [1.0]).save(tmp_path / "one.npz", 0.6, 2.5))[0]
+    assert isinstance(alone, CharLM) and np.array_equal(alone.keys, a.keys)  # a mix of one is that model
     codes = [a.history_code("cdc")]
     assert np.array_equal(mix.distributions(codes)[:, 1], b.distributions(codes))
     with np.load(path) as stored:
@@ -690,14 +696,16 @@ def test_a_saved_mix_loads_with_its_priors_and_what_each_model_was_counted_from(
                 rewritten("bool.npz", meta={"priors": [True, 0.5]}),
                 rewritten("three.npz", meta={"priors": [0.2, 0.3, 0.5]}),  # a third model's arrays are missing
                 rewritten("format3.npz", meta={"format": 3}),  # a mix in a file that says it holds one model
+                rewritten("models.npz", meta={"models": [{"counted_from": "abab"}]}),  # one description for two
                 rewritten("lost.npz", drop=("steps_1",))):
         with pytest.raises(HCRError, match="is damaged"):
             CharLM.load(bad)
 
 
-def test_models_of_different_orders_or_no_counts_cannot_mix():
+def test_models_of_different_orders_or_smoothings_or_no_counts_cannot_mix():
     a, _ = two_languages()
+    other = CharLM(["cdcd"], order=3, smoothing="absolute")
     for parts, priors in (([a, CharLM(["xy"], order=4)], [1, 1]), ([a, CharLM([], order=3)], [1, 1]),
-                          ([a], [0.0]), ([a, a], [1.0])):
+                          ([a], [0.0]), ([a, a], [1.0]), ([a, other], [1, 1])):
         with pytest.raises(HCRError, match="A mix needs"):
             decoding.MixedLM(parts, priors)
