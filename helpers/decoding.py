@@ -370,6 +370,18 @@ class MixedLM:
     def forget(self):
         self._cache.clear()
 
+    def shares(self, text):
+        """(len(text) + 1, models): each model's share of the mix after each character of `text` (row 0:
+        the priors; the last row also counts the end of the line). How far the mix leans as a line goes on."""
+        codes = [self.history_code("")]
+        for char in text:
+            codes.append(self.extend(codes[-1], char))
+        rows = self.distributions(codes)  # (characters + 1, models, COLUMNS)
+        steps = rows[np.arange(len(text) + 1), :, [column(c) for c in text] + [0]]  # each next character's log P
+        scores = self.log_priors + np.vstack([np.zeros(len(self.parts)), np.cumsum(steps, axis=0)[:-1]])
+        scores[-1] += steps[-1]  # the end of the line, after the last character
+        return np.exp(scores - np.logaddexp.reduce(scores, axis=1, keepdims=True))
+
     def save(self, path, weight, bonus, **about):
         """One .npz with every model and its prior (format 4); `CharLM.load` reads it back as a mix."""
         return _save(path, self.parts, weight, bonus, {**self.about, **about}, priors=self.priors)

@@ -196,6 +196,20 @@ def val_cer_curves(runs, title="Line readers trained for the whole budget: CER o
     return fig
 
 
+def mix_shares(examples, model="the French prose model"):
+    """One curve per line: `model`'s share of a mixed language model after each character read
+    (`examples` maps a label to (text, shares); `decoding.MixedLM.shares`, column 1)."""
+    fig = Figure(figsize=(9, 4), layout="constrained")
+    ax = fig.subplots()
+    for i, (label, (text, shares)) in enumerate(examples.items()):
+        ax.plot(np.arange(len(shares)), shares[:, 1], "-", color=f"C{i}", label=f"{label}: {text[:40]!r}")
+    ax.set(xlabel="characters read", ylabel=f"share of {model}", ylim=(-0.03, 1.03),
+           title="How the mix of two language models leans as a line is read")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="center right", fontsize=8)
+    return fig
+
+
 def preprocessing_steps(examples):
     """One row per example: the picture, its grey levels, the cleaned ink, what the model sees."""
     steps = ("input", "grey", "ink found", "28x28 for the model")

@@ -709,3 +709,20 @@ def test_models_of_different_orders_or_smoothings_or_no_counts_cannot_mix():
                           ([a], [0.0]), ([a, a], [1.0]), ([a, other], [1, 1])):
         with pytest.raises(HCRError, match="A mix needs"):
             decoding.MixedLM(parts, priors)
+
+
+def test_a_mix_says_how_far_it_leans_as_a_line_is_read():
+    a, b = two_languages()
+    mix = decoding.MixedLM([a, b], [0.75, 0.25])
+    shares = mix.shares("cdcdcd")
+    assert shares.shape == (7, 2) and np.allclose(shares.sum(1), 1.0)
+    assert np.allclose(shares[0], [0.75, 0.25]) and shares[-1, 1] > 0.99  # the line is the second model's
+    assert np.all(np.diff(shares[:, 1]) > 0)  # every character of it leans further
+    whole = []  # the last row is the posterior of the whole line, end included, counted the slow way
+    for lm, prior in zip(mix.parts, mix.priors):
+        history, total = "", math.log(prior)
+        for char in "cdcdcd\n":
+            total += lm.logprob(history, char)
+            history += char
+        whole.append(total)
+    assert np.allclose(shares[-1], np.exp(np.array(whole) - np.logaddexp.reduce(whole)))

@@ -37,6 +37,8 @@ def figures():
         "accuracy_vs_time": plots.accuracy_vs_time({"seed": POINTS, "default": POINTS[:1]}, target=94.0),
         "preprocessing_steps": plots.preprocessing_steps([("a 7", seven, prepare(seven))]),
         "val_cer_curves": plots.val_cer_curves({"a": [[100, 40.0], [200, 30.0], [300, 31.0]], "b": [[100, 35.0]]}),
+        "mix_shares": plots.mix_shares({"French": ("le chat", np.array([[0.75, 0.25], [0.4, 0.6], [0.1, 0.9]])),
+                                        "English": ("the cat", np.array([[0.75, 0.25], [0.9, 0.1], [1.0, 0.0]]))}),
     }
 
 
@@ -95,6 +97,12 @@ def test_val_cer_curves_ring_the_best_point_of_each_run(figures):
     a, a_best, b, b_best = figures["val_cer_curves"].axes[0].get_lines()
     assert list(a.get_xdata()) == [100, 200, 300] and list(a.get_ydata()) == [40.0, 30.0, 31.0]
     assert list(a_best.get_xdata()) == [200] and list(b_best.get_ydata()) == [35.0]
+
+
+def test_mix_shares_draw_the_second_models_share_of_each_line(figures):
+    french, english = figures["mix_shares"].axes[0].get_lines()
+    assert list(french.get_ydata()) == [0.25, 0.6, 0.9] and list(english.get_xdata()) == [0, 1, 2]
+    assert "'the cat'" in english.get_label()
 
 
 def test_preprocessing_steps_show_the_four_stages(figures):
