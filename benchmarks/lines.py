@@ -967,10 +967,21 @@ def prose_grid(reader, lm, weight, bonus, quotes, val_items, speed, guard, seed=
                              "val": _read_with(logits, val_items, prose, w, b, prose.penalty, prose.beam, prose.words)}
                 print(f"  prose {key}: val CER {grid[key]['val']['cer']:.2f}% "
                       f"(without {grid[WITHOUT_PROSE]['val']['cer']:.2f}%)", flush=True)
+    guard_cer, median_ms = val_judges(reader, grid, models, WITHOUT_PROSE, guard, speed)
+    chosen = pick_prose(grid, guard_cer, lambda key: median_ms(key) - grid[WITHOUT_PROSE]["ms_per_line"]["median"])
+    _print_judged(grid, "prose", chosen)
+    return grid, chosen, models
+
+
+def val_judges(reader, grid, models, base, guard, speed):
+    """(guard_cer, median_ms) for a rule on `grid` ({key: row}, `models` {key: (model, weight, bonus)}):
+    the dev fonts' English lines' CER (the base's read once), and the median milliseconds of a
+    20-character line, the key and `base` timed in turns on the same lines. Both are written into
+    the grid's rows, so the record keeps what the rule was asked."""
     guard_logits = []
 
     def guard_cer(key):
-        if "dev fonts" not in grid[key]:  # the shipped model's is asked at every candidate: read once
+        if "dev fonts" not in grid[key]:
             if not guard_logits:
                 guard_logits.extend(_logits(reader, [item[0] for item in guard]))
             model, w, b = models[key]
@@ -978,21 +989,22 @@ def prose_grid(reader, lm, weight, bonus, quotes, val_items, speed, guard, seed=
                                                 model.words)["cer"]
         return grid[key]["dev fonts"]
 
-    def slower_ms(key):
-        """Milliseconds a line takes with this model, less what it takes without prose, timed in turns."""
+    def median_ms(key):
         readers = {k: crnn.TextReader.from_model(reader.model, lm=models[k], shifts=reader.shifts)
-                   for k in (WITHOUT_PROSE, key)}
+                   for k in (base, key)}
         for k, timing in line_speeds(readers, speed).items():
             grid[k]["ms_per_line"] = {**timing, "timed_with": key}
-        return grid[key]["ms_per_line"]["median"] - grid[WITHOUT_PROSE]["ms_per_line"]["median"]
+        return grid[key]["ms_per_line"]["median"]
 
-    chosen = pick_prose(grid, guard_cer, slower_ms)
+    return guard_cer, median_ms
+
+
+def _print_judged(grid, name, chosen):
     for key, row in grid.items():
         if "dev fonts" in row or "ms_per_line" in row:
-            print(f"  prose {key}: val {row['val']['cer']:.2f}%, dev fonts {row.get('dev fonts')}%, "
+            print(f"  {name} {key}: val {row['val']['cer']:.2f}%, dev fonts {row.get('dev fonts')}%, "
                   f"ms per line {row.get('ms_per_line', {}).get('median')}", flush=True)
-    print(f"  prose chosen: {chosen}", flush=True)
-    return grid, chosen, models
+    print(f"  {name} chosen: {chosen}", flush=True)
 
 
 def pick_prose(grid, guard_cer, slower_ms):
@@ -1001,47 +1013,57 @@ def pick_prose(grid, guard_cer, slower_ms):
     return pick_by_val(grid, WITHOUT_PROSE, guard_cer, lambda key: slower_ms(key) > PROSE_SLOWER_MS)
 
 
+def _quotations():
+    """The real val and test lines, Littré's quotations, and those that share no 20-character run with them."""
+    reals = real_sets()
+    every = littre.quotations()
+    quotes = littre.without_overlap(every, [item[1] for items in reals.values() for item in items])
+    print(f"{len(quotes):,} of Littré's {len(every):,} quotations share nothing with the val and test lines")
+    return reals, every, quotes
+
+
+def _font_sets(args, name):
+    """The reader (greedy), the dev and held-out font lines drawn afresh, the dev ones (the guard), and
+    their folder."""
+    reader = crnn.TextReader(args.checkpoint or crnn.SHIPPED, lm=None)
+    out = IMAGES_DIR / name
+    if out.exists():
+        shutil.rmtree(out)
+    sets = build_font_sets(out, DEV_FONTS + HELD_OUT_FONTS, per_font=30, seed=args.seed)
+    return reader, sets, sets["fonts dev, clean"] + sets["fonts dev, photographed"], out
+
+
+def _prose_record(rule, quotations, shipped, judged, reader, reals, sets, seed):
+    """The record of a rule on prose (`prose`, `mix`): its grid and choice, and the sets that chose
+    nothing read with the choice only (`held_out_reads`)."""
+    (every, quotes), (lm, weight, bonus), (grid, chosen, models) = quotations, shipped, judged
+    result = {"rule": rule, "source": littre.SOURCE, "quotations": len(every), "quotations_kept": len(quotes),
+              "overlap": OVERLAP, "seed": seed, "shipped_lm": {
+                  "weight": weight, "bonus": bonus, "width": lm.beam, "order": lm.order, "smoothing": lm.smoothing},
+              "grid": grid, "chosen": chosen, "machine": machine()}
+    if chosen is not None:
+        model, w, b = models[chosen]
+        result.update(held_out_reads(crnn.TextReader.from_model(reader.model, lm=(model, w, b), shifts=reader.shifts),
+                                     reals, sets, seed))
+    return result
+
+
 def prose_main(args):
     """French prose in the shipped language model (PROSE_RULE): the grid on val, the guard and the
     clock; the sets that chose nothing read only with the choice; with --ship, the model written."""
     from helpers.decoding import SHIPPED_LM
 
     lm, weight, bonus = base_model(SHIPPED_LM)  # the first language model alone, as its record was made
-    reals = real_sets()
-    every = littre.quotations()  # less those that share a run of 20 characters with a val or test line
-    quotes = littre.without_overlap(every, [item[1] for items in reals.values() for item in items])
-    print(f"{len(quotes):,} of Littré's {len(every):,} quotations share nothing with the val and test lines")
-    reader = crnn.TextReader(args.checkpoint or crnn.SHIPPED, lm=None)
-    out = IMAGES_DIR / "prose"
-    if out.exists():
-        shutil.rmtree(out)
-    sets = build_font_sets(out, DEV_FONTS + HELD_OUT_FONTS, per_font=30, seed=args.seed)
-    guard = sets["fonts dev, clean"] + sets["fonts dev, photographed"]
+    reals, every, quotes = _quotations()
+    reader, sets, guard, out = _font_sets(args, "prose")
     grid, chosen, models = prose_grid(reader, lm, weight, bonus, quotes, reals["real handwriting, val split"],
                                       speed_files(out), guard, seed=args.seed)
-    result = {"rule": PROSE_RULE, "source": littre.SOURCE, "quotations": len(every),
-              "quotations_kept": len(quotes), "overlap": OVERLAP, "shipped_lm": {
-        "weight": weight, "bonus": bonus, "width": lm.beam, "order": lm.order, "smoothing": lm.smoothing},
-        "grid": grid, "chosen": chosen, "machine": machine()}
-    if chosen is not None:
-        model, w, b = models[chosen]
-        beam_reader = crnn.TextReader.from_model(reader.model, lm=(model, w, b), shifts=reader.shifts)
-        read = {"real handwriting, test split": reals["real handwriting, test split"],
-                "fonts held-out, clean": sets["fonts held-out, clean"],
-                "fonts held-out, photographed": sets["fonts held-out, photographed"]}
-        for name, items in read.items():
-            result[name], _ = score_items(beam_reader, items)
-            print_one(name, result[name])
-        synthetic = lines.make_line_set(lines.load_bank(False), 1000, "test", seed=args.seed + 2,
-                                        height=reader.model.height)
-        texts = [beam_reader._read_one(synthetic.image(i)).text for i in range(len(synthetic))]
-        result["synthetic test lines"] = {k: round(v, 3) for k, v in crnn.score(texts, synthetic.texts).items()}
-        print_one("synthetic test lines", result["synthetic test lines"])
-        fonts = max(result[f"fonts held-out, {kind}"]["cer_ignore_case"] for kind in ("clean", "photographed"))
-        result["withdrawn"] = fonts > 4.0 or result["synthetic test lines"]["cer"] > 5.4
+    result = _prose_record(PROSE_RULE, (every, quotes), (lm, weight, bonus), (grid, chosen, models), reader, reals,
+                           sets, args.seed)
     records.write(args.json.name, result, folder=args.json.parent)  # before the model: never one without its record
     print(f"wrote {args.json}")
     if chosen is not None and args.ship and not result["withdrawn"]:
+        model, w, b = models[chosen]
         counted = f"{COUNTED_FROM.format('')}; {model.counted_from}"
         model.about = dict(lm.about)
         model.save(SHIPPED_LM, w, b, counted_from=counted, prose=littre.SOURCE)
@@ -1085,30 +1107,9 @@ def mix_grid(reader, lm, weight, bonus, quotes, val_items, speed, guard, seed=0)
                                  "val": _read_with(logits, val_items, mix, w, b, mix.penalty, mix.beam, mix.words)}
                     print(f"  mix {key}: val CER {grid[key]['val']['cer']:.2f}% "
                           f"(alone {grid[WITHOUT_MIX]['val']['cer']:.2f}%)", flush=True)
-    guard_logits = []
-
-    def guard_cer(key):
-        if "dev fonts" not in grid[key]:
-            if not guard_logits:
-                guard_logits.extend(_logits(reader, [item[0] for item in guard]))
-            model, w, b = models[key]
-            grid[key]["dev fonts"] = _read_with(guard_logits, guard, model, w, b, model.penalty, model.beam,
-                                                model.words)["cer"]
-        return grid[key]["dev fonts"]
-
-    def too_slow(key):
-        readers = {k: crnn.TextReader.from_model(reader.model, lm=models[k], shifts=reader.shifts)
-                   for k in (WITHOUT_MIX, key)}
-        for k, timing in line_speeds(readers, speed).items():
-            grid[k]["ms_per_line"] = {**timing, "timed_with": key}
-        return grid[key]["ms_per_line"]["median"] >= SPEED_LIMIT_MS
-
-    chosen = pick_by_val(grid, WITHOUT_MIX, guard_cer, too_slow)
-    for key, row in grid.items():
-        if "dev fonts" in row or "ms_per_line" in row:
-            print(f"  mix {key}: val {row['val']['cer']:.2f}%, dev fonts {row.get('dev fonts')}%, "
-                  f"ms per line {row.get('ms_per_line', {}).get('median')}", flush=True)
-    print(f"  mix chosen: {chosen}", flush=True)
+    guard_cer, median_ms = val_judges(reader, grid, models, WITHOUT_MIX, guard, speed)
+    chosen = pick_by_val(grid, WITHOUT_MIX, guard_cer, lambda key: median_ms(key) >= SPEED_LIMIT_MS)
+    _print_judged(grid, "mix", chosen)
     return grid, chosen, models
 
 
@@ -1179,10 +1180,7 @@ def mix_main(args):
     from helpers.decoding import SHIPPED_LM
 
     lm, weight, bonus = base_model(SHIPPED_LM)
-    reals = real_sets()
-    every = littre.quotations()
-    quotes = littre.without_overlap(every, [item[1] for items in reals.values() for item in items])
-    print(f"{len(quotes):,} of Littré's {len(every):,} quotations share nothing with the val and test lines")
+    reals, every, quotes = _quotations()
     transcriptions = [e.text for e in real_lines.read_manifest().split("train")]
     if args.ship:
         record = records.read(args.json.name, folder=args.json.parent)
@@ -1202,22 +1200,11 @@ def mix_main(args):
         print(f"wrote {SHIPPED_LM}: {chosen}. The records read with the model before it (peers.json, pages.json) "
               "now describe that one: run them again.")
         return record
-    reader = crnn.TextReader(args.checkpoint or crnn.SHIPPED, lm=None)
-    out = IMAGES_DIR / "mix"
-    if out.exists():
-        shutil.rmtree(out)
-    sets = build_font_sets(out, DEV_FONTS + HELD_OUT_FONTS, per_font=30, seed=args.seed)
-    guard = sets["fonts dev, clean"] + sets["fonts dev, photographed"]
+    reader, sets, guard, out = _font_sets(args, "mix")
     grid, chosen, models = mix_grid(reader, lm, weight, bonus, quotes, reals["real handwriting, val split"],
                                     speed_files(out), guard, seed=args.seed)
-    result = {"rule": MIX_RULE, "source": littre.SOURCE, "quotations": len(every), "quotations_kept": len(quotes),
-              "overlap": OVERLAP, "seed": args.seed, "shipped_lm": {
-                  "weight": weight, "bonus": bonus, "width": lm.beam, "order": lm.order, "smoothing": lm.smoothing},
-              "grid": grid, "chosen": chosen, "machine": machine()}
-    if chosen is not None:
-        model, w, b = models[chosen]
-        result.update(held_out_reads(crnn.TextReader.from_model(reader.model, lm=(model, w, b), shifts=reader.shifts),
-                                     reals, sets, args.seed))
+    result = _prose_record(MIX_RULE, (every, quotes), (lm, weight, bonus), (grid, chosen, models), reader, reals,
+                           sets, args.seed)
     records.write(args.json.name, result, folder=args.json.parent)
     print(f"wrote {args.json}" + ("; `--ship` writes the mix it chose" if chosen and not result["withdrawn"] else ""))
     return result
