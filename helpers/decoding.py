@@ -139,7 +139,9 @@ class CharLM:
         self._histories, self._starts = history[starts], starts
         self._totals = np.add.reduceat(values, starts) if len(keys) else np.zeros(0, np.int32)
         self._kinds = np.diff(np.r_[starts, len(keys)]).astype(np.int32)
-        self._discounted = np.maximum(values - self.discount, 0.0)  # what `_distributions` divides
+        # what `_spread` reads for each n-gram: its own share of its history, and its character's column
+        self._own = np.maximum(values - self.discount, 0.0) / np.repeat(self._totals, self._kinds)
+        self._columns = COLUMN_OF[keys % BASE].astype(np.uint8)
         self._backoff = self.discount * self._kinds / self._totals if len(keys) else np.zeros(0)
         self._powers = powers[: self.order]
         self._cache = {}  # history code -> log P of every next character, filled by `distributions`
@@ -320,7 +322,7 @@ def _spread(table, contexts):
     owner = np.repeat(np.arange(len(runs)), kinds)
     at = table._starts[runs][owner] + np.arange(len(owner)) - np.repeat(np.cumsum(kinds) - kinds, kinds)
     own = np.zeros((len(contexts), table.order, COLUMNS))
-    own[h[owner], k[owner], COLUMN_OF[table._keys[at] % BASE]] = table._discounted[at] / table._totals[runs][owner]
+    own[h[owner], k[owner], table._columns[at]] = table._own[at]
     backoff = np.ones((len(contexts), table.order, 1))
     backoff[h, k, 0] = table._backoff[runs]
     p = np.full((len(contexts), COLUMNS), 1.0 / table.vocab)
@@ -355,7 +357,7 @@ class MixedLM:
         self._offsets = BASE**self.order * np.arange(len(parts), dtype=np.int64)
         sizes = np.cumsum([0] + [len(p._keys) for p in parts[:-1]])
         join = lambda name: np.concatenate([getattr(p, name) for p in parts])  # noqa: E731
-        self._keys, self._discounted = join("_keys"), join("_discounted")
+        self._own, self._columns = join("_own"), join("_columns")
         self._histories = np.concatenate([p._histories + o for p, o in zip(parts, self._offsets)])
         self._starts = np.concatenate([p._starts + n for p, n in zip(parts, sizes)])
         self._totals, self._kinds, self._backoff = join("_totals"), join("_kinds"), join("_backoff")
