@@ -146,6 +146,10 @@ class CharLM:
         self._powers = powers[: self.order]
         self._cache = {}  # history code -> log P of every next character, filled by `distributions`
         self.vocab = len(ALPHABET) + 1
+        # P(next | the last character) for every character, and for none: every history shares these
+        # two shortest contexts, and they hold the most n-grams, so they are spread once, here
+        shortest = np.stack([np.zeros(BASE, np.int64), np.arange(BASE)], axis=1)[:, : min(self.order, 2)]
+        self._low = _spread(self, shortest, np.full((BASE, COLUMNS), 1.0 / self.vocab)) if len(keys) else None
 
     def history_code(self, history):
         """The integer of the last order-1 characters before the next one (START where the line began)."""
@@ -174,7 +178,8 @@ class CharLM:
     def _distributions(self, codes):
         if not len(self._keys):  # counted from no text: every character alike
             return np.full((len(codes), COLUMNS), math.log(1.0 / self.vocab))
-        return _spread(self, codes[:, None] % self._powers[None, :])  # column k: the last k characters
+        contexts = codes[:, None] % self._powers[None, :]  # column k: the last k characters
+        return np.log(np.maximum(_spread(self, contexts[:, 2:], self._low[contexts[:, min(self.order, 2) - 1]]), 1e-12))
 
     def logprob(self, history, char):
         """log P(char | the last order-1 characters of history)."""
@@ -308,9 +313,10 @@ def _remembered(cache, codes, compute):
     return np.stack([found[code] for code in codes]) if len(codes) else np.zeros((0, COLUMNS))
 
 
-def _spread(table, contexts):
-    """(rows, COLUMNS) log P(next | each row's contexts of 0 to order-1 characters) from `table`'s
-    sorted arrays (a CharLM's, or a MixedLM's of all its models)."""
+def _spread(table, contexts, p):
+    """(rows, COLUMNS) P(next | each row's contexts, from the shortest to the longest) from `table`'s
+    sorted arrays (a CharLM's, or a MixedLM's of all its models), `p` being P(next) after the contexts
+    shorter still (`CharLM._low`)."""
     where = np.minimum(np.searchsorted(table._histories, contexts), len(table._histories) - 1)
     known = table._histories[where] == contexts
     # the n-grams of a known history lie side by side from its start: spread them by column.
@@ -321,14 +327,13 @@ def _spread(table, contexts):
     kinds = table._kinds[runs]
     owner = np.repeat(np.arange(len(runs)), kinds)
     at = table._starts[runs][owner] + np.arange(len(owner)) - np.repeat(np.cumsum(kinds) - kinds, kinds)
-    own = np.zeros((len(contexts), table.order, COLUMNS))
+    own = np.zeros((len(contexts), contexts.shape[1], COLUMNS))
     own[h[owner], k[owner], table._columns[at]] = table._own[at]
-    backoff = np.ones((len(contexts), table.order, 1))
+    backoff = np.ones((len(contexts), contexts.shape[1], 1))
     backoff[h, k, 0] = table._backoff[runs]
-    p = np.full((len(contexts), COLUMNS), 1.0 / table.vocab)
-    for k in range(table.order):
+    for k in range(contexts.shape[1]):
         p = own[:, k] + backoff[:, k] * p
-    return np.log(np.maximum(p, 1e-12))
+    return p
 
 
 class MixedLM:
@@ -395,8 +400,10 @@ class MixedLM:
 
     def _distributions(self, codes):
         contexts = codes[:, None] % self._powers[None, :]
-        every = (contexts[None] + self._offsets[:, None, None]).reshape(-1, self.order)  # model by model
-        return _spread(self, every).reshape(len(self.parts), len(codes), COLUMNS).transpose(1, 0, 2)
+        every = (contexts[None, :, 2:] + self._offsets[:, None, None]).reshape(len(self.parts) * len(codes), -1)
+        low = np.concatenate([part._low[contexts[:, min(self.order, 2) - 1]] for part in self.parts])  # model by model
+        p = np.log(np.maximum(_spread(self, every, low), 1e-12))
+        return p.reshape(len(self.parts), len(codes), COLUMNS).transpose(1, 0, 2)
 
 
 CORE_META = ("format", "order", "discount", "weight", "bonus", "beam", "smoothing", "penalty", "priors", "models")

@@ -726,3 +726,13 @@ def test_a_mix_says_how_far_it_leans_as_a_line_is_read():
             history += char
         whole.append(total)
     assert np.allclose(shares[-1], np.exp(np.array(whole) - np.logaddexp.reduce(whole)))
+
+
+@pytest.mark.parametrize("order", [1, 2, 5])
+def test_a_mix_of_models_of_any_order_reads_what_each_model_reads(order):
+    a = CharLM(["abababab", "the cat"] * 3, order=order, smoothing="kneser-ney")
+    b = CharLM(["cdcdcdcd", "le chat"] * 3, order=order, smoothing="kneser-ney")
+    mix = decoding.MixedLM([a, b], [0.5, 0.5])
+    codes = [a.history_code(h) for h in ("", "ab", "the c", "zzzz")]
+    rows = mix.distributions(codes)
+    assert np.array_equal(rows[:, 0], a.distributions(codes)) and np.array_equal(rows[:, 1], b.distributions(codes))
