@@ -59,6 +59,7 @@ assert BASE**MAX_ORDER < 2**63
 COLUMNS = len(ALPHABET) + 3
 COLUMN_OF = np.full(BASE, COLUMNS - 1)
 COLUMN_OF[[CODE["\n"]] + [CODE[char] for char in ALPHABET] + [UNSEEN]] = np.arange(COLUMNS - 1)
+assert COLUMNS <= 256  # a column is kept as uint8 (`CharLM._columns`)
 
 
 def column(char):
@@ -316,11 +317,11 @@ def _remembered(cache, codes, compute):
 def _spread(table, contexts, p):
     """(rows, COLUMNS) P(next | each row's contexts, from the shortest to the longest) from `table`'s
     sorted arrays (a CharLM's, or a MixedLM's of all its models), `p` being P(next) after the contexts
-    shorter still (`CharLM._low`)."""
+    shorter still (uniform, or `CharLM._low`)."""
     where = np.minimum(np.searchsorted(table._histories, contexts), len(table._histories) - 1)
     known = table._histories[where] == contexts
     # the n-grams of a known history lie side by side from its start: spread them by column.
-    # P(c | the last k characters) = own[k, c] + backoff[k] * P(c | the last k-1), where a
+    # P(c | the context of column k) = own[k, c] + backoff[k] * P(c | the one before it), where a
     # history never seen has own 0 and backoff 1 (the shorter one's probability as it is)
     h, k = np.nonzero(known)
     runs = where[h, k]
@@ -365,7 +366,7 @@ class MixedLM:
         self._own, self._columns = join("_own"), join("_columns")
         self._histories = np.concatenate([p._histories + o for p, o in zip(parts, self._offsets)])
         self._starts = np.concatenate([p._starts + n for p, n in zip(parts, sizes)])
-        self._totals, self._kinds, self._backoff = join("_totals"), join("_kinds"), join("_backoff")
+        self._kinds, self._backoff = join("_kinds"), join("_backoff")
         self._powers, self._cache = first._powers, {}
 
     def history_code(self, history):
@@ -400,7 +401,8 @@ class MixedLM:
 
     def _distributions(self, codes):
         contexts = codes[:, None] % self._powers[None, :]
-        every = (contexts[None, :, 2:] + self._offsets[:, None, None]).reshape(len(self.parts) * len(codes), -1)
+        every = contexts[None, :, 2:] + self._offsets[:, None, None]
+        every = every.reshape(len(self.parts) * len(codes), every.shape[-1])  # model by model
         low = np.concatenate([part._low[contexts[:, min(self.order, 2) - 1]] for part in self.parts])  # model by model
         p = np.log(np.maximum(_spread(self, every, low), 1e-12))
         return p.reshape(len(self.parts), len(codes), COLUMNS).transpose(1, 0, 2)
