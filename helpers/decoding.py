@@ -270,15 +270,14 @@ def _save(path, parts, weight, bonus, about, priors=None):
     if not all(len(part.keys) for part in parts):
         raise HCRError("This language model was counted from no text: there is nothing to save.")
     priors = priors if len(parts) > 1 else None  # a mix of one model is that model
-    if priors is not None:  # the mix's own words, and each model's in "models"
-        about = {**about, "models": [{k: v for k, v in part.about.items() if k not in CORE_META} for part in parts]}
-    meta = {**(first.about if priors is None else {}), **about, "format": LM_FORMAT if priors is None else 4,
-            "order": first.order,
-            "discount": first.discount, "weight": weight, "bonus": bonus, "beam": first.beam,
-            "smoothing": first.smoothing}
+    if priors is None:
+        about = {**first.about, **about}
+    else:  # the mix's own words, and each model's in "models"
+        about = {**about, "priors": list(priors),
+                 "models": [{k: v for k, v in part.about.items() if k not in CORE_META} for part in parts]}
+    meta = {**about, "format": LM_FORMAT if priors is None else 4, "order": first.order, "discount": first.discount,
+            "weight": weight, "bonus": bonus, "beam": first.beam, "smoothing": first.smoothing}
     arrays = {}
-    if priors is not None:
-        meta["priors"] = list(priors)
     for i, part in enumerate(parts):  # sorted keys as steps: small numbers, which compress well
         suffix = f"_{i}" if i else ""
         arrays[f"steps{suffix}"], arrays[f"counts{suffix}"] = np.diff(part.keys, prepend=0), part.counts
